@@ -1,0 +1,151 @@
+/* The gafcl command-line program.
+ *
+ *   gafcl [--device SEL]            the main job (see README)
+ *   gafcl devices                   list OpenCL devices
+ *   gafcl selfcheck [--device SEL]  check kernels and GEMM on a device against the CPU reference
+ *
+ * Exit status: 0 success, 1 a run failed, 2 bad usage or no usable OpenCL device. */
+#include "gafcl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: gafcl [COMMAND] [OPTIONS]\n"
+          "\n"
+          "commands:\n"
+          "  (none)      the main job on the default device: device table and self-check\n"
+          "  devices     list every OpenCL platform and device\n"
+          "  selfcheck   check element-wise kernels and CLBlast GEMM against the CPU reference\n"
+          "\n"
+          "options:\n"
+          "  --device SEL   device by index (P:D or N) or by a case-insensitive substring of the\n"
+          "                 platform, vendor or device name (default: $GAFCL_DEVICE, else the first GPU,\n"
+          "                 else the first device)\n"
+          "  -h, --help     this text\n"
+          "  --version      print the version\n"
+          "\n"
+          "environment:\n"
+          "  GAFCL_DEVICE      device selector, as --device\n"
+          "  GAFCL_CACHE_DIR   program binary cache folder (default $XDG_CACHE_HOME/gafcl or\n"
+          "                    ~/.cache/gafcl); 'off' disables the cache\n"
+          "  GAFCL_KERNEL_DIR  read kernels/*.cl from this folder instead of the embedded copies\n");
+}
+
+/* Exit status for a failed library call: no platform/device is a setup problem (2). */
+static int fail(int st, const char *what) {
+  fprintf(stderr, "gafcl: %s: %s\n", what, gc_last_error());
+  return (st == GC_ERR_NO_PLATFORM || st == GC_ERR_NO_DEVICE || st == GC_ERR_ARG) ? 2 : 1;
+}
+
+static void fmt_mem(cl_ulong bytes, char *out, size_t cap) {
+  double g = (double)bytes / (1024.0 * 1024.0 * 1024.0);
+  if (g >= 1.0)
+    snprintf(out, cap, "%.1f GiB", g);
+  else
+    snprintf(out, cap, "%.0f MiB", (double)bytes / (1024.0 * 1024.0));
+}
+
+static int cmd_devices(const char *selector) {
+  gc_device_info *list = NULL;
+  int count = 0, def = -1;
+  int st = gc_devices_list(&list, &count);
+  if (st) return fail(st, "cannot list devices");
+  if (!selector) selector = getenv("GAFCL_DEVICE");
+  st = gc_device_select(list, count, selector, &def);
+  if (st) {
+    free(list);
+    return fail(st, "device selection");
+  }
+  printf("  %-5s %-28s %-40s %-5s %4s %10s %-13s %-4s %-4s\n", "index", "platform", "device", "type", "CUs",
+         "global mem", "OpenCL C", "fp16", "fp64");
+  for (int i = 0; i < count; i++) {
+    const gc_device_info *d = &list[i];
+    char idx[16], mem[32];
+    snprintf(idx, sizeof idx, "%d:%d", d->platform_index, d->device_index);
+    fmt_mem(d->global_mem, mem, sizeof mem);
+    const char *cver = strncmp(d->c_version, "OpenCL C ", 9) == 0 ? d->c_version + 9 : d->c_version;
+    printf("%c %-5s %-28.28s %-40.40s %-5s %4u %10s %-13.13s %-4s %-4s\n", i == def ? '*' : ' ', idx, d->platform,
+           d->name, gc_device_type_name(d->type), d->compute_units, mem, cver, d->fp16 ? "yes" : "no",
+           d->fp64 ? "yes" : "no");
+  }
+  printf("(* = the device gafcl uses with the current --device / GAFCL_DEVICE)\n");
+  free(list);
+  return 0;
+}
+
+static int cmd_selfcheck(const char *selector, int verbose) {
+  gc_ctx *ctx = NULL;
+  double t0 = now_s();
+  int st = gc_ctx_create(&ctx, selector);
+  if (st) return fail(st, "cannot open the device");
+  printf("device: %s (%s), driver %s\n", ctx->dev.name, ctx->dev.platform, ctx->dev.driver);
+  printf("program cache: %s\n", ctx->cache_dir[0] ? ctx->cache_dir : "off");
+  st = gc_selfcheck(ctx, verbose ? stdout : NULL);
+  double t1 = now_s();
+  if (st) {
+    int rc = fail(st, "self-check failed");
+    gc_ctx_free(ctx);
+    return rc;
+  }
+  printf("self-check passed in %.2f s (programs: %d built from source, %d loaded from the cache, %d cache entries "
+         "rejected, %d written%s)\n",
+         t1 - t0, ctx->cache.built_from_source, ctx->cache.loaded_from_disk, ctx->cache.rejected, ctx->cache.written,
+         ctx->cache.write_failed ? ", some could not be written" : "");
+  gc_ctx_free(ctx);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *cmd = NULL, *selector = NULL;
+  int verbose = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--version")) {
+      printf("gafcl %s\n", GAFCL_VERSION_STRING);
+      return 0;
+    } else if (!strcmp(a, "--device")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "gafcl: --device needs a value\n");
+        return 2;
+      }
+      selector = argv[++i];
+    } else if (!strncmp(a, "--device=", 9)) {
+      selector = a + 9;
+    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+      verbose = 1;
+    } else if (a[0] == '-') {
+      fprintf(stderr, "gafcl: unknown option '%s'\n", a);
+      usage(stderr);
+      return 2;
+    } else if (!cmd) {
+      cmd = a;
+    } else {
+      fprintf(stderr, "gafcl: unexpected argument '%s'\n", a);
+      return 2;
+    }
+  }
+  if (!cmd) {
+    int rc = cmd_devices(selector);
+    if (rc) return rc;
+    printf("\n");
+    return cmd_selfcheck(selector, verbose);
+  }
+  if (!strcmp(cmd, "devices")) return cmd_devices(selector);
+  if (!strcmp(cmd, "selfcheck")) return cmd_selfcheck(selector, verbose);
+  fprintf(stderr, "gafcl: unknown command '%s'\n", cmd);
+  usage(stderr);
+  return 2;
+}

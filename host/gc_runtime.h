@@ -1,0 +1,121 @@
+/* The OpenCL runtime: device discovery and selection, the context and its queue, kernel programs
+ * (built once per device with -D specialisations, kept in an on-disk binary cache), kernel launches. */
+#ifndef GC_RUNTIME_H
+#define GC_RUNTIME_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <stddef.h>
+
+#include "gc_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What gafcl knows of one device. */
+typedef struct gc_device_info {
+  int index;                   /* position in the flat list of all devices */
+  int platform_index;          /* "P:D" selector: platform P ... */
+  int device_index;            /* ... device D within it */
+  cl_platform_id platform_id;
+  cl_device_id device_id;
+  char platform[128];          /* CL_PLATFORM_NAME */
+  char platform_version[128];  /* CL_PLATFORM_VERSION */
+  char vendor[128];            /* CL_DEVICE_VENDOR */
+  char name[256];              /* CL_DEVICE_NAME */
+  char version[128];           /* CL_DEVICE_VERSION */
+  char driver[128];            /* CL_DRIVER_VERSION */
+  char c_version[128];         /* CL_DEVICE_OPENCL_C_VERSION */
+  cl_device_type type;
+  cl_uint compute_units;
+  cl_ulong global_mem;         /* bytes */
+  cl_ulong max_alloc;          /* bytes, CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+  cl_ulong local_mem;          /* bytes */
+  cl_uint base_addr_align;     /* bytes (CL_DEVICE_MEM_BASE_ADDR_ALIGN is in bits) */
+  size_t max_wg;               /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+  int fp16, fp64;              /* cl_khr_fp16 / cl_khr_fp64 (or a double config) */
+} gc_device_info;
+
+/* Every device of every platform. *list is malloc'ed (free with free()); *count may be 0 when
+ * platforms exist but have no devices. No platform at all: GC_ERR_NO_PLATFORM with a message that
+ * says how to install one. */
+int gc_devices_list(gc_device_info **list, int *count);
+
+/* Choose a device. `selector` is "P:D" (platform:device), "N" (flat index), or a case-insensitive
+ * substring of the platform, vendor or device name; NULL or "" picks the first GPU, else the first
+ * device. A selector that matches nothing gives GC_ERR_NO_DEVICE with the available devices listed. */
+int gc_device_select(const gc_device_info *list, int count, const char *selector, int *index);
+
+/* "GPU", "CPU", "ACCELERATOR", ... */
+const char *gc_device_type_name(cl_device_type t);
+
+typedef struct gc_program_entry gc_program_entry;
+typedef struct gc_kernel_entry gc_kernel_entry;
+
+/* Where a program came from, counted per context (tests and `gafcl selfcheck` report them). */
+typedef struct gc_cache_stats {
+  int built_from_source; /* compiled because no valid cache entry existed */
+  int loaded_from_disk;  /* loaded from the on-disk binary cache */
+  int rejected;          /* cache entries found invalid (truncated, corrupt, foreign) and rebuilt */
+  int written;           /* cache entries written */
+  int write_failed;      /* cache entries that could not be written (read-only or full disk) */
+} gc_cache_stats;
+
+/* One device in use: its context, an in-order queue with profiling, and built programs. */
+typedef struct gc_ctx {
+  gc_device_info dev;
+  cl_context context;
+  cl_command_queue queue;
+  size_t wg;                 /* work-group size for 1-D element-wise kernels (GC_WG) */
+  size_t mem_align;          /* arena offset alignment, bytes */
+  char cache_dir[1024];      /* "" when the disk cache is disabled */
+  gc_cache_stats cache;
+  gc_program_entry *programs;
+  gc_kernel_entry *kernels;
+  int timing;                /* set by gc_timing_begin: launches keep their events */
+  cl_event t_first, t_last;  /* first and last launch since gc_timing_begin */
+} gc_ctx;
+
+/* Create a context on the device chosen by `selector` (see gc_device_select); NULL selector means
+ * the GAFCL_DEVICE environment variable, else the default rule. */
+int gc_ctx_create(gc_ctx **ctx, const char *selector);
+void gc_ctx_free(gc_ctx *ctx);
+int gc_finish(gc_ctx *ctx);
+
+/* The on-disk program cache directory: GAFCL_CACHE_DIR if set ("off" or "" disables the cache),
+ * else $XDG_CACHE_HOME/gafcl, else $HOME/.cache/gafcl. Writes "" when disabled. */
+void gc_cache_dir_default(char *out, size_t cap);
+
+/* Get a kernel from the program built from kernels/<file>.cl with extra build options `options`
+ * (may be NULL). Programs and kernels are built once per context and cached; the binary goes to the
+ * disk cache. A failed build records the kernel file, the options and the full build log. */
+int gc_kernel_get(gc_ctx *ctx, const char *file, const char *options, const char *name, cl_kernel *kernel);
+
+/* The source of kernels/<file>.cl: from GAFCL_KERNEL_DIR when that is set, else the embedded copy.
+ * *owned is set when the caller must free(*src). */
+int gc_kernel_source(const char *file, const char **src, size_t *len, int *owned);
+
+/* Launch a 1-D kernel over n items with the context's work-group size (global rounded up). */
+int gc_launch_1d(gc_ctx *ctx, cl_kernel k, size_t n, const char *what);
+
+/* Device time of a sequence of launches, from OpenCL profiling events: gc_timing_begin, enqueue any
+ * library operations, then gc_timing_end waits for them and gives the time from the start of the first
+ * to the end of the last, in seconds (0 when nothing was launched). */
+void gc_timing_begin(gc_ctx *ctx);
+int gc_timing_end(gc_ctx *ctx, double *seconds);
+/* Library operations hand every event they create here (takes ownership; NULL ignored). */
+void gc_track_event(gc_ctx *ctx, cl_event ev);
+/* The event pointer to pass to an enqueue call: NULL unless timing is on. */
+cl_event *gc_event_slot(gc_ctx *ctx, cl_event *slot);
+
+/* Set kernel argument i from a value of any type; `what` names the kernel in messages. */
+int gc_arg(cl_kernel k, cl_uint i, size_t size, const void *value, const char *what);
+#define GC_ARG(k, i, v, what) gc_arg((k), (i), sizeof(v), &(v), (what))
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,421 @@
+/* Kernel programs: sources (embedded, or GAFCL_KERNEL_DIR), builds with -D specialisations once per
+ * context, and the on-disk binary cache.
+ *
+ * Cache entry layout (all integers little-endian):
+ *   0  "GAFCLPB\0"      magic
+ *   8  u32 version      GC_CACHE_VERSION
+ *  12  u32 reserved     0
+ *  16  key[32]          SHA-256 of the key material (source, options, platform, device, driver)
+ *  48  u64 payload_len
+ *  56  sum[32]          SHA-256 of the payload
+ *  88  payload          the device binary from CL_PROGRAM_BINARIES
+ * The file is named <hex key>.clbin. An entry is used only when every field checks out and the driver
+ * accepts the binary; otherwise it is counted as rejected, rebuilt from source and rewritten. Writes go
+ * to a temporary file in the same folder, are fsync'ed and renamed over the old entry. */
+#include "gc_runtime.h"
+#include "gc_sha256.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GC_CACHE_VERSION 1u
+#define GC_CACHE_HEADER 88u
+
+typedef struct gc_embedded_kernel {
+  const char *name;
+  const char *source;
+  size_t length;
+} gc_embedded_kernel;
+extern const gc_embedded_kernel gc_embedded_kernels[];
+extern const size_t gc_embedded_kernel_count;
+
+struct gc_program_entry {
+  char *file;
+  char *options; /* the user part; the full option string adds the context's defaults */
+  cl_program program;
+  gc_program_entry *next;
+};
+
+struct gc_kernel_entry {
+  const gc_program_entry *prog;
+  char *name;
+  cl_kernel kernel;
+  gc_kernel_entry *next;
+};
+
+void gc_cache_dir_default(char *out, size_t cap) {
+  const char *env = getenv("GAFCL_CACHE_DIR");
+  out[0] = '\0';
+  if (env) {
+    if (*env && strcmp(env, "off") != 0) snprintf(out, cap, "%s", env);
+    return;
+  }
+  const char *xdg = getenv("XDG_CACHE_HOME");
+  const char *home = getenv("HOME");
+  if (xdg && *xdg)
+    snprintf(out, cap, "%s/gafcl", xdg);
+  else if (home && *home)
+    snprintf(out, cap, "%s/.cache/gafcl", home);
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+static int valid_file_name(const char *file) {
+  if (!*file) return 0;
+  for (const char *p = file; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+      return 0;
+  return 1;
+}
+
+int gc_kernel_source(const char *file, const char **src, size_t *len, int *owned) {
+  int st = 0;
+  FILE *f = NULL;
+  char *buf = NULL;
+  *src = NULL;
+  *len = 0;
+  *owned = 0;
+  if (!valid_file_name(file)) GC_FAIL(GC_ERR_ARG, "kernel file name '%s' is not a plain name", file);
+  const char *dir = getenv("GAFCL_KERNEL_DIR");
+  if (dir && *dir) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s.cl", dir, file);
+    f = fopen(path, "rb");
+    if (!f) GC_FAIL_GOTO(GC_ERR_IO, "cannot open %s (GAFCL_KERNEL_DIR is set): %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot seek %s", path);
+    long n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot size %s", path);
+    buf = malloc((size_t)n + 1);
+    if (!buf) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "%ld bytes for %s", n, path);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) GC_FAIL_GOTO(GC_ERR_IO, "short read of %s", path);
+    buf[n] = '\0';
+    *src = buf;
+    *len = (size_t)n;
+    *owned = 1;
+    buf = NULL;
+    goto cleanup;
+  }
+  for (size_t i = 0; i < gc_embedded_kernel_count; i++)
+    if (strcmp(gc_embedded_kernels[i].name, file) == 0) {
+      *src = gc_embedded_kernels[i].source;
+      *len = gc_embedded_kernels[i].length;
+      return GC_OK;
+    }
+  GC_FAIL(GC_ERR_ARG, "no kernel file kernels/%s.cl is embedded in this build", file);
+cleanup:
+  if (f) fclose(f);
+  free(buf);
+  return st;
+}
+
+/* ---- the disk cache ---- */
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+  return v;
+}
+static uint64_t get_u64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+static void hash_str(gc_sha256 *s, const char *str, size_t n) {
+  gc_sha256_update(s, str, n);
+  gc_sha256_update(s, "", 1); /* a separator, so that ("ab","c") and ("a","bc") differ */
+}
+
+static void cache_key(const gc_ctx *ctx, const char *file, const char *src, size_t len, const char *opts,
+                      uint8_t key[32]) {
+  gc_sha256 s;
+  gc_sha256_init(&s);
+  const char *tag = "gafcl program cache v1";
+  hash_str(&s, tag, strlen(tag));
+  hash_str(&s, file, strlen(file));
+  hash_str(&s, src, len);
+  hash_str(&s, opts, strlen(opts));
+  const gc_device_info *d = &ctx->dev;
+  const char *parts[] = {d->platform, d->platform_version, d->vendor, d->name, d->version, d->driver};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) hash_str(&s, parts[i], strlen(parts[i]));
+  gc_sha256_final(&s, key);
+}
+
+static int mkdir_p(const char *dir) {
+  char tmp[1024];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+static void entry_path(const gc_ctx *ctx, const uint8_t key[32], char *out, size_t cap) {
+  char hex[65];
+  gc_sha256_hex(key, hex);
+  snprintf(out, cap, "%s/%s.clbin", ctx->cache_dir, hex);
+}
+
+/* Read and check an entry. Returns a malloc'ed payload, or NULL when there is no usable entry
+ * (*present tells whether a file existed, so a bad one can be counted as rejected). */
+static unsigned char *cache_read(const char *path, const uint8_t key[32], size_t *len, int *present) {
+  unsigned char *data = NULL, *payload = NULL;
+  *len = 0;
+  *present = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  *present = 1;
+  struct stat sb;
+  if (fstat(fileno(f), &sb) != 0 || sb.st_size < (off_t)GC_CACHE_HEADER || sb.st_size > (off_t)1 << 30)
+    goto done;
+  size_t size = (size_t)sb.st_size;
+  data = malloc(size);
+  if (!data || fread(data, 1, size, f) != size) goto done;
+  if (memcmp(data, "GAFCLPB", 8) != 0 || get_u32(data + 8) != GC_CACHE_VERSION) goto done;
+  if (memcmp(data + 16, key, 32) != 0) goto done; /* foreign: another source, options or device */
+  uint64_t plen = get_u64(data + 48);
+  if (plen == 0 || plen != size - GC_CACHE_HEADER) goto done; /* truncated or padded */
+  uint8_t sum[32];
+  gc_sha256 s;
+  gc_sha256_init(&s);
+  gc_sha256_update(&s, data + GC_CACHE_HEADER, (size_t)plen);
+  gc_sha256_final(&s, sum);
+  if (memcmp(sum, data + 56, 32) != 0) goto done; /* corrupt */
+  payload = malloc((size_t)plen);
+  if (!payload) goto done;
+  memcpy(payload, data + GC_CACHE_HEADER, (size_t)plen);
+  *len = (size_t)plen;
+done:
+  free(data);
+  fclose(f);
+  return payload;
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+  const unsigned char *c = p;
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Best effort: a cache that cannot be written costs a rebuild next time, nothing else. */
+static int cache_write(const gc_ctx *ctx, const char *path, const uint8_t key[32], const unsigned char *bin,
+                       size_t len) {
+  if (mkdir_p(ctx->cache_dir) != 0) return -1;
+  static unsigned counter;
+  char tmp[1200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return -1;
+  uint8_t hdr[GC_CACHE_HEADER];
+  memset(hdr, 0, sizeof hdr);
+  memcpy(hdr, "GAFCLPB", 8);
+  put_u32(hdr + 8, GC_CACHE_VERSION);
+  memcpy(hdr + 16, key, 32);
+  put_u64(hdr + 48, len);
+  gc_sha256 s;
+  gc_sha256_init(&s);
+  gc_sha256_update(&s, bin, len);
+  gc_sha256_final(&s, hdr + 56);
+  int bad = write_all(fd, hdr, sizeof hdr) || write_all(fd, bin, len) || fsync(fd) != 0;
+  if (close(fd) != 0) bad = 1;
+  if (bad || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- builds ---- */
+
+static int build_failed(cl_program prog, const gc_ctx *ctx, const char *file, const char *opts, int err) {
+  size_t n = 0;
+  char *log = NULL;
+  if (clGetProgramBuildInfo(prog, ctx->dev.device_id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
+      n > 0 && (log = calloc(n + 1, 1)) != NULL)
+    clGetProgramBuildInfo(prog, ctx->dev.device_id, CL_PROGRAM_BUILD_LOG, n, log, NULL);
+  int st = gc_error_set(GC_ERR_BUILD, __FILE__, __LINE__,
+                        "building kernels/%s.cl failed on %s with %s (%d); options: '%s'; build log:\n%s", file,
+                        ctx->dev.name, gc_status_name(err), err, opts, log && *log ? log : "(empty)");
+  free(log);
+  return st;
+}
+
+static int program_binary(const gc_ctx *ctx, cl_program prog, unsigned char **bin, size_t *len) {
+  int st = 0;
+  *bin = NULL;
+  *len = 0;
+  size_t size = 0;
+  GC_CL(clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL), "one device");
+  if (size == 0) return GC_OK; /* some drivers keep no binary: nothing to cache */
+  unsigned char *b = malloc(size);
+  if (!b) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "program binary of %zu bytes", size);
+  GC_CL(clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof b, &b, NULL), "%zu bytes", size);
+  *bin = b;
+  *len = size;
+  (void)ctx;
+cleanup:
+  if (st) free(b);
+  return st;
+}
+
+static int build_program(gc_ctx *ctx, const char *file, const char *user_opts, cl_program *out) {
+  int st = 0;
+  const char *src = NULL;
+  size_t len = 0;
+  int owned = 0;
+  cl_program prog = NULL;
+  unsigned char *bin = NULL;
+  size_t bin_len = 0;
+  char opts[2048];
+  *out = NULL;
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DGC_WG=%zu%s%s", ctx->wg, user_opts && *user_opts ? " " : "",
+           user_opts ? user_opts : "");
+  GC_TRY(gc_kernel_source(file, &src, &len, &owned));
+
+  uint8_t key[32] = {0};
+  char path[1200] = "";
+  cl_int err = 0;
+  if (ctx->cache_dir[0]) {
+    cache_key(ctx, file, src, len, opts, key);
+    entry_path(ctx, key, path, sizeof path);
+    int present = 0;
+    bin = cache_read(path, key, &bin_len, &present);
+    if (bin) {
+      const unsigned char *b = bin;
+      cl_int bin_status = 0;
+      prog = clCreateProgramWithBinary(ctx->context, 1, &ctx->dev.device_id, &bin_len, &b, &bin_status, &err);
+      if (err == CL_SUCCESS && bin_status == CL_SUCCESS &&
+          clBuildProgram(prog, 1, &ctx->dev.device_id, opts, NULL, NULL) == CL_SUCCESS) {
+        ctx->cache.loaded_from_disk++;
+        *out = prog;
+        prog = NULL;
+        goto cleanup;
+      }
+      if (prog) clReleaseProgram(prog);
+      prog = NULL;
+    }
+    if (present) ctx->cache.rejected++;
+    free(bin);
+    bin = NULL;
+  }
+
+  prog = clCreateProgramWithSource(ctx->context, 1, &src, &len, &err);
+  GC_CL_ERR(err, "clCreateProgramWithSource", "kernels/%s.cl, %zu bytes", file, len);
+  err = clBuildProgram(prog, 1, &ctx->dev.device_id, opts, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    st = build_failed(prog, ctx, file, opts, err);
+    goto cleanup;
+  }
+  ctx->cache.built_from_source++;
+  if (ctx->cache_dir[0]) {
+    GC_TRY(program_binary(ctx, prog, &bin, &bin_len));
+    if (bin && cache_write(ctx, path, key, bin, bin_len) == 0)
+      ctx->cache.written++;
+    else if (bin)
+      ctx->cache.write_failed++;
+  }
+  *out = prog;
+  prog = NULL;
+cleanup:
+  if (prog) clReleaseProgram(prog);
+  free(bin);
+  if (owned) free((void *)src);
+  return st;
+}
+
+int gc_kernel_get(gc_ctx *ctx, const char *file, const char *options, const char *name, cl_kernel *kernel) {
+  int st = 0;
+  gc_program_entry *pe = NULL;
+  gc_kernel_entry *ke = NULL;
+  const char *o = options ? options : "";
+  *kernel = NULL;
+  for (gc_program_entry *p = ctx->programs; p; p = p->next)
+    if (strcmp(p->file, file) == 0 && strcmp(p->options, o) == 0) {
+      pe = p;
+      break;
+    }
+  if (!pe) {
+    cl_program prog = NULL;
+    GC_TRY(build_program(ctx, file, o, &prog));
+    pe = calloc(1, sizeof *pe);
+    if (!pe || !(pe->file = xstrdup(file)) || !(pe->options = xstrdup(o))) {
+      clReleaseProgram(prog);
+      if (pe) {
+        free(pe->file);
+        free(pe);
+      }
+      GC_FAIL(GC_ERR_HOST_MEM, "program table entry");
+    }
+    pe->program = prog;
+    pe->next = ctx->programs;
+    ctx->programs = pe;
+  }
+  for (gc_kernel_entry *k = ctx->kernels; k; k = k->next)
+    if (k->prog == pe && strcmp(k->name, name) == 0) {
+      *kernel = k->kernel;
+      return GC_OK;
+    }
+  cl_int err = 0;
+  cl_kernel kk = clCreateKernel(pe->program, name, &err);
+  GC_CL_ERR(err, "clCreateKernel", "kernel %s in kernels/%s.cl, options '%s'", name, file, o);
+  ke = calloc(1, sizeof *ke);
+  if (!ke || !(ke->name = xstrdup(name))) {
+    clReleaseKernel(kk);
+    free(ke);
+    GC_FAIL(GC_ERR_HOST_MEM, "kernel table entry");
+  }
+  ke->prog = pe;
+  ke->kernel = kk;
+  ke->next = ctx->kernels;
+  ctx->kernels = ke;
+  *kernel = kk;
+cleanup:
+  return st;
+}
+
+void gc_program_cache_release(gc_ctx *ctx) {
+  for (gc_kernel_entry *k = ctx->kernels, *n; k; k = n) {
+    n = k->next;
+    clReleaseKernel(k->kernel);
+    free(k->name);
+    free(k);
+  }
+  ctx->kernels = NULL;
+  for (gc_program_entry *p = ctx->programs, *n; p; p = n) {
+    n = p->next;
+    clReleaseProgram(p->program);
+    free(p->file);
+    free(p->options);
+    free(p);
+  }
+  ctx->programs = NULL;
+}

@@ -1,0 +1,187 @@
+/* The first vertical slice on the device: element-wise kernels and the CLBlast GEMM wrapper against
+ * the plain-C reference, on awkward sizes (1x1x1, 17x33x65, sizes that are not multiples of 16 or of
+ * the work-group size), at odd offsets into arenas, in both layouts with every transpose, batched.
+ * `--small` keeps to tiny sizes (the Oclgrind run). */
+#include "gafcl.h"
+#include "gc_test.h"
+
+static int small;
+
+/* Write several tensors of one arena with a single whole-arena transfer. Oclgrind 21.10 tracks the
+ * initialised state of a buffer wrongly after a host write at a non-zero offset (it re-creates the
+ * shadow of the whole buffer from the write's size), so the tests under Oclgrind upload whole arenas. */
+static void upload(gc_ctx *ctx, gc_arena *ar, int count, const gc_tensor *const *ts, const float *const *hs) {
+  gc_tensor whole;
+  CHECK_OK(gc_arena_view(ar, &whole));
+  float *img = calloc(ar->capacity, sizeof *img);
+  for (int i = 0; i < count; i++) memcpy(img + ts[i]->offset, hs[i], gc_tensor_numel(ts[i]) * sizeof *img);
+  CHECK_OK(gc_tensor_write(ctx, &whole, img, ar->capacity));
+  free(img);
+}
+
+static void test_eltwise(gc_ctx *ctx) {
+  static const size_t sizes[] = {1, 2, 3, 17, 63, 64, 65, 255, 256, 257, 1000, 4099, 65537};
+  static const size_t offs[] = {0, 1, 3, 7};
+  for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+    size_t n = sizes[si];
+    if (small && n > 300) continue;
+    for (size_t oi = 0; oi < sizeof offs / sizeof *offs; oi++) {
+      size_t off = offs[oi], total = n + off + 5;
+      gc_arena ar;
+      gc_tensor bx, by, x, y;
+      gc_arena_init(ctx, &ar, "test");
+      CHECK_OK(gc_arena_reserve(&ar, &bx, 1, &total));
+      CHECK_OK(gc_arena_reserve(&ar, &by, 1, &total));
+      CHECK_OK(gc_arena_commit(ctx, &ar, 0));
+      CHECK(bx.offset % ar.align == 0 && by.offset % ar.align == 0);
+      CHECK_OK(gc_tensor_slice(&bx, off, n, &x));
+      CHECK_OK(gc_tensor_slice(&by, off + 1, n, &y)); /* x and y at different alignments */
+      float *hx = malloc(total * 4), *hy = malloc(total * 4), *rx = malloc(total * 4), *ry = malloc(total * 4);
+      unsigned long long seed = 77 + n * 3 + off;
+      for (size_t i = 0; i < total; i++) {
+        hx[i] = gc_test_rand(&seed);
+        hy[i] = gc_test_rand(&seed);
+      }
+      upload(ctx, &ar, 2, (const gc_tensor *[]){&bx, &by}, (const float *[]){hx, hy});
+      memcpy(rx, hx, total * 4);
+      memcpy(ry, hy, total * 4);
+      /* y = 0.5*x + y; x = -3 x; y := x; x := 2.5 (fill) -- each checked through the whole buffer, so a
+       * write outside the view shows up as a mismatch in its guard elements */
+      CHECK_OK(gc_axpy(ctx, 0.5f, &x, &y));
+      gc_ref_axpy(0.5f, rx + off, ry + off + 1, n);
+      CHECK_OK(gc_scale(ctx, &x, -3.0f));
+      gc_ref_scale(rx + off, n, -3.0f);
+      float *got = malloc(total * 4);
+      CHECK_OK(gc_tensor_read(ctx, &by, got, total));
+      char what[64];
+      snprintf(what, sizeof what, "axpy n=%zu off=%zu", n, off);
+      gc_test_close(got, ry, total, 0, 0, what);
+      CHECK_OK(gc_copy(ctx, &x, &y));
+      memcpy(ry + off + 1, rx + off, n * 4);
+      CHECK_OK(gc_fill(ctx, &x, 2.5f));
+      gc_ref_fill(rx + off, n, 2.5f);
+      CHECK_OK(gc_tensor_read(ctx, &by, got, total));
+      snprintf(what, sizeof what, "scale+copy n=%zu off=%zu", n, off);
+      gc_test_close(got, ry, total, 0, 0, what);
+      CHECK_OK(gc_tensor_read(ctx, &bx, got, total));
+      snprintf(what, sizeof what, "fill n=%zu off=%zu", n, off);
+      gc_test_close(got, rx, total, 0, 0, what);
+      free(hx);
+      free(hy);
+      free(rx);
+      free(ry);
+      free(got);
+      gc_arena_release(&ar);
+    }
+  }
+}
+
+/* One GEMM case with operands at offsets into one arena, ld larger than needed, batch entries with a gap. */
+static void gemm_case(gc_ctx *ctx, gc_layout lay, int ta, int tb, size_t m, size_t n, size_t k, size_t batch,
+                      float alpha, float beta, int nan_in_c) {
+  size_t arows = ta ? k : m, acols = ta ? m : k, brows = tb ? n : k, bcols = tb ? k : n;
+  size_t lda = (lay == GC_ROW_MAJOR ? acols : arows) + 2;
+  size_t ldb = (lay == GC_ROW_MAJOR ? bcols : brows) + 1;
+  size_t ldc = (lay == GC_ROW_MAJOR ? n : m) + 3;
+  size_t sa = (lay == GC_ROW_MAJOR ? arows : acols) * lda + 5;
+  size_t sb = (lay == GC_ROW_MAJOR ? brows : bcols) * ldb + 1;
+  size_t sc = (lay == GC_ROW_MAJOR ? m : n) * ldc + 2;
+  size_t na = 7 + sa * batch, nb = 1 + sb * batch, nc = 11 + sc * batch;
+  gc_arena ar;
+  gc_tensor A, B, C;
+  gc_arena_init(ctx, &ar, "gemm-test");
+  CHECK_OK(gc_arena_reserve(&ar, &A, 1, &na));
+  CHECK_OK(gc_arena_reserve(&ar, &B, 1, &nb));
+  CHECK_OK(gc_arena_reserve(&ar, &C, 1, &nc));
+  CHECK_OK(gc_arena_commit(ctx, &ar, 0));
+  float *ha = malloc(na * 4), *hb = malloc(nb * 4), *hc = malloc(nc * 4), *ref = malloc(nc * 4);
+  unsigned long long seed = 1 + m * 1000003 + n * 1009 + k + batch;
+  for (size_t i = 0; i < na; i++) ha[i] = gc_test_rand(&seed);
+  for (size_t i = 0; i < nb; i++) hb[i] = gc_test_rand(&seed);
+  for (size_t i = 0; i < nc; i++) hc[i] = ref[i] = nan_in_c ? NAN : gc_test_rand(&seed);
+  upload(ctx, &ar, 3, (const gc_tensor *[]){&A, &B, &C}, (const float *[]){ha, hb, hc});
+  gc_gemm_args g = {lay, ta, tb, m, n, k, alpha, beta, {&A, 7, lda, sa}, {&B, 1, ldb, sb}, {&C, 11, ldc, sc}, batch};
+  CHECK_OK(gc_gemm(ctx, &g));
+  CHECK_OK(gc_tensor_read(ctx, &C, hc, nc));
+  gc_ref_gemm(&g, ha, hb, ref);
+  char what[128];
+  snprintf(what, sizeof what, "gemm %s ta=%d tb=%d m=%zu n=%zu k=%zu batch=%zu beta=%g%s",
+           lay == GC_ROW_MAJOR ? "row" : "col", ta, tb, m, n, k, batch, beta, nan_in_c ? " NaN-C" : "");
+  gc_test_close(hc, ref, nc, 2e-6 * sqrt((double)k) + 1e-6, 1e-5, what);
+  free(ha);
+  free(hb);
+  free(hc);
+  free(ref);
+  gc_arena_release(&ar);
+}
+
+static void test_gemm(gc_ctx *ctx) {
+  static const size_t shapes[][3] = {{1, 1, 1}, {17, 33, 65}, {65, 17, 33}, {16, 16, 16}, {3, 257, 2}, {100, 3, 250}};
+  for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+    if (small && s > 1) break;
+    for (int lay = 0; lay < 2; lay++)
+      for (int t = 0; t < 4; t++)
+        gemm_case(ctx, (gc_layout)lay, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], 1, 1.0f, 0.0f, 0);
+  }
+  /* alpha/beta, accumulation (beta = 1, as the weight-gradient pass uses) */
+  gemm_case(ctx, GC_ROW_MAJOR, 0, 0, 17, 33, 65, 1, -0.5f, 1.0f, 0);
+  gemm_case(ctx, GC_COL_MAJOR, 1, 1, 17, 33, 65, 1, 2.0f, 0.25f, 0);
+  /* strided batched */
+  gemm_case(ctx, GC_ROW_MAJOR, 0, 1, 9, 13, 21, 3, 1.0f, 0.0f, 0);
+  gemm_case(ctx, GC_COL_MAJOR, 1, 0, 17, 5, 33, small ? 2 : 5, 0.5f, 1.0f, 0);
+  if (!small) gemm_case(ctx, GC_ROW_MAJOR, 1, 1, 1, 1, 1, 7, 1.0f, 0.5f, 0);
+  /* beta = 0: C is written, never read (NaN or garbage in C must not leak through) */
+  gemm_case(ctx, GC_ROW_MAJOR, 0, 0, 17, 33, 65, 1, 1.0f, 0.0f, 1);
+  gemm_case(ctx, GC_COL_MAJOR, 0, 1, 5, 7, 3, 2, 1.0f, 0.0f, 1);
+}
+
+static void test_gemm_errors(gc_ctx *ctx) {
+  gc_arena ar;
+  gc_tensor A, B, C;
+  size_t n = 64;
+  gc_arena_init(ctx, &ar, "gemm-errors");
+  CHECK_OK(gc_arena_reserve(&ar, &A, 1, &n));
+  CHECK_OK(gc_arena_reserve(&ar, &B, 1, &n));
+  CHECK_OK(gc_arena_reserve(&ar, &C, 1, &n));
+  CHECK_OK(gc_arena_commit(ctx, &ar, 0));
+  gc_gemm_args g = {GC_ROW_MAJOR, 0, 0, 8, 8, 8, 1, 0, {&A, 0, 8, 0}, {&B, 0, 8, 0}, {&C, 0, 8, 0}, 1};
+  CHECK_OK(gc_gemm(ctx, &g));
+  gc_gemm_args bad = g;
+  bad.a.ld = 7; /* row-major A is 8x8: ld must be >= 8 */
+  CHECK_STATUS(gc_gemm(ctx, &bad), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "ld of a is 7, needs >= 8") != NULL);
+  bad = g;
+  bad.b.off = 1; /* 64 elements from offset 1 run past the tensor */
+  CHECK_STATUS(gc_gemm(ctx, &bad), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "operand b spans 64 elements from offset 1") != NULL);
+  bad = g;
+  bad.k = 0;
+  CHECK_STATUS(gc_gemm(ctx, &bad), GC_ERR_ARG);
+  bad = g;
+  bad.m = bad.n = bad.k = 2;
+  bad.batch = 4;
+  bad.a.stride = bad.b.stride = 4;
+  bad.c.stride = 3; /* overlapping outputs */
+  CHECK_STATUS(gc_gemm(ctx, &bad), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "overlap") != NULL);
+  gc_tensor big;
+  CHECK_STATUS(gc_tensor_slice(&A, 60, 5, &big), GC_ERR_ARG);
+  CHECK_STATUS(gc_tensor_write(ctx, &A, NULL, 63), GC_ERR_ARG);
+  gc_arena_release(&ar);
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--small")) small = 1;
+  gc_ctx *ctx = NULL;
+  if (gc_ctx_create(&ctx, NULL)) {
+    fprintf(stderr, "no device: %s\n", gc_last_error());
+    return 1;
+  }
+  printf("device: %s\n", ctx->dev.name);
+  test_eltwise(ctx);
+  test_gemm(ctx);
+  test_gemm_errors(ctx);
+  gc_ctx_free(ctx);
+  return gc_test_summary("test_slice");
+}

@@ -133,7 +133,7 @@ static int check_operand(const gc_gemm_args *g, char which, const gc_mat *x) {
   if (ext == 0)
     GC_FAIL(GC_ERR_ARG, "gemm m=%zu n=%zu k=%zu: ld of %c is %zu, needs >= %zu", g->m, g->n, g->k, which, x->ld,
             min_ld);
-  size_t n = gc_tensor_numel(x->t);
+  size_t n = gc_tensor_span(x->t);
   if (x->off > n || ext > n - x->off)
     GC_FAIL(GC_ERR_ARG,
             "gemm m=%zu n=%zu k=%zu batch=%zu: operand %c spans %zu elements from offset %zu, but its tensor %s "

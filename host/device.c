@@ -250,9 +250,29 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
   GC_CL_ERR(err, "clCreateContext", "device %s", ctx->dev.name);
   ctx->queue = clCreateCommandQueue(ctx->context, ctx->dev.device_id, CL_QUEUE_PROFILING_ENABLE, &err);
   GC_CL_ERR(err, "clCreateCommandQueue", "device %s, profiling on", ctx->dev.name);
-  ctx->wg = ctx->dev.max_wg < 256 ? ctx->dev.max_wg : 256;
+  /* reductions need a power of two: the largest one <= min(256, the device's maximum) */
+  ctx->wg = 1;
+  while (ctx->wg * 2 <= 256 && ctx->wg * 2 <= ctx->dev.max_wg) ctx->wg *= 2;
   ctx->mem_align = ctx->dev.base_addr_align < 16 ? 16 : ctx->dev.base_addr_align;
   gc_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
+  ctx->conv_ws_limit = (size_t)64 << 20 >> 2;
+  ctx->conv_wgrad_split = 4096;
+  const char *ws_mb = getenv("GAFCL_CONV_WS_MB");
+  if (ws_mb && *ws_mb) {
+    char *end = NULL;
+    long v = strtol(ws_mb, &end, 10);
+    if (*end != '\0' || v < 1) GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_CONV_WS_MB='%s': needs a positive number of MiB", ws_mb);
+    ctx->conv_ws_limit = (size_t)v << 20 >> 2;
+  }
+  const char *algo = getenv("GAFCL_CONV_FWD");
+  if (algo && *algo) {
+    if (!strcmp(algo, "gemm"))
+      ctx->conv_fwd_algo = 0;
+    else if (!strcmp(algo, "batched"))
+      ctx->conv_fwd_algo = 1;
+    else
+      GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_CONV_FWD='%s': use gemm or batched", algo);
+  }
   *out = ctx;
   ctx = NULL;
 cleanup:
@@ -294,6 +314,27 @@ int gc_launch_1d(gc_ctx *ctx, cl_kernel k, size_t n, const char *what) {
   GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, gc_event_slot(ctx, &ev)),
         "%s over %zu items (global %zu, local %zu)", what, n, global, local);
   gc_track_event(ctx, ev);
+cleanup:
+  return st;
+}
+
+int gc_run(gc_ctx *ctx, const char *file, const char *kernel, size_t items, size_t groups, int nargs,
+           const gc_karg *args) {
+  int st = 0;
+  cl_kernel k;
+  GC_TRY(gc_kernel_get(ctx, file, NULL, kernel, &k));
+  for (int i = 0; i < nargs; i++)
+    GC_CL(clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr), "%s argument %d (%zu bytes)", kernel, i,
+          args[i].size);
+  if (items) {
+    GC_TRY(gc_launch_1d(ctx, k, items, kernel));
+  } else if (groups) {
+    size_t local = ctx->wg, global = groups * ctx->wg;
+    cl_event ev = NULL;
+    GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, gc_event_slot(ctx, &ev)),
+          "%s over %zu work-groups of %zu", kernel, groups, local);
+    gc_track_event(ctx, ev);
+  }
 cleanup:
   return st;
 }

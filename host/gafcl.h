@@ -6,6 +6,8 @@
 #include "gc_tensor.h"
 #include "gc_blas.h"
 #include "gc_selfcheck.h"
+#include "gc_layers.h"
+#include "gc_ref.h"
 
 #define GAFCL_VERSION_STRING "0.1.0"
 #endif

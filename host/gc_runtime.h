@@ -75,6 +75,9 @@ typedef struct gc_ctx {
   gc_cache_stats cache;
   gc_program_entry *programs;
   gc_kernel_entry *kernels;
+  size_t conv_ws_limit;      /* elements: the im2col workspace bound (GAFCL_CONV_WS_MB, default 64 MiB) */
+  int conv_fwd_algo;         /* GC_CONV_FWD_* (gc_layers.h); GAFCL_CONV_FWD=gemm|batched */
+  size_t conv_wgrad_split;   /* reduction length of one weight-gradient partial (default 4096) */
   int timing;                /* set by gc_timing_begin: launches keep their events */
   cl_event t_first, t_last;  /* first and last launch since gc_timing_begin */
 } gc_ctx;
@@ -110,6 +113,28 @@ int gc_timing_end(gc_ctx *ctx, double *seconds);
 void gc_track_event(gc_ctx *ctx, cl_event ev);
 /* The event pointer to pass to an enqueue call: NULL unless timing is on. */
 cl_event *gc_event_slot(gc_ctx *ctx, cl_event *slot);
+
+/* One kernel argument: its size and a pointer to its value (NULL with a size: local memory). */
+typedef struct gc_karg {
+  size_t size;
+  const void *ptr;
+} gc_karg;
+#define GC_KMEM(buf) ((gc_karg){sizeof(cl_mem), &(buf)})
+#define GC_KU32(v) ((gc_karg){sizeof(cl_uint), &(cl_uint){(cl_uint)(v)}})
+#define GC_KU64(v) ((gc_karg){sizeof(cl_ulong), &(cl_ulong){(cl_ulong)(v)}})
+#define GC_KF32(v) ((gc_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+/* A tensor as the (buffer, element offset) pair every kernel takes. */
+#define GC_KT(t) GC_KMEM((t)->arena->buf), GC_KU64((t)->offset)
+
+/* Set the arguments and launch kernels/<file>.cl:<kernel> over `items` work-items (rounded up to the
+ * work-group size), or, when items is 0, over `groups` whole work-groups (reductions). */
+int gc_run(gc_ctx *ctx, const char *file, const char *kernel, size_t items, size_t groups, int nargs,
+           const gc_karg *args);
+#define GC_NARGS(...) ((int)(sizeof((gc_karg[]){__VA_ARGS__}) / sizeof(gc_karg)))
+#define GC_RUN(ctx, file, kernel, items, ...)                                                            \
+  gc_run((ctx), (file), (kernel), (items), 0, GC_NARGS(__VA_ARGS__), (gc_karg[]){__VA_ARGS__})
+#define GC_RUN_GROUPS(ctx, file, kernel, groups, ...)                                                    \
+  gc_run((ctx), (file), (kernel), 0, (groups), GC_NARGS(__VA_ARGS__), (gc_karg[]){__VA_ARGS__})
 
 /* Set kernel argument i from a value of any type; `what` names the kernel in messages. */
 int gc_arg(cl_kernel k, cl_uint i, size_t size, const void *value, const char *what);

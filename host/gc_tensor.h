@@ -29,6 +29,8 @@ typedef struct gc_tensor {
   size_t offset;             /* elements from the start of the arena's buffer */
   int ndim;
   size_t dim[GC_MAX_DIMS];   /* NCHW order for activations */
+  size_t nstride;            /* elements between consecutive images (dim[0]); 0 = dense. A channel
+                                range of a wider NCHW tensor (gc_tensor_channels) has nstride > C*H*W. */
 } gc_tensor;
 
 /* Start planning an arena (no device memory yet). */
@@ -52,6 +54,16 @@ const char *gc_shape_str(const gc_tensor *t, char *buf, size_t cap);
 int gc_tensor_slice(const gc_tensor *t, size_t offset, size_t count, gc_tensor *view);
 /* A view with another shape of the same number of elements. */
 int gc_tensor_reshape(const gc_tensor *t, int ndim, const size_t *dims, gc_tensor *view);
+
+/* Elements between images of an NCHW tensor: nstride, or the product of dims 1.. when dense. */
+size_t gc_tensor_nstride(const gc_tensor *t);
+/* Channels [c0, c0 + count) of a 4-D NCHW tensor, as a view with the parent's image stride: how layers
+ * read from and write into a concatenation buffer without copies. */
+int gc_tensor_channels(const gc_tensor *t, size_t c0, size_t count, gc_tensor *view);
+/* Elements from the tensor's first to one past its last element (numel for dense tensors). */
+size_t gc_tensor_span(const gc_tensor *t);
+/* 1 when the tensor's elements are contiguous (no image stride gap). */
+int gc_tensor_dense(const gc_tensor *t);
 
 /* Blocking host <-> device transfers of the whole tensor; `count` must equal its element count. */
 int gc_tensor_write(gc_ctx *ctx, const gc_tensor *t, const float *host, size_t count);

@@ -297,8 +297,11 @@ static int build_program(gc_ctx *ctx, const char *file, const char *user_opts, c
   size_t bin_len = 0;
   char opts[2048];
   *out = NULL;
-  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DGC_WG=%zu%s%s", ctx->wg, user_opts && *user_opts ? " " : "",
-           user_opts ? user_opts : "");
+  /* GAFCL_BUILD_OPTIONS adds options to every build (e.g. -cl-opt-disable for Oclgrind runs); they are part
+   * of the cache key like every other option */
+  const char *extra = getenv("GAFCL_BUILD_OPTIONS");
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DGC_WG=%zu%s%s%s%s", ctx->wg, user_opts && *user_opts ? " " : "",
+           user_opts ? user_opts : "", extra && *extra ? " " : "", extra ? extra : "");
   GC_TRY(gc_kernel_source(file, &src, &len, &owned));
 
   uint8_t key[32] = {0};

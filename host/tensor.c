@@ -110,8 +110,41 @@ const char *gc_shape_str(const gc_tensor *t, char *buf, size_t cap) {
   return buf;
 }
 
+size_t gc_tensor_nstride(const gc_tensor *t) {
+  if (t->nstride) return t->nstride;
+  size_t n = 1;
+  for (int i = 1; i < t->ndim; i++) n *= t->dim[i];
+  return n;
+}
+
+size_t gc_tensor_span(const gc_tensor *t) {
+  size_t n = gc_tensor_numel(t);
+  if (n == 0 || gc_tensor_dense(t)) return n;
+  return (t->dim[0] - 1) * t->nstride + n / t->dim[0];
+}
+
+int gc_tensor_dense(const gc_tensor *t) {
+  size_t inner = 1;
+  for (int i = 1; i < t->ndim; i++) inner *= t->dim[i];
+  return t->nstride == 0 || t->nstride == inner || t->dim[0] <= 1;
+}
+
+int gc_tensor_channels(const gc_tensor *t, size_t c0, size_t count, gc_tensor *view) {
+  char s[96];
+  if (t->ndim != 4) GC_FAIL(GC_ERR_ARG, "channel view of %s: needs an NCHW tensor", gc_shape_str(t, s, sizeof s));
+  if (c0 > t->dim[1] || count > t->dim[1] - c0 || count == 0)
+    GC_FAIL(GC_ERR_ARG, "channels [%zu, +%zu) of %s", c0, count, gc_shape_str(t, s, sizeof s));
+  gc_tensor v = *t;
+  v.nstride = gc_tensor_nstride(t);
+  v.offset = t->offset + c0 * t->dim[2] * t->dim[3];
+  v.dim[1] = count;
+  *view = v;
+  return GC_OK;
+}
+
 int gc_tensor_slice(const gc_tensor *t, size_t offset, size_t count, gc_tensor *view) {
   size_t n = gc_tensor_numel(t);
+  if (!gc_tensor_dense(t)) GC_FAIL(GC_ERR_ARG, "slice of a strided channel view");
   if (offset > n || count > n - offset)
     GC_FAIL(GC_ERR_ARG, "slice [%zu, +%zu) of a tensor of %zu elements", offset, count, n);
   memset(view, 0, sizeof *view);
@@ -130,8 +163,10 @@ int gc_tensor_reshape(const gc_tensor *t, int ndim, const size_t *dims, gc_tenso
   if (n != gc_tensor_numel(t))
     GC_FAIL(GC_ERR_ARG, "reshape of %s (%zu elements) to %zu elements", gc_shape_str(t, s, sizeof s),
             gc_tensor_numel(t), n);
+  if (!gc_tensor_dense(t)) GC_FAIL(GC_ERR_ARG, "reshape of a strided channel view %s", gc_shape_str(t, s, sizeof s));
   gc_tensor v = *t;
   v.ndim = ndim;
+  v.nstride = 0;
   for (int i = 0; i < GC_MAX_DIMS; i++) v.dim[i] = i < ndim ? dims[i] : 0;
   *view = v;
   return GC_OK;
@@ -139,6 +174,7 @@ int gc_tensor_reshape(const gc_tensor *t, int ndim, const size_t *dims, gc_tenso
 
 static int check_transfer(const gc_tensor *t, size_t count, const char *what) {
   char s[96];
+  if (!gc_tensor_dense(t)) GC_FAIL(GC_ERR_ARG, "%s of a strided channel view %s", what, gc_shape_str(t, s, sizeof s));
   if (!t->arena || !t->arena->buf) GC_FAIL(GC_ERR_ARG, "%s of a tensor whose arena is not allocated", what);
   if (count != gc_tensor_numel(t))
     GC_FAIL(GC_ERR_ARG, "%s of %zu elements into a tensor of shape %s (%zu elements)", what, count,

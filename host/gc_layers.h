@@ -1,0 +1,121 @@
+/* Layers on the device: forward and backward for the networks gafcl trains (ResNet, PreAct/SE-ResNet,
+ * DenseNet, SSD300). NCHW float32.
+ *
+ * One contract for every layer:
+ *   - a small descriptor (gc_conv, gc_bn, gc_pool, ...) and an output-shape function that validates it;
+ *   - forward(x -> y), in training or inference mode where they differ;
+ *   - backward(dy -> dx) that ACCUMULATES into parameter gradients (dw += ...) and writes the input
+ *     gradient, or adds to it when accumulate_dx is set (a tensor read by two layers);
+ *   - an explicit workspace (gc_*_workspace, in elements) passed in by the caller.
+ * Activations may be channel views of a wider tensor (gc_tensor_channels): that is how DenseNet layers
+ * read from and write into the concatenation buffer without copies. No kernel uses atomics: every
+ * reduction runs in a fixed order, so the same inputs on the same device give the same bits. */
+#ifndef GC_LAYERS_H
+#define GC_LAYERS_H
+
+#include "gc_tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- convolution: im2col + CLBlast GEMM ---- */
+typedef struct gc_conv {
+  int c_in, c_out;
+  int kh, kw;
+  int sh, sw; /* stride */
+  int ph, pw; /* zero padding */
+  int dh, dw; /* dilation (SSD's conv6: 6) */
+  int bias;   /* 1: a bias per output channel */
+} gc_conv;
+
+/* How the forward pass is lowered (gc_ctx.conv_fwd_algo; GAFCL_CONV_FWD=gemm|batched overrides):
+ *   GC_CONV_FWD_GEMM     im2col of a chunk of images into one K x (B*P) matrix, ONE GEMM over the chunk,
+ *                        then a transpose to NCHW that also adds the bias (default: fastest measured, see
+ *                        bench/bench_layers.cpp and the README).
+ *   GC_CONV_FWD_BATCHED  im2col per image and one strided-batched GEMM (B small GEMMs) writing NCHW. */
+enum { GC_CONV_FWD_GEMM = 0, GC_CONV_FWD_BATCHED = 1 };
+
+int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo);
+/* Workspace elements for a batch of n images of h x w (the im2col buffer is bounded by working in
+ * chunks of images: ctx->conv_ws_limit elements at most, but always at least one image). */
+size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w);
+/* x (N, c_in, H, W), w (c_out, c_in, kh, kw), b (c_out) or NULL, y (N, c_out, Ho, Wo). */
+int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,
+                    const gc_tensor *y, const gc_tensor *ws);
+/* dw += dL/dw, db += dL/db (db may be NULL when there is no bias), dx (+)= dL/dx (dx may be NULL: the
+ * network input needs no gradient). */
+int gc_conv_backward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *dy,
+                     const gc_tensor *dx, int accumulate_dx, const gc_tensor *dw, const gc_tensor *db,
+                     const gc_tensor *ws);
+
+/* ---- batch normalisation (2-D), optionally fused with the ReLU that follows it ---- */
+typedef struct gc_bn {
+  int c;
+  float eps;      /* 1e-5 */
+  float momentum; /* 0.1: running = (1 - momentum) * running + momentum * batch (unbiased variance) */
+  int relu;       /* 1: y = max(bn(x), 0) */
+} gc_bn;
+/* Training: batch statistics, saved (save_mean, save_invstd: (c)) for backward, running statistics
+ * updated. Inference: the running statistics. */
+int gc_bn_forward(gc_ctx *ctx, const gc_bn *bn, int training, const gc_tensor *x, const gc_tensor *y,
+                  const gc_tensor *gamma, const gc_tensor *beta, const gc_tensor *run_mean, const gc_tensor *run_var,
+                  const gc_tensor *save_mean, const gc_tensor *save_invstd);
+/* Workspace: 2*c elements. `training` must match the forward call. */
+int gc_bn_backward(gc_ctx *ctx, const gc_bn *bn, int training, const gc_tensor *x, const gc_tensor *y,
+                   const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx, const gc_tensor *gamma,
+                   const gc_tensor *dgamma, const gc_tensor *dbeta, const gc_tensor *save_mean,
+                   const gc_tensor *save_invstd, const gc_tensor *ws);
+
+/* ---- pooling ---- */
+typedef struct gc_pool {
+  int max;        /* 1: max pooling; 0: average (padding counted, as PyTorch's default) */
+  int kh, kw, sh, sw, ph, pw;
+  int ceil_mode;  /* max pooling only (SSD's pool3) */
+} gc_pool;
+int gc_pool_out(const gc_pool *p, size_t h, size_t w, size_t *ho, size_t *wo);
+/* arg: (N, C, Ho, Wo), the position of each window's maximum (max pooling; NULL for average). */
+int gc_pool_forward(gc_ctx *ctx, const gc_pool *p, const gc_tensor *x, const gc_tensor *y, const gc_tensor *arg);
+int gc_pool_backward(gc_ctx *ctx, const gc_pool *p, const gc_tensor *dy, const gc_tensor *arg, const gc_tensor *dx,
+                     int accumulate_dx);
+/* Global average pool: x (N, C, H, W) -> y (N, C). */
+int gc_gap_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *y);
+int gc_gap_backward(gc_ctx *ctx, const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx);
+
+/* ---- element-wise (dense tensors of equal size) ---- */
+int gc_relu_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *y);
+int gc_relu_backward(gc_ctx *ctx, const gc_tensor *y, const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx);
+int gc_sigmoid_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *y);
+int gc_sigmoid_backward(gc_ctx *ctx, const gc_tensor *y, const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx);
+/* y = a + b, then ReLU when relu (the residual add). Its backward is dy to both inputs (gc_copy/gc_axpy). */
+int gc_add_forward(gc_ctx *ctx, const gc_tensor *a, const gc_tensor *b, const gc_tensor *y, int relu);
+/* Channel-wise scale (squeeze-excitation): y (N, C, H, W) = x * s (N, C). */
+int gc_chscale_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *s, const gc_tensor *y);
+int gc_chscale_backward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *s, const gc_tensor *dy, const gc_tensor *dx,
+                        int accumulate_dx, const gc_tensor *ds, int accumulate_ds);
+
+/* ---- linear: y (N, out) = x (N, in) * w^T + b, w (out, in) as PyTorch ---- */
+int gc_linear_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b, const gc_tensor *y);
+int gc_linear_backward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *w, const gc_tensor *dy, const gc_tensor *dx,
+                       int accumulate_dx, const gc_tensor *dw, const gc_tensor *db);
+
+/* ---- softmax cross-entropy, mean over the batch ---- */
+typedef struct gc_xent_result {
+  double loss;  /* mean over the batch */
+  int top1, top5; /* correct counts */
+} gc_xent_result;
+/* logits (N, K); labels (N) as exact float class indices; dlogits (N, K) = d(mean loss)/dlogits, or NULL
+ * for evaluation; ws: 3*N elements. A label outside [0, K) is GC_ERR_ARG naming the sample. */
+int gc_xent(gc_ctx *ctx, const gc_tensor *logits, const gc_tensor *labels, const gc_tensor *dlogits,
+            const gc_tensor *ws, gc_xent_result *out);
+
+/* ---- L2Norm (SSD): y = gamma_c * x / (||x over channels|| + eps) per position; norm (N, H*W) is kept ---- */
+int gc_l2norm_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *gamma, float eps, const gc_tensor *y,
+                      const gc_tensor *norm);
+int gc_l2norm_backward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *gamma, float eps, const gc_tensor *norm,
+                       const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx, const gc_tensor *dgamma);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

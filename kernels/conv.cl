@@ -1,0 +1,132 @@
+// Convolution lowered to GEMM: im2col / col2im and the layout changes around the GEMMs.
+//
+// Shapes (NCHW): x (B, C, H, W) with images `x_ns` elements apart (a channel range of a wider tensor,
+// e.g. a DenseNet concatenation buffer, has x_ns > C*H*W); y (B, Co, Ho, Wo).
+// K = C*KH*KW rows of the column matrix; L = B*Ho*Wo its columns in the "big" layout.
+// col element (k, b, p) lives at col_off + b*col_bs + k*col_ks + p, so one kernel serves both layouts:
+//   big (one GEMM over the chunk):   col_ks = L,        col_bs = Ho*Wo   -> a K x L matrix
+//   per image (strided batched):     col_ks = Ho*Wo,    col_bs = K*Ho*Wo -> B matrices of K x Ho*Wo
+// Every kernel is one work-item per output element with a bounds guard; no atomics, so every sum is
+// in a fixed order and results are deterministic.
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef GC_WG
+#define GC_WG 64
+#endif
+
+
+// col[k, b, p] = x[b, c, oh*SH - PH + i*DH, ow*SW - PW + j*DW] or 0 outside the image.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_im2col(__global const float *x, ulong x_off, uint x_ns,
+                 __global float *col, ulong col_off, uint col_ks, uint col_bs,
+                 uint B, uint C, uint H, uint W, uint KH, uint KW, uint SH, uint SW, uint PH, uint PW,
+                 uint DH, uint DW, uint Ho, uint Wo) {
+  const uint gid = get_global_id(0);
+  const uint P = Ho * Wo, K = C * KH * KW;
+  if (gid >= K * B * P) return;
+  // gid enumerates (k, b, p) with p fastest: consecutive work-items write consecutive columns
+  const uint p = gid % P;
+  const uint b = (gid / P) % B;
+  const uint k = gid / (P * B);
+  const uint j = k % KW, i = (k / KW) % KH, c = k / (KW * KH);
+  const uint oh = p / Wo, ow = p % Wo;
+  const int ih = (int)(oh * SH + i * DH) - (int)PH;
+  const int iw = (int)(ow * SW + j * DW) - (int)PW;
+  float v = 0.0f;
+  if (ih >= 0 && ih < (int)H && iw >= 0 && iw < (int)W)
+    v = x[x_off + (ulong)b * x_ns + ((ulong)c * H + (uint)ih) * W + (uint)iw];
+  col[col_off + (ulong)b * col_bs + (ulong)k * col_ks + p] = v;
+}
+
+// dx[b, c, h, w] (+)= sum over kernel taps (i, j) whose window covers (h, w) of dcol[k, b, p].
+// A gather (one work-item per input element), so no two work-items write the same element.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_col2im(__global const float *col, ulong col_off, uint col_ks, uint col_bs,
+                 __global float *dx, ulong dx_off, uint dx_ns, uint accumulate,
+                 uint B, uint C, uint H, uint W, uint KH, uint KW, uint SH, uint SW, uint PH, uint PW,
+                 uint DH, uint DW, uint Ho, uint Wo) {
+  const uint gid = get_global_id(0);
+  if (gid >= B * C * H * W) return;
+  const uint w = gid % W, h = (gid / W) % H, c = (gid / (W * H)) % C, b = gid / (W * H * C);
+  float acc = 0.0f;
+  for (uint i = 0; i < KH; i++) {
+    const int th = (int)(h + PH) - (int)(i * DH);
+    if (th < 0 || th % (int)SH != 0) continue;
+    const uint oh = (uint)th / SH;
+    if (oh >= Ho) continue;
+    for (uint j = 0; j < KW; j++) {
+      const int tw = (int)(w + PW) - (int)(j * DW);
+      if (tw < 0 || tw % (int)SW != 0) continue;
+      const uint ow = (uint)tw / SW;
+      if (ow >= Wo) continue;
+      const uint k = (c * KH + i) * KW + j;
+      acc += col[col_off + (ulong)b * col_bs + (ulong)k * col_ks + oh * Wo + ow];
+    }
+  }
+  const ulong o = dx_off + (ulong)b * dx_ns + ((ulong)c * H + h) * W + w;
+  dx[o] = accumulate ? dx[o] + acc : acc;
+}
+
+// y[b, co, p] = yt[co, b*P + p] (+ bias[co]): from the GEMM's (Co, B*P) result to NCHW.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_cnhw_to_nchw(__global const float *yt, ulong yt_off,
+                       __global float *y, ulong y_off, uint y_ns,
+                       __global const float *bias, ulong bias_off, uint has_bias,
+                       uint B, uint Co, uint P) {
+  const uint gid = get_global_id(0);
+  if (gid >= B * Co * P) return;
+  const uint p = gid % P, co = (gid / P) % Co, b = gid / (P * Co);
+  float v = yt[yt_off + ((ulong)co * B + b) * P + p];
+  if (has_bias) v = v + bias[bias_off + co];
+  y[y_off + (ulong)b * y_ns + (ulong)co * P + p] = v;
+}
+
+// yt[co, b*P + p] = y[b, co, p]: NCHW to the (Co, B*P) matrix the weight-gradient GEMM reads.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_nchw_to_cnhw(__global const float *y, ulong y_off, uint y_ns,
+                       __global float *yt, ulong yt_off, uint B, uint Co, uint P) {
+  const uint gid = get_global_id(0);
+  if (gid >= B * Co * P) return;
+  const uint p = gid % P, b = (gid / P) % B, co = gid / (P * B);
+  yt[yt_off + gid] = y[y_off + (ulong)b * y_ns + (ulong)co * P + p];
+}
+
+// y[b, co, p] += bias[co] (the per-image GEMM path)
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_bias_add(__global float *y, ulong y_off, uint y_ns, __global const float *bias, ulong bias_off,
+                   uint B, uint Co, uint P) {
+  const uint gid = get_global_id(0);
+  if (gid >= B * Co * P) return;
+  const uint p = gid % P, co = (gid / P) % Co, b = gid / (P * Co);
+  const ulong o = y_off + (ulong)b * y_ns + (ulong)co * P + p;
+  y[o] = y[o] + bias[bias_off + co];
+}
+
+// dw[i] += sum_{g < G} part[g*n + i], in order g = 0, 1, ...: the fixed-order sum of the split
+// weight-gradient reduction.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_sum_partials(__global const float *part, ulong part_off, uint G, uint n,
+                       __global float *dw, ulong dw_off) {
+  const uint i = get_global_id(0);
+  if (i >= n) return;
+  float acc = 0.0f;
+  for (uint g = 0; g < G; g++) acc += part[part_off + (ulong)g * n + i];
+  dw[dw_off + i] = dw[dw_off + i] + acc;
+}
+
+// db[r] += sum_{l < L} m[r*ld + l]: one work-group per row, a tree reduction in local memory (fixed
+// order for a given GC_WG). Used for bias gradients.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void rows_sum_acc(__global const float *m, ulong m_off, uint ld, uint L, __global float *out, ulong out_off) {
+  __local float sh[GC_WG];
+  const uint r = get_group_id(0), lid = get_local_id(0);
+  float acc = 0.0f;
+  for (uint l = lid; l < L; l += GC_WG) acc += m[m_off + (ulong)r * ld + l];
+  sh[lid] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (uint s = GC_WG / 2; s > 0; s >>= 1) {
+    if (lid < s) sh[lid] += sh[lid + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lid == 0) out[out_off + r] = out[out_off + r] + sh[0];
+}

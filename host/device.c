@@ -367,6 +367,15 @@ void gc_track_event(gc_ctx *ctx, cl_event ev) {
 void gc_timing_begin(gc_ctx *ctx) {
   drop_events(ctx);
   ctx->timing = 1;
+  /* A marker opens the interval: a library call may run several kernels but hand back only the last
+   * one's event (CLBlast does), so the interval runs from the marker's completion to the last event's end. */
+  cl_event m = NULL;
+  if (clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &m) == CL_SUCCESS) {
+    ctx->t_first = ctx->t_last = m;
+    ctx->t_marker = 1;
+  } else {
+    ctx->t_marker = 0;
+  }
 }
 
 int gc_timing_end(gc_ctx *ctx, double *seconds) {
@@ -376,7 +385,10 @@ int gc_timing_end(gc_ctx *ctx, double *seconds) {
   if (!ctx->t_first) return GC_OK;
   cl_ulong t0 = 0, t1 = 0;
   GC_CL(clWaitForEvents(1, &ctx->t_last), "timed launches on %s", ctx->dev.name);
-  GC_CL(clGetEventProfilingInfo(ctx->t_first, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL), "first event");
+  if (ctx->t_first == ctx->t_last && ctx->t_marker) goto cleanup; /* nothing was launched */
+  GC_CL(clGetEventProfilingInfo(ctx->t_first, ctx->t_marker ? CL_PROFILING_COMMAND_END : CL_PROFILING_COMMAND_START,
+                                sizeof t0, &t0, NULL),
+        "first event");
   GC_CL(clGetEventProfilingInfo(ctx->t_last, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL), "last event");
   *seconds = t1 > t0 ? (double)(t1 - t0) * 1e-9 : 0.0;
 cleanup:

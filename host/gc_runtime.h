@@ -79,7 +79,8 @@ typedef struct gc_ctx {
   int conv_fwd_algo;         /* GC_CONV_FWD_* (gc_layers.h); GAFCL_CONV_FWD=gemm|batched */
   size_t conv_wgrad_split;   /* reduction length of one weight-gradient partial (default 4096) */
   int timing;                /* set by gc_timing_begin: launches keep their events */
-  cl_event t_first, t_last;  /* first and last launch since gc_timing_begin */
+  cl_event t_first, t_last;  /* the opening marker (or first launch) and the last launch since gc_timing_begin */
+  int t_marker;              /* t_first is a marker */
 } gc_ctx;
 
 /* Create a context on the device chosen by `selector` (see gc_device_select); NULL selector means
@@ -104,9 +105,9 @@ int gc_kernel_source(const char *file, const char **src, size_t *len, int *owned
 /* Launch a 1-D kernel over n items with the context's work-group size (global rounded up). */
 int gc_launch_1d(gc_ctx *ctx, cl_kernel k, size_t n, const char *what);
 
-/* Device time of a sequence of launches, from OpenCL profiling events: gc_timing_begin, enqueue any
- * library operations, then gc_timing_end waits for them and gives the time from the start of the first
- * to the end of the last, in seconds (0 when nothing was launched). */
+/* Device time of a sequence of launches, from OpenCL profiling events: gc_timing_begin (enqueues a
+ * marker), enqueue any library operations, then gc_timing_end waits for them and gives the time from the
+ * marker's completion to the end of the last launch, in seconds (0 when nothing was launched). */
 void gc_timing_begin(gc_ctx *ctx);
 int gc_timing_end(gc_ctx *ctx, double *seconds);
 /* Library operations hand every event they create here (takes ownership; NULL ignored). */

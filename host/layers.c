@@ -42,6 +42,12 @@ static int need_n(const gc_tensor *t, size_t n, const char *layer, const char *n
 
 #define NS(t) ((cl_uint)gc_tensor_nstride(t))
 
+/* Work-items for a kernel that runs one item per element, or one per row of `row` elements on CPU
+ * devices (GC_ROWS, set by the program builder). */
+static size_t items(const gc_ctx *ctx, size_t elements, size_t row) {
+  return (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? elements / row : elements;
+}
+
 /* ---- convolution ---- */
 
 int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo) {
@@ -125,7 +131,7 @@ cleanup:
 static int im2col(gc_ctx *ctx, const gc_conv *c, const conv_plan *p, const gc_tensor *x, size_t b0, size_t bc,
                   const gc_tensor *ws, size_t col_ks, size_t col_bs) {
   size_t H = x->dim[2], W = x->dim[3];
-  return GC_RUN(ctx, "conv", "conv_im2col", p->K * bc * p->P, GC_KMEM(x->arena->buf),
+  return GC_RUN(ctx, "conv", "conv_im2col", items(ctx, p->K * bc * p->P, p->wo), GC_KMEM(x->arena->buf),
                 GC_KU64(x->offset + b0 * gc_tensor_nstride(x)), GC_KU32(NS(x)), GC_KMEM(ws->arena->buf),
                 GC_KU64(ws->offset + p->col), GC_KU32(col_ks), GC_KU32(col_bs), GC_KU32(bc), GC_KU32(c->c_in),
                 GC_KU32(H), GC_KU32(W), GC_KU32(c->kh), GC_KU32(c->kw), GC_KU32(c->sh), GC_KU32(c->sw), GC_KU32(c->ph),
@@ -165,7 +171,7 @@ int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_
                         {ws, p.yt, L, 0}, 1};
       GC_TRY(gc_gemm(ctx, &g));
       const gc_tensor *bias = c->bias ? b : w; /* any valid buffer when there is no bias */
-      GC_TRY(GC_RUN(ctx, "conv", "conv_cnhw_to_nchw", bc * Co * p.P, GC_KMEM(ws->arena->buf),
+      GC_TRY(GC_RUN(ctx, "conv", "conv_cnhw_to_nchw", items(ctx, bc * Co * p.P, p.P), GC_KMEM(ws->arena->buf),
                     GC_KU64(ws->offset + p.yt), GC_KMEM(y->arena->buf), GC_KU64(y->offset + b0 * gc_tensor_nstride(y)),
                     GC_KU32(NS(y)), GC_KT(bias), GC_KU32(c->bias ? 1 : 0), GC_KU32(bc), GC_KU32(Co), GC_KU32(p.P)));
     }
@@ -187,7 +193,7 @@ int gc_conv_backward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc
   for (size_t b0 = 0; b0 < n; b0 += p.chunk) {
     size_t bc = n - b0 < p.chunk ? n - b0 : p.chunk, L = bc * p.P;
     /* dyt (Co, L): the chunk's output gradient as one matrix */
-    GC_TRY(GC_RUN(ctx, "conv", "conv_nchw_to_cnhw", bc * Co * p.P, GC_KMEM(dy->arena->buf),
+    GC_TRY(GC_RUN(ctx, "conv", "conv_nchw_to_cnhw", items(ctx, bc * Co * p.P, p.P), GC_KMEM(dy->arena->buf),
                   GC_KU64(dy->offset + b0 * gc_tensor_nstride(dy)), GC_KU32(NS(dy)), GC_KMEM(ws->arena->buf),
                   GC_KU64(ws->offset + p.yt), GC_KU32(bc), GC_KU32(Co), GC_KU32(p.P)));
     if (c->bias && db)
@@ -220,7 +226,8 @@ int gc_conv_backward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc
       gc_gemm_args g = {GC_ROW_MAJOR, 1, 0, p.K, L, Co, 1.0f, 0.0f, {w, 0, p.K, 0}, {ws, p.yt, L, 0},
                         {ws, p.col, L, 0}, 1};
       GC_TRY(gc_gemm(ctx, &g));
-      GC_TRY(GC_RUN(ctx, "conv", "conv_col2im", bc * (size_t)c->c_in * x->dim[2] * x->dim[3], GC_KMEM(ws->arena->buf),
+      GC_TRY(GC_RUN(ctx, "conv", "conv_col2im", items(ctx, bc * (size_t)c->c_in * x->dim[2] * x->dim[3], x->dim[3]),
+                    GC_KMEM(ws->arena->buf),
                     GC_KU64(ws->offset + p.col), GC_KU32(L), GC_KU32(p.P), GC_KMEM(dx->arena->buf),
                     GC_KU64(dx->offset + b0 * gc_tensor_nstride(dx)), GC_KU32(NS(dx)), GC_KU32(accumulate_dx ? 1 : 0),
                     GC_KU32(bc), GC_KU32(c->c_in), GC_KU32(x->dim[2]), GC_KU32(x->dim[3]), GC_KU32(c->kh),

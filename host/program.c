@@ -300,7 +300,9 @@ static int build_program(gc_ctx *ctx, const char *file, const char *user_opts, c
   /* GAFCL_BUILD_OPTIONS adds options to every build (e.g. -cl-opt-disable for Oclgrind runs); they are part
    * of the cache key like every other option */
   const char *extra = getenv("GAFCL_BUILD_OPTIONS");
-  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DGC_WG=%zu%s%s%s%s", ctx->wg, user_opts && *user_opts ? " " : "",
+  /* GC_ROWS: kernels that decode an index with integer divisions work a row per work-item on CPUs */
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DGC_WG=%zu%s%s%s%s%s", ctx->wg,
+           (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? " -DGC_ROWS=1" : "", user_opts && *user_opts ? " " : "",
            user_opts ? user_opts : "", extra && *extra ? " " : "", extra ? extra : "");
   GC_TRY(gc_kernel_source(file, &src, &len, &owned));
 

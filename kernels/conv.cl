@@ -16,6 +16,9 @@
 
 
 // col[k, b, p] = x[b, c, oh*SH - PH + i*DH, ow*SW - PW + j*DW] or 0 outside the image.
+// GC_ROWS (set for CPU devices): one work-item per output row, looping over ow, so the integer divisions
+// that decode the index are paid once per row (CPUs have no vector integer divide). Otherwise one
+// work-item per element, consecutive work-items writing consecutive columns (coalesced on GPUs).
 __kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
 void conv_im2col(__global const float *x, ulong x_off, uint x_ns,
                  __global float *col, ulong col_off, uint col_ks, uint col_bs,
@@ -23,48 +26,68 @@ void conv_im2col(__global const float *x, ulong x_off, uint x_ns,
                  uint DH, uint DW, uint Ho, uint Wo) {
   const uint gid = get_global_id(0);
   const uint P = Ho * Wo, K = C * KH * KW;
+#ifdef GC_ROWS
+  if (gid >= K * B * Ho) return;
+  const uint oh = gid % Ho;
+  const uint b = (gid / Ho) % B;
+  const uint k = gid / (Ho * B);
+  const uint ow0 = 0, ow1 = Wo;
+#else
   if (gid >= K * B * P) return;
   // gid enumerates (k, b, p) with p fastest: consecutive work-items write consecutive columns
   const uint p = gid % P;
   const uint b = (gid / P) % B;
   const uint k = gid / (P * B);
+  const uint oh = p / Wo, ow0 = p % Wo, ow1 = ow0 + 1;
+#endif
   const uint j = k % KW, i = (k / KW) % KH, c = k / (KW * KH);
-  const uint oh = p / Wo, ow = p % Wo;
   const int ih = (int)(oh * SH + i * DH) - (int)PH;
-  const int iw = (int)(ow * SW + j * DW) - (int)PW;
-  float v = 0.0f;
-  if (ih >= 0 && ih < (int)H && iw >= 0 && iw < (int)W)
-    v = x[x_off + (ulong)b * x_ns + ((ulong)c * H + (uint)ih) * W + (uint)iw];
-  col[col_off + (ulong)b * col_bs + (ulong)k * col_ks + p] = v;
+  const int hok = ih >= 0 && ih < (int)H;
+  const ulong xrow = x_off + (ulong)b * x_ns + ((ulong)c * H + (hok ? (uint)ih : 0u)) * W;
+  const ulong crow = col_off + (ulong)b * col_bs + (ulong)k * col_ks + oh * Wo;
+  for (uint ow = ow0; ow < ow1; ow++) {
+    const int iw = (int)(ow * SW + j * DW) - (int)PW;
+    col[crow + ow] = (hok && iw >= 0 && iw < (int)W) ? x[xrow + (uint)iw] : 0.0f;
+  }
 }
 
 // dx[b, c, h, w] (+)= sum over kernel taps (i, j) whose window covers (h, w) of dcol[k, b, p].
-// A gather (one work-item per input element), so no two work-items write the same element.
+// A gather (one work-item per input element, or per input row with GC_ROWS), so no two work-items
+// write the same element.
 __kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
 void conv_col2im(__global const float *col, ulong col_off, uint col_ks, uint col_bs,
                  __global float *dx, ulong dx_off, uint dx_ns, uint accumulate,
                  uint B, uint C, uint H, uint W, uint KH, uint KW, uint SH, uint SW, uint PH, uint PW,
                  uint DH, uint DW, uint Ho, uint Wo) {
   const uint gid = get_global_id(0);
+#ifdef GC_ROWS
+  if (gid >= B * C * H) return;
+  const uint h = gid % H, c = (gid / H) % C, b = gid / (H * C);
+  const uint w0 = 0, w1 = W;
+#else
   if (gid >= B * C * H * W) return;
-  const uint w = gid % W, h = (gid / W) % H, c = (gid / (W * H)) % C, b = gid / (W * H * C);
-  float acc = 0.0f;
-  for (uint i = 0; i < KH; i++) {
-    const int th = (int)(h + PH) - (int)(i * DH);
-    if (th < 0 || th % (int)SH != 0) continue;
-    const uint oh = (uint)th / SH;
-    if (oh >= Ho) continue;
-    for (uint j = 0; j < KW; j++) {
-      const int tw = (int)(w + PW) - (int)(j * DW);
-      if (tw < 0 || tw % (int)SW != 0) continue;
-      const uint ow = (uint)tw / SW;
-      if (ow >= Wo) continue;
-      const uint k = (c * KH + i) * KW + j;
-      acc += col[col_off + (ulong)b * col_bs + (ulong)k * col_ks + oh * Wo + ow];
+  const uint w0 = gid % W, w1 = w0 + 1, h = (gid / W) % H, c = (gid / (W * H)) % C, b = gid / (W * H * C);
+#endif
+  const ulong cbase = col_off + (ulong)b * col_bs;
+  const ulong o = dx_off + (ulong)b * dx_ns + ((ulong)c * H + h) * W;
+  for (uint w = w0; w < w1; w++) {
+    float acc = 0.0f;
+    for (uint i = 0; i < KH; i++) {
+      const int th = (int)(h + PH) - (int)(i * DH);
+      if (th < 0 || th % (int)SH != 0) continue;
+      const uint oh = (uint)th / SH;
+      if (oh >= Ho) continue;
+      for (uint j = 0; j < KW; j++) {
+        const int tw = (int)(w + PW) - (int)(j * DW);
+        if (tw < 0 || tw % (int)SW != 0) continue;
+        const uint ow = (uint)tw / SW;
+        if (ow >= Wo) continue;
+        const uint k = (c * KH + i) * KW + j;
+        acc += col[cbase + (ulong)k * col_ks + oh * Wo + ow];
+      }
     }
+    dx[o + w] = accumulate ? dx[o + w] + acc : acc;
   }
-  const ulong o = dx_off + (ulong)b * dx_ns + ((ulong)c * H + h) * W + w;
-  dx[o] = accumulate ? dx[o] + acc : acc;
 }
 
 // y[b, co, p] = yt[co, b*P + p] (+ bias[co]): from the GEMM's (Co, B*P) result to NCHW.
@@ -74,11 +97,16 @@ void conv_cnhw_to_nchw(__global const float *yt, ulong yt_off,
                        __global const float *bias, ulong bias_off, uint has_bias,
                        uint B, uint Co, uint P) {
   const uint gid = get_global_id(0);
+#ifdef GC_ROWS
+  if (gid >= B * Co) return;
+  const uint co = gid % Co, b = gid / Co, p0 = 0, p1 = P;
+#else
   if (gid >= B * Co * P) return;
-  const uint p = gid % P, co = (gid / P) % Co, b = gid / (P * Co);
-  float v = yt[yt_off + ((ulong)co * B + b) * P + p];
-  if (has_bias) v = v + bias[bias_off + co];
-  y[y_off + (ulong)b * y_ns + (ulong)co * P + p] = v;
+  const uint p0 = gid % P, p1 = p0 + 1, co = (gid / P) % Co, b = gid / (P * Co);
+#endif
+  const float bv = has_bias ? bias[bias_off + co] : 0.0f;
+  const ulong src = yt_off + ((ulong)co * B + b) * P, dst = y_off + (ulong)b * y_ns + (ulong)co * P;
+  for (uint p = p0; p < p1; p++) y[dst + p] = has_bias ? yt[src + p] + bv : yt[src + p];
 }
 
 // yt[co, b*P + p] = y[b, co, p]: NCHW to the (Co, B*P) matrix the weight-gradient GEMM reads.
@@ -86,9 +114,15 @@ __kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
 void conv_nchw_to_cnhw(__global const float *y, ulong y_off, uint y_ns,
                        __global float *yt, ulong yt_off, uint B, uint Co, uint P) {
   const uint gid = get_global_id(0);
+#ifdef GC_ROWS
+  if (gid >= B * Co) return;
+  const uint b = gid % B, co = gid / B, p0 = 0, p1 = P;
+#else
   if (gid >= B * Co * P) return;
-  const uint p = gid % P, b = (gid / P) % B, co = gid / (P * B);
-  yt[yt_off + gid] = y[y_off + (ulong)b * y_ns + (ulong)co * P + p];
+  const uint p0 = gid % P, p1 = p0 + 1, b = (gid / P) % B, co = gid / (P * B);
+#endif
+  const ulong src = y_off + (ulong)b * y_ns + (ulong)co * P, dst = yt_off + ((ulong)co * B + b) * P;
+  for (uint p = p0; p < p1; p++) yt[dst + p] = y[src + p];
 }
 
 // y[b, co, p] += bias[co] (the per-image GEMM path)

@@ -257,6 +257,8 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
   gc_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
   ctx->conv_ws_limit = (size_t)64 << 20 >> 2;
   ctx->conv_wgrad_split = 4096;
+  const char *split = getenv("GAFCL_WGRAD_SPLIT");
+  if (split && *split) ctx->conv_wgrad_split = (size_t)strtoul(split, NULL, 10);
   const char *ws_mb = getenv("GAFCL_CONV_WS_MB");
   if (ws_mb && *ws_mb) {
     char *end = NULL;
@@ -264,14 +266,17 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
     if (*end != '\0' || v < 1) GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_CONV_WS_MB='%s': needs a positive number of MiB", ws_mb);
     ctx->conv_ws_limit = (size_t)v << 20 >> 2;
   }
+  ctx->conv_fwd_algo = 2; /* GC_CONV_FWD_AUTO (gc_layers.h) */
   const char *algo = getenv("GAFCL_CONV_FWD");
   if (algo && *algo) {
     if (!strcmp(algo, "gemm"))
       ctx->conv_fwd_algo = 0;
     else if (!strcmp(algo, "batched"))
       ctx->conv_fwd_algo = 1;
+    else if (!strcmp(algo, "auto"))
+      ctx->conv_fwd_algo = 2;
     else
-      GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_CONV_FWD='%s': use gemm or batched", algo);
+      GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_CONV_FWD='%s': use auto, gemm or batched", algo);
   }
   *out = ctx;
   ctx = NULL;

@@ -29,12 +29,17 @@ typedef struct gc_conv {
   int bias;   /* 1: a bias per output channel */
 } gc_conv;
 
-/* How the forward pass is lowered (gc_ctx.conv_fwd_algo; GAFCL_CONV_FWD=gemm|batched overrides):
+/* How the forward pass is lowered (gc_ctx.conv_fwd_algo; GAFCL_CONV_FWD=auto|gemm|batched overrides):
  *   GC_CONV_FWD_GEMM     im2col of a chunk of images into one K x (B*P) matrix, ONE GEMM over the chunk,
- *                        then a transpose to NCHW that also adds the bias (default: fastest measured, see
- *                        bench/bench_layers.cpp and the README).
- *   GC_CONV_FWD_BATCHED  im2col per image and one strided-batched GEMM (B small GEMMs) writing NCHW. */
-enum { GC_CONV_FWD_GEMM = 0, GC_CONV_FWD_BATCHED = 1 };
+ *                        then a transpose to NCHW that also adds the bias.
+ *   GC_CONV_FWD_BATCHED  im2col per image and one strided-batched GEMM call (B GEMMs of Co x P x K)
+ *                        writing NCHW directly (1x1 stride-1 convolutions read x itself, no im2col).
+ *   GC_CONV_FWD_AUTO     (default) BATCHED when the output map has >= 64 positions, else GEMM.
+ * Measured with bench/bench_layers.cpp on the ResNet-18 CIFAR shapes (PoCL, 2 cores, batch 16): per-image
+ * batched GEMMs beat one big GEMM by 1.2-1.4x on maps of 8x8 and larger (each image's GEMM is large,
+ * fits the caches and needs no transpose afterwards) but lose 1.8-2x on 4x4 maps, where per-image GEMMs
+ * are too small; CLBlast's own convgemm was 2.5-4x slower than either. */
+enum { GC_CONV_FWD_GEMM = 0, GC_CONV_FWD_BATCHED = 1, GC_CONV_FWD_AUTO = 2 };
 
 int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo);
 /* Workspace elements for a batch of n images of h x w (the im2col buffer is bounded by working in

@@ -76,8 +76,8 @@ typedef struct gc_ctx {
   gc_program_entry *programs;
   gc_kernel_entry *kernels;
   size_t conv_ws_limit;      /* elements: the im2col workspace bound (GAFCL_CONV_WS_MB, default 64 MiB) */
-  int conv_fwd_algo;         /* GC_CONV_FWD_* (gc_layers.h); GAFCL_CONV_FWD=gemm|batched */
-  size_t conv_wgrad_split;   /* reduction length of one weight-gradient partial (default 4096) */
+  int conv_fwd_algo;         /* GC_CONV_FWD_* (gc_layers.h); GAFCL_CONV_FWD=auto|gemm|batched */
+  size_t conv_wgrad_split;   /* reduction length of one weight-gradient partial (GAFCL_WGRAD_SPLIT, 4096) */
   int timing;                /* set by gc_timing_begin: launches keep their events */
   cl_event t_first, t_last;  /* the opening marker (or first launch) and the last launch since gc_timing_begin */
   int t_marker;              /* t_first is a marker */

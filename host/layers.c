@@ -147,7 +147,8 @@ int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_
   size_t n = x->dim[0], Co = (size_t)c->c_out;
   for (size_t b0 = 0; b0 < n; b0 += p.chunk) {
     size_t bc = n - b0 < p.chunk ? n - b0 : p.chunk;
-    if (ctx->conv_fwd_algo == GC_CONV_FWD_BATCHED || is_pointwise(c)) {
+    int batched = ctx->conv_fwd_algo == GC_CONV_FWD_BATCHED || (ctx->conv_fwd_algo == GC_CONV_FWD_AUTO && p.P >= 64);
+    if (batched || is_pointwise(c)) {
       /* y_b = W * col_b for each image; a 1x1 stride-1 convolution reads x itself (no im2col) */
       gc_mat B;
       if (is_pointwise(c)) {

@@ -8,6 +8,8 @@
 #include "gc_selfcheck.h"
 #include "gc_layers.h"
 #include "gc_ref.h"
+#include "gc_optim.h"
+#include "gc_gafmath.h"
 
 #define GAFCL_VERSION_STRING "0.1.0"
 #endif

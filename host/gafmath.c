@@ -27,8 +27,10 @@ static inline float gc_as_float(uint u) {
 #define fmin fminf
 #define fmax fmaxf
 #define copysign copysignf
+#define sqrt sqrtf
 #include "../kernels/gafmath.cl"
 #undef fabs
+#undef sqrt
 #undef fmin
 #undef fmax
 #undef copysign
@@ -37,3 +39,10 @@ float gc_ref_atanf(float x) { return gc_atanf(x); }
 float gc_ref_tanhf(float x) { return gc_tanhf(x); }
 float gc_ref_log1pf(float x) { return gc_log1pf(x); }
 float gc_ref_gaf(int type, float alpha, float beta, float g) { return gc_gaf(type, alpha, beta, g); }
+
+void gc_ref_update_elem(int opt, int gaf, int pos, int clip, float *w, float *s1, float *s2, float g, float wd,
+                        float lr, float mu, float b2, float eps, float alpha, float beta, float clip_thr,
+                        float clip_scale, float step, float bc2s, int first) {
+  gc_update_elem(opt, gaf, pos, clip, w, s1, s2, g, wd, lr, mu, b2, eps, alpha, beta, clip_thr, clip_scale, step, bc2s,
+                 first);
+}

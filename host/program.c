@@ -86,6 +86,39 @@ int gc_kernel_source(const char *file, const char **src, size_t *len, int *owned
   *src = NULL;
   *len = 0;
   *owned = 0;
+  /* "a+b": the sources of kernels/a.cl and kernels/b.cl, concatenated (OpenCL 1.2 programs built from
+   * embedded sources have no #include) */
+  const char *plus = strchr(file, '+');
+  if (plus) {
+    char first[64];
+    size_t n1 = (size_t)(plus - file);
+    if (n1 == 0 || n1 >= sizeof first) GC_FAIL(GC_ERR_ARG, "kernel file list '%s'", file);
+    memcpy(first, file, n1);
+    first[n1] = '\0';
+    const char *s1, *s2;
+    size_t l1, l2;
+    int o1, o2;
+    GC_TRY(gc_kernel_source(first, &s1, &l1, &o1));
+    st = gc_kernel_source(plus + 1, &s2, &l2, &o2);
+    if (st) {
+      if (o1) free((void *)s1);
+      return st;
+    }
+    buf = malloc(l1 + l2 + 2);
+    if (buf) {
+      memcpy(buf, s1, l1);
+      buf[l1] = '\n';
+      memcpy(buf + l1 + 1, s2, l2);
+      buf[l1 + 1 + l2] = '\0';
+    }
+    if (o1) free((void *)s1);
+    if (o2) free((void *)s2);
+    if (!buf) GC_FAIL(GC_ERR_HOST_MEM, "kernel sources %s", file);
+    *src = buf;
+    *len = l1 + l2 + 1;
+    *owned = 1;
+    return GC_OK;
+  }
   if (!valid_file_name(file)) GC_FAIL(GC_ERR_ARG, "kernel file name '%s' is not a plain name", file);
   const char *dir = getenv("GAFCL_KERNEL_DIR");
   if (dir && *dir) {

@@ -78,8 +78,8 @@ GC_FN float gc_log1pf(float x) {
   const float s = f / (2.0f + f);
   const float z = s * s;
   const float w = z * z;
-  const float t1 = z * (Lg2 + w * Lg4);
-  const float t2 = w * (Lg1 + w * Lg3);
+  const float t1 = w * (Lg2 + w * Lg4);
+  const float t2 = z * (Lg1 + w * Lg3);
   const float R = t2 + t1;
   const float hfsq = 0.5f * f * f;
   float r = s * (hfsq + R) + (dk * ln2_lo + cc) - hfsq + f + dk * ln2_hi;

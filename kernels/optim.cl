@@ -116,3 +116,12 @@ __kernel void optim_stats_final(__global const float *part, __global const uint 
   control[3] = fmin(1.0f, max_norm / (sqrt(total) + 1e-6f));
   control[4] = first_bad;
 }
+
+// The GAF math on its own, for the accuracy tests: y[i] = f(x[i]) with f = 1 atan, 2 tanh, 3 log1p.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void gafmath_eval(__global const float *x, ulong x_off, __global float *y, ulong y_off, uint n, uint which) {
+  const uint i = get_global_id(0);
+  if (i >= n) return;
+  const float v = x[x_off + i];
+  y[y_off + i] = which == 1 ? gc_atanf(v) : which == 2 ? gc_tanhf(v) : gc_log1pf(v);
+}

@@ -50,14 +50,19 @@ int gc_opt_parse(const char *s, gc_opt_kind *k);
 int gc_gaf_parse(const char *s, gc_gaf_type *t);
 
 /* One parameter tensor: `count` elements at element `offset` of the parameter arena (the same offset in
- * the gradient arena), with its weight decay. offset must be a multiple of the arena's alignment (as
- * gc_arena_reserve gives). count may be 0. */
+ * the gradient arena), with its weight decay. count may be 0. offset must be a multiple of the
+ * optimizer's block: call gc_optim_align on the parameter and gradient arenas before reserving in them,
+ * and gc_arena_reserve gives such offsets. */
 typedef struct gc_optim_segment {
   size_t offset, count;
   float weight_decay;
 } gc_optim_segment;
 
 typedef struct gc_optim gc_optim;
+
+/* Raise an arena's alignment to the optimizer's block (the work-group size, 256 elements at most), so
+ * that every tensor reserved in it can be a segment. Call right after gc_arena_init. */
+void gc_optim_align(const gc_ctx *ctx, gc_arena *a);
 
 /* Plan the optimizer for a committed parameter arena and a gradient arena of the same layout, and
  * allocate its state (zero). */

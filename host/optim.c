@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* elements per statistics chunk: one work-group each */
+/* elements per statistics chunk: one work-group each (a multiple of every work-group size) */
 #define GC_STATS_CHUNK 16384u
 
 struct gc_optim {
@@ -93,40 +93,45 @@ int gc_optim_create(gc_ctx *ctx, const gc_optim_config *cfg, gc_arena *params, g
   *out = NULL;
   GC_TRY(check_config(cfg));
   if (!params->buf || !grads->buf) GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: the parameter and gradient arenas must be allocated");
-  if (grads->capacity < params->used)
+  if (params->capacity % ctx->wg != 0 || params->align % ctx->wg != 0)
+    GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: the parameter arena '%s' must be aligned with gc_optim_align before "
+                 "tensors are reserved in it", params->name);
+  if (grads->capacity < params->capacity)
     GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: gradient arena (%zu elements) smaller than the parameters (%zu)", grads->capacity,
-                 params->used);
+                 params->capacity);
   if (nseg >= 0xffff) GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: %zu segments (at most 65534)", nseg);
-  if (params->used > 0xffffffffu) GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: %zu parameters (at most 2^32 - 1)", params->used);
+  if (params->capacity > 0xffffffffu)
+    GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: %zu parameters (at most 2^32 - 1)", params->capacity);
   o = calloc(1, sizeof *o);
   if (!o) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "optimizer");
   o->cfg = *cfg;
   o->params = params;
   o->grads = grads;
   o->nseg = nseg;
-  o->n = params->used;
-  /* segment map granularity: the largest power of two dividing the arena alignment */
-  size_t blk = 1;
-  while (params->align % (blk * 2) == 0 && blk < 4096) blk *= 2;
+  o->n = params->capacity; /* whole work-groups; the tail past the last tensor is zero padding */
+  /* one segment per work-group of the update kernel (see kernels/optim.cl) */
+  size_t blk = ctx->wg;
   while ((1u << o->shift) < blk) o->shift++;
   size_t nblocks = (o->n + blk - 1) / blk;
   map = malloc((nblocks ? nblocks : 1) * sizeof *map);
-  wd = malloc((nseg ? nseg : 1) * sizeof *wd);
+  wd = malloc((nseg + 1) * sizeof *wd);
   if (!map || !wd) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "segment map of %zu blocks", nblocks);
-  for (size_t b = 0; b < nblocks; b++) map[b] = 0xffff;
+  const unsigned short gap = (unsigned short)nseg; /* the extra segment of the gaps: weight decay 0 */
+  wd[nseg] = 0.0f;
+  for (size_t b = 0; b < nblocks; b++) map[b] = gap;
   size_t nchunks = 0;
   for (size_t s = 0; s < nseg; s++) {
     const gc_optim_segment *g = &segs[s];
     if (g->offset % blk != 0)
       GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: segment %zu starts at element %zu, not a multiple of %zu (reserve "
-                   "parameters with gc_arena_reserve)", s, g->offset, blk);
+                   "parameters in an arena aligned with gc_optim_align)", s, g->offset, blk);
     if (g->offset + g->count > o->n)
       GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: segment %zu [%zu, +%zu) lies beyond the %zu parameters", s, g->offset,
                    g->count, o->n);
     if (!isfinite(g->weight_decay) || g->weight_decay < 0.0f)
       GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: segment %zu weight decay %g", s, g->weight_decay);
     for (size_t b = g->offset / blk; g->count && b <= (g->offset + g->count - 1) / blk; b++) {
-      if (map[b] != 0xffff) GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: segments %u and %zu overlap", map[b], s);
+      if (map[b] != gap) GC_FAIL_GOTO(GC_ERR_ARG, "optimizer: segments %u and %zu overlap", map[b], s);
       map[b] = (unsigned short)s;
     }
     wd[s] = g->weight_decay;
@@ -138,8 +143,9 @@ int gc_optim_create(gc_ctx *ctx, const gc_optim_config *cfg, gc_arena *params, g
   size_t c = 0;
   for (size_t s = 0; s < nseg; s++)
     for (size_t k = 0; k < segs[s].count; k += GC_STATS_CHUNK, c++) {
+      size_t cnt = segs[s].count - k < GC_STATS_CHUNK ? segs[s].count - k : GC_STATS_CHUNK;
       chunks[3 * c] = (cl_uint)(segs[s].offset + k);
-      chunks[3 * c + 1] = (cl_uint)(segs[s].count - k < GC_STATS_CHUNK ? segs[s].count - k : GC_STATS_CHUNK);
+      chunks[3 * c + 1] = (cl_uint)((cnt + ctx->wg - 1) / ctx->wg); /* rows of wg elements (zero padded) */
       chunks[3 * c + 2] = (cl_uint)s;
     }
 
@@ -156,7 +162,7 @@ int gc_optim_create(gc_ctx *ctx, const gc_optim_config *cfg, gc_arena *params, g
   gc_arena *tabs[5] = {&o->a_map, &o->a_wd, &o->a_chunks, &o->a_part, &o->a_ctl};
   const char *names[5] = {"optimizer segment map", "optimizer weight decays", "optimizer chunks",
                           "optimizer partials", "optimizer control"};
-  size_t sizes[5] = {map_elems, nseg, 3 * nchunks, 3 * nchunks, ctl};
+  size_t sizes[5] = {map_elems, nseg + 1, 3 * nchunks, 3 * nchunks, ctl};
   for (int i = 0; i < 5; i++) {
     gc_tensor t;
     gc_arena_init(ctx, tabs[i], names[i]);
@@ -166,9 +172,8 @@ int gc_optim_create(gc_ctx *ctx, const gc_optim_config *cfg, gc_arena *params, g
   if (nblocks)
     GC_CL(clEnqueueWriteBuffer(ctx->queue, o->a_map.buf, CL_TRUE, 0, nblocks * sizeof *map, map, 0, NULL, NULL),
           "segment map of %zu blocks", nblocks);
-  if (nseg)
-    GC_CL(clEnqueueWriteBuffer(ctx->queue, o->a_wd.buf, CL_TRUE, 0, nseg * sizeof *wd, wd, 0, NULL, NULL),
-          "%zu weight decays", nseg);
+  GC_CL(clEnqueueWriteBuffer(ctx->queue, o->a_wd.buf, CL_TRUE, 0, (nseg + 1) * sizeof *wd, wd, 0, NULL, NULL),
+        "%zu weight decays", nseg + 1);
   if (nchunks)
     GC_CL(clEnqueueWriteBuffer(ctx->queue, o->a_chunks.buf, CL_TRUE, 0, 3 * nchunks * sizeof *chunks, chunks, 0, NULL,
                                NULL),
@@ -209,6 +214,10 @@ void gc_optim_free(gc_optim *o) {
 }
 
 long gc_optim_steps(const gc_optim *o) { return o->steps; }
+
+void gc_optim_align(const gc_ctx *ctx, gc_arena *a) {
+  if (a->align < ctx->wg) a->align = ctx->wg;
+}
 void gc_optim_set_steps(gc_optim *o, long t) { o->steps = t; }
 
 gc_arena *gc_optim_state(gc_optim *o, int which) {

@@ -43,6 +43,7 @@ int gc_arena_commit(gc_ctx *ctx, gc_arena *a, size_t extra) {
   if (a->buf) GC_FAIL(GC_ERR_ARG, "arena '%s' is already allocated", a->name);
   size_t n = a->used + extra;
   if (n == 0) n = 1; /* OpenCL has no empty buffers; an empty arena still gets a valid handle */
+  n = (n + a->align - 1) / a->align * a->align; /* whole alignment blocks: kernels may run to the end */
   size_t bytes = n * sizeof(float);
   if ((cl_ulong)bytes > ctx->dev.max_alloc || (cl_ulong)bytes > ctx->dev.global_mem)
     GC_FAIL(GC_ERR_DEVICE_MEM,

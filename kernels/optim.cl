@@ -2,16 +2,18 @@
 // and state arenas, with the GAF inside (gc_update_elem in gafmath.cl, which this program is built
 // with). Specialised with -D: GC_OPT, GC_GAF, GC_GAF_POS, GC_CLIP (numbers as in gc_update_elem).
 //
-// Parameters come in segments (one per parameter tensor) with their own weight decay. segmap holds a
-// segment index per block of 2^shift elements (0xffff: a gap between tensors), so the kernel finds its
-// settings with one small load and no search.
+// Parameters come in segments (one per parameter tensor) with their own weight decay. Segments start
+// at multiples of the work-group size, and segmap holds the segment of each work-group's elements
+// (gaps between tensors: the extra last segment): one load that is the same for the whole work-group, so compilers
+// that vectorise across work-items (PoCL) keep it out of the vector loop; a per-element lookup there
+// cost 4x the whole update.
 //
 // Gradient statistics and the non-finite guard run before the update (optim_stats_partial, then
 // optim_stats_final) and leave a small control block on the device:
 //   control[0] global sum of squares, [1] global max |g|, [2] 1 if any gradient is NaN or Inf,
 //   [3] norm-clipping scale, [4] first segment with a non-finite gradient (-1 if none),
 //   [8 + 2s] segment s's sum of squares, [9 + 2s] its max |g|.
-// With the guard on, the update reads control[2] and leaves every weight untouched when it is set.
+// With the guard on, the update reads control[2] and leaves every weight and state untouched when it is set.
 #ifndef GC_OPT
 #define GC_OPT 1
 #endif
@@ -26,43 +28,48 @@
 #endif
 
 __kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
-void optim_update(__global float *w, ulong w_off, __global const float *g, ulong g_off, __global float *s1,
-                  ulong s1_off, __global float *s2, ulong s2_off, __global const ushort *segmap, uint shift,
-                  __global const float *seg_wd, __global const float *control, uint use_control, uint n, float lr,
+void optim_update(__global float *restrict w, ulong w_off, __global const float *restrict g, ulong g_off,
+                  __global float *restrict s1, ulong s1_off, __global float *restrict s2, ulong s2_off,
+                  __global const ushort *restrict segmap, uint shift, __global const float *restrict seg_wd,
+                  __global const float *restrict control, uint use_control, uint n, float lr,
                   float mu, float b2, float eps, float alpha, float beta, float clip_thr, float step, float bc2s,
                   uint first) {
-  const uint i = get_global_id(0);
-  if (i >= n) return;
-  const uint seg = segmap[i >> shift];
-  if (seg == 0xffffu) return;
-  float clip_scale = 1.0f;
-  if (use_control) {
-    if (control[2] != 0.0f) return; // non-finite gradients somewhere: skip the whole step
-    clip_scale = control[3];
-  }
-  float wv = w[w_off + i], m = 0.0f, v = 0.0f;
-  if (GC_OPT >= 1) m = s1[s1_off + i];
-  if (GC_OPT >= 3) v = s2[s2_off + i];
+  const uint i = get_global_id(0); // n is a whole number of work-groups: no bounds check
+  // No early returns or conditional loads below: a branch the compiler cannot prove uniform stops PoCL from
+  // vectorising the kernel. Gaps between tensors map to an extra segment with weight decay 0 (their
+  // zero padding stays zero), and a skipped step writes the old values back.
+  const uint seg = segmap[get_group_id(0)];
+  const float c2 = control[2], c3 = control[3]; // loaded unconditionally: a conditional load defeats vectorising
+  const float ctl_bad = use_control ? c2 : 0.0f;
+  const float clip_scale = use_control ? c3 : 1.0f;
+  const float w0 = w[w_off + i];
+  float wv = w0, m0 = 0.0f, v0 = 0.0f;
+  if (GC_OPT >= 1) m0 = s1[s1_off + i];
+  if (GC_OPT >= 3) v0 = s2[s2_off + i];
+  float m = m0, v = v0;
   gc_update_elem(GC_OPT, GC_GAF, GC_GAF_POS, GC_CLIP, &wv, &m, &v, g[g_off + i], seg_wd[seg], lr, mu, b2, eps, alpha,
                  beta, clip_thr, clip_scale, step, bc2s, (int)first);
-  w[w_off + i] = wv;
-  if (GC_OPT >= 1) s1[s1_off + i] = m;
-  if (GC_OPT >= 3) s2[s2_off + i] = v;
+  const int skip = ctl_bad != 0.0f; // non-finite gradients somewhere: the step leaves everything as it was
+  w[w_off + i] = skip ? w0 : wv;
+  if (GC_OPT >= 1) s1[s1_off + i] = skip ? m0 : m;
+  if (GC_OPT >= 3) s2[s2_off + i] = skip ? v0 : v;
 }
 
-// One work-group per chunk (start, count, segment) of the gradients: the chunk's sum of squares, max |g|
-// and whether it holds a NaN or Inf (g - g is 0 only for finite g), as part[3 * chunk ...].
+// One work-group per chunk (start, rows, segment) of the gradients: rows*GC_WG elements from start (a
+// segment's last chunk is rounded up to whole rows: the padding after a tensor is zero). The chunk's
+// sum of squares, max |g| and whether it holds a NaN or Inf (g - g is 0 only for finite g) go to
+// part[3 * chunk ...]. Every work-item runs the same number of iterations, so the loop vectorises.
 __kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
-void optim_stats_partial(__global const float *g, ulong g_off, __global const uint *chunks,
-                         __global float *part) {
+void optim_stats_partial(__global const float *restrict g, ulong g_off, __global const uint *restrict chunks,
+                         __global float *restrict part) {
   __local float ss[GC_WG];
   __local float mx[GC_WG];
   __local float bad[GC_WG];
   const uint c = get_group_id(0), lid = get_local_id(0);
-  const uint start = chunks[3 * c], count = chunks[3 * c + 1];
+  const uint start = chunks[3 * c], rows = chunks[3 * c + 1];
   float a = 0.0f, m = 0.0f, nf = 0.0f;
-  for (uint k = lid; k < count; k += GC_WG) {
-    const float v = g[g_off + start + k];
+  for (uint r = 0; r < rows; r++) {
+    const float v = g[g_off + start + r * GC_WG + lid];
     const int finite = (v - v) == 0.0f;
     nf = finite ? nf : 1.0f;
     const float f = finite ? v : 0.0f;

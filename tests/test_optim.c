@@ -22,6 +22,8 @@ typedef struct fixture {
 static void fixture_init(gc_ctx *ctx, fixture *f) {
   gc_arena_init(ctx, &f->pa, "parameters");
   gc_arena_init(ctx, &f->ga, "gradients");
+  gc_optim_align(ctx, &f->pa);
+  gc_optim_align(ctx, &f->ga);
   for (int s = 0; s < NSEG; s++) {
     size_t n = seg_n[s] ? seg_n[s] : 1; /* an empty tensor still gets a place; its segment has count 0 */
     CHECK_OK(gc_arena_reserve(&f->pa, &f->p[s], 1, &n));
@@ -245,7 +247,7 @@ static void test_guard_and_stats(gc_ctx *ctx) {
   gc_optim_config bad = c;
   bad.gaf_alpha = -1.0f;
   CHECK_STATUS(gc_optim_create(ctx, &bad, &f.pa, &f.ga, NSEG, f.segs, &o), GC_ERR_ARG);
-  gc_optim_segment seg2[2] = {{0, 40, 0.0f}, {f.segs[0].offset + 1, 3, 0.0f}};
+  gc_optim_segment seg2[2] = {{0, 40, 0.0f}, {f.segs[3].offset + 32, 3, 0.0f}};
   CHECK_STATUS(gc_optim_create(ctx, &c, &f.pa, &f.ga, 2, seg2, &o), GC_ERR_ARG); /* unaligned */
   gc_optim_segment seg3[2] = {{f.segs[3].offset, 1000, 0.0f}, {f.segs[3].offset, 10, 0.0f}};
   CHECK_STATUS(gc_optim_create(ctx, &c, &f.pa, &f.ga, 2, seg3, &o), GC_ERR_ARG); /* overlapping */

@@ -147,6 +147,15 @@ static void test_conv(gc_ctx *ctx) {
     conv_case(ctx, c, 5, H, W, GC_CONV_FWD_GEMM, 1, 1, 1, 0);   /* views, chunks of 2, one image per partial */
     conv_case(ctx, c, 5, H, W, GC_CONV_FWD_BATCHED, 1, 1, 0, 0);
   }
+  if (!small) {
+    /* bottleneck shapes: wide 1x1 convolutions (channel counts well above the work-group size) */
+    conv_case(ctx, (gc_conv){64, 256, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
+    conv_case(ctx, (gc_conv){256, 64, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 1, 0);
+    conv_case(ctx, (gc_conv){64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
+    conv_case(ctx, (gc_conv){256, 128, 1, 1, 2, 2, 0, 0, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
+    conv_case(ctx, (gc_conv){512, 2048, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 4, 4, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
+    conv_case(ctx, (gc_conv){2048, 512, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 4, 4, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
+  }
   if (small) {
     /* every conv kernel at least once: views, chunks, split partials, bias in both forward paths */
     conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0}, 3, 5, 4, GC_CONV_FWD_GEMM, 1, 1, 1, 0);

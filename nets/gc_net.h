@@ -1,0 +1,118 @@
+/* Networks as graphs of layers over flat arenas: ResNet-18/34/50, PreAct-ResNet-18/34/50,
+ * SE-ResNet-18/34/50, DenseNet-CIFAR/121/169 (CIFAR forms of the official code, kuangliu/pytorch-cifar
+ * names) and the ImageNet forms of ResNet and SE-ResNet (torchvision names). Parameter names, shapes and
+ * order are PyTorch's state_dict, so weights move between gafcl and PyTorch.
+ *
+ * A net owns four arenas: parameters and gradients (the same layout, aligned for the fused optimizer:
+ * one segment per tensor), buffers (batch-norm running statistics), and activations (every activation
+ * and its gradient, the saved statistics, and one workspace shared by all layers). */
+#ifndef GC_NET_H
+#define GC_NET_H
+
+#include <stdint.h>
+
+#include "gafcl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gc_net_spec {
+  char name[32];   /* resnet18 resnet34 resnet50 preact_resnet18/34/50 se_resnet18/34/50
+                      densenet_cifar densenet121 densenet169 */
+  int imagenet;    /* the ImageNet form (7x7/2 stem + max pool, torchvision names): ResNet and SE-ResNet */
+  int in_ch, in_h, in_w;
+  int classes;
+} gc_net_spec;
+
+/* Fill a spec with the CIFAR defaults (3x32x32, 10 classes; ImageNet form: 3x224x224, 1000 classes).
+ * GC_ERR_ARG for an unknown name (the message lists the known ones). */
+int gc_net_spec_init(gc_net_spec *s, const char *name, int imagenet);
+/* The known names, NULL-terminated. */
+const char *const *gc_net_names(void);
+
+typedef enum gc_param_kind { GC_P_CONV_W, GC_P_CONV_B, GC_P_BN_W, GC_P_BN_B, GC_P_LIN_W, GC_P_LIN_B } gc_param_kind;
+
+typedef struct gc_param {
+  char name[96];     /* PyTorch state_dict name: "layer1.0.conv1.weight" */
+  gc_param_kind kind;
+  int ndim;
+  size_t dims[4];
+  size_t fan_in;
+  gc_tensor w, g;    /* in the parameter and gradient arenas */
+} gc_param;
+
+typedef struct gc_buffer {
+  char name[96];     /* "bn1.running_mean", "bn1.running_var" */
+  gc_tensor t;
+} gc_buffer;
+
+typedef struct gc_net gc_net;
+
+/* Plan the graph for a batch size (nothing allocated): parameter count, FLOPs, memory. */
+int gc_net_plan(gc_ctx *ctx, const gc_net_spec *spec, size_t batch, gc_net **out);
+/* Allocate the arenas of a planned net (gc_net_plan + gc_net_alloc = gc_net_create). A net too large
+ * for the device fails here, before any training, with the size needed and the size available. */
+int gc_net_alloc(gc_ctx *ctx, gc_net *net);
+int gc_net_create(gc_ctx *ctx, const gc_net_spec *spec, size_t batch, gc_net **out);
+void gc_net_free(gc_net *net);
+
+size_t gc_net_param_count(const gc_net *net);
+double gc_net_flops_per_image(const gc_net *net); /* forward multiply-adds x 2 */
+/* Device bytes each arena needs: parameters, gradients, buffers, activations (incl. workspace). */
+void gc_net_memory(const gc_net *net, size_t bytes[4]);
+
+int gc_net_nparams(const gc_net *net);
+const gc_param *gc_net_param(const gc_net *net, int i);
+int gc_net_nbuffers(const gc_net *net);
+const gc_buffer *gc_net_buffer(const gc_net *net, int i);
+/* batch-norm num_batches_tracked (one counter per batch-norm layer, as PyTorch) */
+int gc_net_nbn(const gc_net *net);
+const char *gc_net_bn_name(const gc_net *net, int i); /* "layer1.0.bn1" */
+int64_t gc_net_bn_batches(const gc_net *net, int i);
+void gc_net_set_bn_batches(gc_net *net, int i, int64_t v);
+
+/* The arenas (for the optimizer, checkpoints). */
+gc_arena *gc_net_params(gc_net *net);
+gc_arena *gc_net_grads(gc_net *net);
+/* Optimizer segments, one per parameter tensor; weight decay wd, or 0 on batch-norm parameters and
+ * biases when no_wd_bn_bias. `segs` must hold gc_net_nparams entries. */
+void gc_net_segments(const gc_net *net, float wd, int no_wd_bn_bias, gc_optim_segment *segs);
+
+/* Input (N, C, H, W), labels (N) as float class indices, logits (N, classes), their gradient. */
+const gc_tensor *gc_net_input(const gc_net *net);
+const gc_tensor *gc_net_labels(const gc_net *net);
+const gc_tensor *gc_net_logits(const gc_net *net);
+const gc_tensor *gc_net_dlogits(const gc_net *net);
+size_t gc_net_batch(const gc_net *net);
+
+/* PyTorch's default initialisation from a counter-based generator (Philox4x32-10) keyed by seed,
+ * parameter index and element index: the same seed gives the same weights on every device.
+ * conv/linear weights U(-1/sqrt(fan_in), +) (kaiming-uniform, a = sqrt(5)), biases the same bound,
+ * batch-norm weight 1, bias 0, running mean 0, variance 1. */
+int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed);
+
+/* Forward from the input to the logits (training: batch statistics, running statistics updated). */
+int gc_net_forward(gc_ctx *ctx, gc_net *net, int training);
+/* Loss (mean softmax cross-entropy) and top-1/top-5 on the logits; with dlogits when `grad`. */
+int gc_net_loss(gc_ctx *ctx, gc_net *net, int grad, gc_xent_result *res);
+/* Backward from dlogits: parameter gradients are ADDED to (zero them with gc_net_zero_grad). */
+int gc_net_backward(gc_ctx *ctx, gc_net *net);
+int gc_net_zero_grad(gc_ctx *ctx, gc_net *net);
+
+/* The CPU reference of the same graph in double precision (tests): forward on `x` (N*C*H*W) to logits
+ * (N*classes); backward from dlogits, giving parameter gradients (one array per parameter) and dx.
+ * Parameters and running statistics are read from the device. `training` as gc_net_forward (running
+ * statistics are not written back). */
+typedef struct gc_net_ref gc_net_ref;
+int gc_net_ref_create(gc_ctx *ctx, gc_net *net, gc_net_ref **out);
+void gc_net_ref_free(gc_net_ref *r);
+double *gc_net_ref_param(gc_net_ref *r, int i);     /* the reference's copy of parameter i (writable) */
+double *gc_net_ref_pgrad(gc_net_ref *r, int i);     /* its gradient after gc_net_ref_backward */
+void gc_net_ref_forward(gc_net_ref *r, const double *x, int training, double *logits);
+void gc_net_ref_backward(gc_net_ref *r, const double *dlogits, double *dx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

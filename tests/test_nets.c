@@ -1,0 +1,255 @@
+/* Networks: parameter counts against the published figures (both class counts), PyTorch state_dict
+ * names, whole-net forward and backward on the device against the double-precision CPU reference of
+ * the same graph, and the reference's gradients through the full graph (shortcuts, squeeze-excitation,
+ * concatenations) against central differences. */
+#include "gc_net.h"
+#include "gc_test.h"
+
+static void test_counts(gc_ctx *ctx) {
+  static const struct {
+    const char *name;
+    int imagenet;
+    size_t c10, c100;
+  } want[] = {
+      {"resnet18", 0, 11173962, 11220132},        {"resnet34", 0, 21282122, 21328292},
+      {"resnet50", 0, 23520842, 23705252},        {"preact_resnet18", 0, 11171146, 11217316},
+      {"preact_resnet34", 0, 21279306, 21325476}, {"preact_resnet50", 0, 23509066, 23693476},
+      {"densenet_cifar", 0, 1000618, 1035268},    {"densenet121", 0, 6956298, 7048548},
+      {"densenet169", 0, 12493322, 12643172},     {"resnet18", 1, 11689512, 0},
+      {"resnet50", 1, 25557032, 0},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    for (int k = 0; k < 2; k++) {
+      size_t expect = k ? want[i].c100 : want[i].c10;
+      if (!expect) continue;
+      gc_net_spec s;
+      CHECK_OK(gc_net_spec_init(&s, want[i].name, want[i].imagenet));
+      if (k) s.classes = 100;
+      gc_net *net = NULL;
+      CHECK_OK(gc_net_plan(ctx, &s, 2, &net));
+      if (!net) continue;
+      size_t got = gc_net_param_count(net);
+      if (got != expect) fprintf(stderr, "  %s%s/%d: %zu parameters, expected %zu\n", want[i].name,
+                                 want[i].imagenet ? " (imagenet)" : "", s.classes, got, expect);
+      CHECK(got == expect);
+      gc_net_free(net);
+    }
+  /* SE-ResNet: its parameters are ResNet's plus two bias-free FC layers per block (C -> C/16 -> C) */
+  gc_net_spec s;
+  gc_net *a = NULL, *b = NULL;
+  gc_net_spec_init(&s, "se_resnet18", 0);
+  CHECK_OK(gc_net_plan(ctx, &s, 1, &a));
+  gc_net_spec_init(&s, "resnet18", 0);
+  CHECK_OK(gc_net_plan(ctx, &s, 1, &b));
+  size_t se = 0;
+  const int ch[4] = {64, 128, 256, 512};
+  for (int l = 0; l < 4; l++) se += 2 * 2 * (size_t)ch[l] * (size_t)(ch[l] / 16);
+  CHECK(a && b && gc_net_param_count(a) == gc_net_param_count(b) + se);
+  gc_net_free(a);
+  gc_net_free(b);
+  /* unknown names and forms */
+  CHECK_STATUS(gc_net_spec_init(&s, "vgg16", 0), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "densenet169") != NULL);
+  CHECK_STATUS(gc_net_spec_init(&s, "densenet121", 1), GC_ERR_ARG);
+}
+
+static int has_param(gc_net *net, const char *name, int ndim, size_t d0, size_t d1) {
+  for (int i = 0; i < gc_net_nparams(net); i++) {
+    const gc_param *p = gc_net_param(net, i);
+    if (!strcmp(p->name, name)) return p->ndim == ndim && p->dims[0] == d0 && (ndim < 2 || p->dims[1] == d1);
+  }
+  fprintf(stderr, "  missing parameter %s\n", name);
+  return 0;
+}
+
+static void test_names(gc_ctx *ctx) {
+  gc_net_spec s;
+  gc_net *net = NULL;
+  gc_net_spec_init(&s, "resnet18", 0);
+  CHECK_OK(gc_net_plan(ctx, &s, 1, &net));
+  CHECK(!strcmp(gc_net_param(net, 0)->name, "conv1.weight"));
+  CHECK(!strcmp(gc_net_param(net, 1)->name, "bn1.weight"));
+  CHECK(!strcmp(gc_net_param(net, 3)->name, "layer1.0.conv1.weight"));
+  CHECK(has_param(net, "layer2.0.shortcut.0.weight", 4, 128, 64));
+  CHECK(has_param(net, "layer2.0.shortcut.1.bias", 1, 128, 0));
+  CHECK(has_param(net, "linear.weight", 2, 10, 512));
+  CHECK(!strcmp(gc_net_param(net, gc_net_nparams(net) - 1)->name, "linear.bias"));
+  CHECK(!strcmp(gc_net_buffer(net, 0)->name, "bn1.running_mean"));
+  CHECK(!strcmp(gc_net_buffer(net, 1)->name, "bn1.running_var"));
+  CHECK(!strcmp(gc_net_bn_name(net, 0), "bn1"));
+  gc_net_free(net);
+  gc_net_spec_init(&s, "resnet50", 1);
+  CHECK_OK(gc_net_plan(ctx, &s, 1, &net));
+  CHECK(has_param(net, "layer1.0.downsample.0.weight", 4, 256, 64));
+  CHECK(has_param(net, "layer4.2.conv3.weight", 4, 2048, 512));
+  CHECK(has_param(net, "fc.weight", 2, 1000, 2048));
+  gc_net_free(net);
+  gc_net_spec_init(&s, "preact_resnet18", 0);
+  CHECK_OK(gc_net_plan(ctx, &s, 1, &net));
+  CHECK(!strcmp(gc_net_param(net, 1)->name, "layer1.0.bn1.weight"));
+  CHECK(has_param(net, "layer2.0.shortcut.0.weight", 4, 128, 64));
+  gc_net_free(net);
+  gc_net_spec_init(&s, "densenet_cifar", 0);
+  CHECK_OK(gc_net_plan(ctx, &s, 1, &net));
+  CHECK(has_param(net, "conv1.weight", 4, 24, 3));
+  CHECK(has_param(net, "dense1.0.bn1.weight", 1, 24, 0));
+  CHECK(has_param(net, "dense1.5.conv2.weight", 4, 12, 48));
+  CHECK(has_param(net, "trans1.conv.weight", 4, 48, 96));
+  CHECK(has_param(net, "bn.weight", 1, 384, 0));
+  CHECK(has_param(net, "linear.weight", 2, 10, 384));
+  gc_net_free(net);
+  gc_net_spec_init(&s, "se_resnet50", 1);
+  CHECK_OK(gc_net_plan(ctx, &s, 1, &net));
+  CHECK(has_param(net, "layer1.0.se.fc.0.weight", 2, 16, 256));
+  CHECK(has_param(net, "layer1.0.se.fc.2.weight", 2, 256, 16));
+  gc_net_free(net);
+}
+
+/* ---- device vs reference, and central differences through the graph ---- */
+
+typedef struct fdctx {
+  gc_net_ref *r;
+  const double *x;
+  double *logits;
+  const double *w; /* random weights of the logits: loss = sum w * logits */
+  size_t nl;
+} fdctx;
+
+static double fd_loss(fdctx *f) {
+  gc_net_ref_forward(f->r, f->x, 1, f->logits);
+  double s = 0;
+  for (size_t i = 0; i < f->nl; i++) s += f->w[i] * f->logits[i];
+  return s;
+}
+
+static void whole_net(gc_ctx *ctx, const char *name, int imagenet, int hw, int fd, double l2tol) {
+  gc_net_spec s;
+  gc_net_spec_init(&s, name, imagenet);
+  s.in_h = s.in_w = hw;
+  s.classes = 7;
+  size_t N = 2;
+  gc_net *net = NULL;
+  CHECK_OK(gc_net_create(ctx, &s, N, &net));
+  if (!net) return;
+  CHECK_OK(gc_net_init(ctx, net, 42));
+  size_t nx = N * 3 * (size_t)hw * hw, nl = N * 7;
+  float *xf = malloc(nx * sizeof *xf), *lab = malloc(N * sizeof *lab);
+  double *x = malloc(nx * sizeof *x), *lref = malloc(nl * sizeof *lref), *dl = malloc(nl * sizeof *dl);
+  unsigned long long seed = 99;
+  for (size_t i = 0; i < nx; i++) x[i] = xf[i] = gc_test_rand(&seed);
+  for (size_t i = 0; i < N; i++) lab[i] = (float)(i * 3 % 7);
+  CHECK_OK(gc_tensor_write(ctx, gc_net_input(net), xf, nx));
+  CHECK_OK(gc_tensor_write(ctx, gc_net_labels(net), lab, N));
+  gc_net_ref *r = NULL;
+  CHECK_OK(gc_net_ref_create(ctx, net, &r)); /* the initial weights and running statistics */
+  CHECK_OK(gc_net_zero_grad(ctx, net));
+  CHECK_OK(gc_net_forward(ctx, net, 1));
+  gc_xent_result xr;
+  CHECK_OK(gc_net_loss(ctx, net, 1, &xr));
+  CHECK_OK(gc_net_backward(ctx, net));
+  float *lg = malloc(nl * sizeof *lg), *dlf = malloc(nl * sizeof *dlf);
+  CHECK_OK(gc_tensor_read(ctx, gc_net_logits(net), lg, nl));
+  CHECK_OK(gc_tensor_read(ctx, gc_net_dlogits(net), dlf, nl));
+  gc_net_ref_forward(r, x, 1, lref);
+  double big = 0, worst = 0;
+  for (size_t i = 0; i < nl; i++) big = fabs(lref[i]) > big ? fabs(lref[i]) : big;
+  for (size_t i = 0; i < nl; i++) worst = fmax(worst, fabs(lg[i] - lref[i]) / big);
+  CHECK(worst < 1e-3);
+  /* backward from the device's dlogits, so both sides differentiate the same loss */
+  for (size_t i = 0; i < nl; i++) dl[i] = dlf[i];
+  gc_net_ref_backward(r, dl, NULL);
+  /* per parameter tensor: ||device - reference|| / ||reference|| (float vs double through a whole net:
+   * a few ReLU / max-pool decisions on values within rounding of zero or of a tie flip between the two,
+   * so element-wise bounds are meaningless at this scale; the norm ratio is not) */
+  double gworst = 0, mworst = 0;
+  const char *gname = "";
+  for (int i = 0; i < gc_net_nparams(net); i++) {
+    const gc_param *p = gc_net_param(net, i);
+    size_t n = gc_tensor_numel(&p->g);
+    float *gd = malloc(n * sizeof *gd);
+    CHECK_OK(gc_tensor_read(ctx, &p->g, gd, n));
+    const double *gr = gc_net_ref_pgrad(r, i);
+    double en = 0, rn = 0, gb = 0, em = 0;
+    for (size_t k = 0; k < n; k++) {
+      en += (gd[k] - gr[k]) * (gd[k] - gr[k]);
+      rn += gr[k] * gr[k];
+      gb = fabs(gr[k]) > gb ? fabs(gr[k]) : gb;
+    }
+    for (size_t k = 0; k < n && gb > 0; k++) em = fmax(em, fabs(gd[k] - gr[k]) / gb);
+    double l2 = rn > 0 ? sqrt(en / rn) : sqrt(en);
+    if (l2 > gworst) gworst = l2, gname = p->name;
+    mworst = fmax(mworst, em);
+    if (l2 > l2tol) fprintf(stderr, "  %s %s: gradient rel. l2 error %.3g\n", name, p->name, l2);
+    free(gd);
+  }
+  CHECK(gworst < l2tol);
+  printf("  %-16s %3dx%-3d logits rel. err %.2e; parameter gradients: rel. l2 error %.2e (worst: %s), "
+         "largest element error %.2e of the tensor's max\n",
+         name, hw, hw, worst, gworst, gname, mworst);
+  if (fd) {
+    /* central differences of sum(w * logits) on the reference, through the whole graph */
+    double *w = malloc(nl * sizeof *w);
+    for (size_t i = 0; i < nl; i++) w[i] = gc_test_rand(&seed);
+    fdctx f = {r, x, lref, w, nl};
+    gc_net_ref_forward(r, x, 1, lref);
+    gc_net_ref_backward(r, w, NULL);
+    int np = gc_net_nparams(net), bad = 0, checked = 0;
+    for (int i = 0; i < np; i += np / (fd > 1 ? fd : 6) + 1) {
+      const gc_param *p = gc_net_param(net, i);
+      size_t n = gc_tensor_numel(&p->g);
+      double *pw = gc_net_ref_param(r, i), *pg = gc_net_ref_pgrad(r, i);
+      double *ga = malloc(n * sizeof *ga);
+      memcpy(ga, pg, n * sizeof *ga);
+      for (size_t k = 0; k < n; k += n / 2 + 1) {
+        double save = pw[k], h = 1e-7; /* small: deep nets have ReLU kinks within 1e-5 of the point */
+        pw[k] = save + h;
+        double lp = fd_loss(&f);
+        pw[k] = save - h;
+        double lm = fd_loss(&f);
+        pw[k] = save;
+        double num = (lp - lm) / (2 * h);
+        checked++;
+        if (!(fabs(num - ga[k]) <= 1e-5 + 1e-4 * fabs(num))) {
+          if (bad < 3) fprintf(stderr, "  fd %s %s[%zu]: numeric %.10g analytic %.10g\n", name, p->name, k, num, ga[k]);
+          bad++;
+        }
+      }
+      free(ga);
+    }
+    gc_test_checks++;
+    if (bad) gc_test_failures++, fprintf(stderr, "FAIL finite differences through %s: %d of %d off\n", name, bad, checked);
+    printf("  %-16s central differences through the graph: %d parameter elements checked\n", name, checked);
+    free(w);
+  }
+  gc_net_ref_free(r);
+  gc_net_free(net);
+  free(xf), free(lab), free(x), free(lref), free(dl), free(lg), free(dlf);
+}
+
+int main(int argc, char **argv) {
+  int small = argc > 1 && !strcmp(argv[1], "--small");
+  gc_ctx *ctx = NULL;
+  if (gc_ctx_create(&ctx, NULL)) {
+    fprintf(stderr, "no device: %s\n", gc_last_error());
+    return 1;
+  }
+  if (!small) {
+    test_counts(ctx);
+    test_names(ctx);
+  }
+  /* inputs large enough that the last stage keeps 2x2 maps: batch-norm statistics over 2 values per
+   * channel (1x1 maps, batch 2) are degenerate and amplify rounding without bound */
+  whole_net(ctx, "resnet18", 0, 16, !small, 1e-3);
+  if (!small) {
+    whole_net(ctx, "preact_resnet18", 0, 16, 0, 1e-3);
+    whole_net(ctx, "se_resnet18", 0, 16, 1, 1e-3);
+    /* ResNet-50 has 53 batch-norm layers over 2x2 maps in its last stage: float and double take a few
+     * ReLU decisions differently near zero, which moves its gradients by a few percent in norm; the
+     * reference's own gradients are checked against central differences */
+    whole_net(ctx, "resnet50", 0, 16, 3, 6e-2);
+    whole_net(ctx, "resnet50", 1, 64, 0, 6e-2);
+  }
+  whole_net(ctx, "densenet_cifar", 0, 16, !small, 1e-3);
+  gc_ctx_free(ctx);
+  return gc_test_summary("test_nets");
+}

@@ -6,6 +6,7 @@
  *
  * Exit status: 0 success, 1 a run failed, 2 bad usage or no usable OpenCL device. */
 #include "gafcl.h"
+#include "gc_net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +27,14 @@ static void usage(FILE *f) {
           "  (none)      the main job on the default device: device table and self-check\n"
           "  devices     list every OpenCL platform and device\n"
           "  selfcheck   check element-wise kernels and CLBlast GEMM against the CPU reference\n"
+          "  nets        list the networks: parameters, forward GFLOPs per image, device memory at\n"
+          "              --batch N (default 256) for the CIFAR forms and the ImageNet forms\n"
           "\n"
           "options:\n"
           "  --device SEL   device by index (P:D or N) or by a case-insensitive substring of the\n"
           "                 platform, vendor or device name (default: $GAFCL_DEVICE, else the first GPU,\n"
           "                 else the first device)\n"
+          "  --batch N      batch size for `gafcl nets` memory figures\n"
           "  -h, --help     this text\n"
           "  --version      print the version\n"
           "\n"
@@ -105,8 +109,52 @@ static int cmd_selfcheck(const char *selector, int verbose) {
   return 0;
 }
 
+static int cmd_nets(const char *selector, long batch) {
+  gc_ctx *ctx = NULL;
+  int st = gc_ctx_create(&ctx, selector);
+  if (st) return fail(st, "cannot open the device");
+  printf("%-16s %-8s %9s %12s %12s %10s  %s\n", "network", "form", "input", "params(10)", "(100/1000)",
+         "GFLOP/img", "device memory for training at batch");
+  const char *const *names = gc_net_names();
+  for (int form = 0; form < 2; form++)
+    for (int i = 0; names[i]; i++) {
+      gc_net_spec s;
+      if (gc_net_spec_init(&s, names[i], form) != 0) continue; /* no ImageNet form */
+      gc_net *net = NULL;
+      size_t p100 = 0;
+      if (!form) {
+        gc_net_spec s100 = s;
+        s100.classes = 100;
+        if (gc_net_plan(ctx, &s100, 1, &net) == 0) p100 = gc_net_param_count(net);
+        gc_net_free(net);
+        net = NULL;
+      }
+      if ((st = gc_net_plan(ctx, &s, (size_t)batch, &net)) != 0) {
+        gc_ctx_free(ctx);
+        return fail(st, "planning a network");
+      }
+      size_t b[4];
+      gc_net_memory(net, b);
+      double mib = (double)(b[0] + b[1] + b[2] + b[3]) / 1048576.0;
+      char in[32], p10s[24], p100s[24];
+      snprintf(in, sizeof in, "%dx%dx%d", s.in_ch, s.in_h, s.in_w);
+      snprintf(p10s, sizeof p10s, "%zu", gc_net_param_count(net));
+      snprintf(p100s, sizeof p100s, "%zu", p100);
+      printf("%-16s %-8s %9s %12s %12s %10.3f  %8.0f MiB at %ld (activations %.0f MiB)\n", names[i],
+             form ? "imagenet" : "cifar", in, form ? "-" : p10s, form ? p10s : p100s,
+             gc_net_flops_per_image(net) * 1e-9, mib, batch, (double)b[3] / 1048576.0);
+      gc_net_free(net);
+    }
+  printf("(params: CIFAR forms with 10 and 100 classes; ImageNet forms with 1000. Memory: parameters, gradients,\n"
+         " batch-norm buffers, every activation and its gradient, and the shared workspace; optimizer state adds\n"
+         " one or two copies of the parameters.)\n");
+  gc_ctx_free(ctx);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *cmd = NULL, *selector = NULL;
+  long batch = 256;
   int verbose = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -124,6 +172,12 @@ int main(int argc, char **argv) {
       selector = argv[++i];
     } else if (!strncmp(a, "--device=", 9)) {
       selector = a + 9;
+    } else if (!strcmp(a, "--batch")) {
+      char *end = NULL;
+      if (i + 1 >= argc || (batch = strtol(argv[++i], &end, 10)) < 1 || *end) {
+        fprintf(stderr, "gafcl: --batch needs a positive integer\n");
+        return 2;
+      }
     } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
       verbose = 1;
     } else if (a[0] == '-') {
@@ -145,6 +199,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(cmd, "devices")) return cmd_devices(selector);
   if (!strcmp(cmd, "selfcheck")) return cmd_selfcheck(selector, verbose);
+  if (!strcmp(cmd, "nets")) return cmd_nets(selector, batch);
   fprintf(stderr, "gafcl: unknown command '%s'\n", cmd);
   usage(stderr);
   return 2;

@@ -506,7 +506,7 @@ static int linear_dims(const gc_tensor *x, const gc_tensor *w, size_t *n, size_t
 
 int gc_linear_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b, const gc_tensor *y) {
   int st = 0;
-  size_t N, IN, OUT;
+  size_t N = 0, IN = 0, OUT = 0;
   GC_TRY(linear_dims(x, w, &N, &IN, &OUT));
   GC_TRY(need_n(x, N * IN, "linear", "x"));
   GC_TRY(need_n(y, N * OUT, "linear", "y"));
@@ -523,7 +523,7 @@ cleanup:
 int gc_linear_backward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *w, const gc_tensor *dy, const gc_tensor *dx,
                        int accumulate_dx, const gc_tensor *dw, const gc_tensor *db) {
   int st = 0;
-  size_t N, IN, OUT;
+  size_t N = 0, IN = 0, OUT = 0;
   GC_TRY(linear_dims(x, w, &N, &IN, &OUT));
   GC_TRY(need_n(dy, N * OUT, "linear backward", "dy"));
   GC_TRY(need_n(dw, OUT * IN, "linear backward", "dw"));

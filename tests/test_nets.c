@@ -226,6 +226,29 @@ static void whole_net(gc_ctx *ctx, const char *name, int imagenet, int hw, int f
   free(xf), free(lab), free(x), free(lref), free(dl), free(lg), free(dlf);
 }
 
+/* 1-channel 28x28 inputs (Fashion-MNIST): every network builds and runs forward and backward */
+static void test_fashion_shape(gc_ctx *ctx) {
+  const char *names[] = {"resnet18", "preact_resnet18", "se_resnet18", "densenet_cifar"};
+  for (int i = 0; i < 4; i++) {
+    gc_net_spec s;
+    gc_net_spec_init(&s, names[i], 0);
+    s.in_ch = 1;
+    s.in_h = s.in_w = 28;
+    gc_net *net = NULL;
+    CHECK_OK(gc_net_create(ctx, &s, 2, &net));
+    if (!net) continue;
+    CHECK_OK(gc_net_init(ctx, net, 1));
+    float lab[2] = {3, 9};
+    CHECK_OK(gc_tensor_write(ctx, gc_net_labels(net), lab, 2));
+    gc_xent_result r;
+    CHECK_OK(gc_net_forward(ctx, net, 1));
+    CHECK_OK(gc_net_loss(ctx, net, 1, &r));
+    CHECK_OK(gc_net_backward(ctx, net));
+    CHECK(isfinite(r.loss) && r.loss > 0);
+    gc_net_free(net);
+  }
+}
+
 int main(int argc, char **argv) {
   int small = argc > 1 && !strcmp(argv[1], "--small");
   gc_ctx *ctx = NULL;
@@ -236,6 +259,7 @@ int main(int argc, char **argv) {
   if (!small) {
     test_counts(ctx);
     test_names(ctx);
+    test_fashion_shape(ctx);
   }
   /* inputs large enough that the last stage keeps 2x2 maps: batch-norm statistics over 2 values per
    * channel (1x1 maps, batch 2) are degenerate and amplify rounding without bound */

@@ -3,22 +3,13 @@
 // context. Programs are built in setup, never inside a timed region.
 //
 //   gafcl_bench [--benchmark_filter=...] [--benchmark_format=json]   (GAFCL_DEVICE selects the device)
-#include <benchmark/benchmark.h>
+#include "bench_common.h"
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
-extern "C" {
-#include "gafcl.h"
-}
-
-#ifndef GAFCL_GIT_REV
-#define GAFCL_GIT_REV "unknown"
-#endif
-
-static gc_ctx *g_ctx;
 
 struct Buffers {
   gc_arena arena;
@@ -32,25 +23,6 @@ struct Buffers {
   ~Buffers() { gc_arena_release(&arena); }
   bool ok = false;
 };
-
-// Run `op` once untimed (builds, warm-up), then time each iteration with events.
-template <class F> static void timed(benchmark::State &state, F op) {
-  if (op() != 0) {
-    state.SkipWithError(gc_last_error());
-    return;
-  }
-  gc_finish(g_ctx);
-  for (auto _ : state) {
-    gc_timing_begin(g_ctx);
-    int st = op();
-    double s = 0;
-    if (st != 0 || gc_timing_end(g_ctx, &s) != 0) {
-      state.SkipWithError(gc_last_error());
-      return;
-    }
-    state.SetIterationTime(s);
-  }
-}
 
 static void BM_sgemm(benchmark::State &state) {
   size_t m = state.range(0), n = state.range(1), k = state.range(2);
@@ -97,14 +69,7 @@ BENCHMARK(BM_axpy)->Arg(1 << 20)->Arg(1 << 24)->UseManualTime()->Unit(benchmark:
 int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  if (gc_ctx_create(&g_ctx, nullptr) != 0) {
-    std::fprintf(stderr, "gafcl_bench: %s\n", gc_last_error());
-    return 2;
-  }
-  benchmark::AddCustomContext("gafcl_device", g_ctx->dev.name);
-  benchmark::AddCustomContext("gafcl_platform", g_ctx->dev.platform);
-  benchmark::AddCustomContext("gafcl_driver", g_ctx->dev.driver);
-  benchmark::AddCustomContext("gafcl_git_revision", GAFCL_GIT_REV);
+  if (int rc = bench_open(argv[0])) return rc;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   gc_ctx_free(g_ctx);

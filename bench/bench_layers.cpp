@@ -4,7 +4,7 @@
 // PoCL runs in reasonable time).
 //
 //   gafcl_bench_layers [--benchmark_filter=...] [--benchmark_format=json]
-#include <benchmark/benchmark.h>
+#include "bench_common.h"
 
 #include <clblast_c.h>
 #include <cstdio>
@@ -12,15 +12,6 @@
 #include <string>
 #include <vector>
 
-extern "C" {
-#include "gafcl.h"
-}
-
-#ifndef GAFCL_GIT_REV
-#define GAFCL_GIT_REV "unknown"
-#endif
-
-static gc_ctx *g_ctx;
 static size_t g_batch = 16;
 
 struct Shape {
@@ -58,24 +49,6 @@ struct ConvSetup {
   ~ConvSetup() { gc_arena_release(&ar); }
   double flops() const { return 2.0 * c.c_out * c.c_in * c.kh * c.kw * (double)(g_batch * ho * wo); }
 };
-
-template <class F> static void timed(benchmark::State &state, F op) {
-  if (op() != 0) {  // untimed first run: program builds, CLBlast's kernel compilation
-    state.SkipWithError(gc_last_error());
-    return;
-  }
-  gc_finish(g_ctx);
-  for (auto _ : state) {
-    gc_timing_begin(g_ctx);
-    int st = op();
-    double s = 0;
-    if (st != 0 || gc_timing_end(g_ctx, &s) != 0) {
-      state.SkipWithError(gc_last_error());
-      return;
-    }
-    state.SetIterationTime(s);
-  }
-}
 
 static void rate(benchmark::State &state, double flops) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -140,10 +113,7 @@ int main(int argc, char **argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   if (const char *b = std::getenv("GAFCL_BENCH_BATCH")) g_batch = std::strtoul(b, nullptr, 10);
   if (g_batch < 1) g_batch = 1;
-  if (gc_ctx_create(&g_ctx, nullptr) != 0) {
-    std::fprintf(stderr, "gafcl_bench_layers: %s\n", gc_last_error());
-    return 2;
-  }
+  if (int rc = bench_open(argv[0])) return rc;
   for (const Shape &s : kShapes) {
     std::string n = s.name;
     benchmark::RegisterBenchmark(("gemm_bare/" + n).c_str(), BM_gemm_bare, s)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -156,10 +126,6 @@ int main(int argc, char **argv) {
     benchmark::RegisterBenchmark(("conv_wgrad/" + n).c_str(), BM_conv_wgrad, s)->UseManualTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("conv_bwd/" + n).c_str(), BM_conv_bwd, s)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
-  benchmark::AddCustomContext("gafcl_device", g_ctx->dev.name);
-  benchmark::AddCustomContext("gafcl_platform", g_ctx->dev.platform);
-  benchmark::AddCustomContext("gafcl_driver", g_ctx->dev.driver);
-  benchmark::AddCustomContext("gafcl_git_revision", GAFCL_GIT_REV);
   benchmark::AddCustomContext("gafcl_batch", std::to_string(g_batch));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

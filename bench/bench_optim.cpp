@@ -4,21 +4,12 @@
 // (SGDM: w, g, b read and w, b written = 20 bytes per parameter; Adam 28; copy 8).
 //
 //   gafcl_bench_optim [--benchmark_filter=...] [--benchmark_format=json]
-#include <benchmark/benchmark.h>
+#include "bench_common.h"
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
-extern "C" {
-#include "gafcl.h"
-}
-
-#ifndef GAFCL_GIT_REV
-#define GAFCL_GIT_REV "unknown"
-#endif
-
-static gc_ctx *g_ctx;
 
 struct Net {
   gc_arena params, grads;
@@ -64,24 +55,6 @@ struct Net {
   }
 };
 
-template <class F> static void timed(benchmark::State &state, F op) {
-  if (op() != 0) {
-    state.SkipWithError(gc_last_error());
-    return;
-  }
-  gc_finish(g_ctx);
-  for (auto _ : state) {
-    gc_timing_begin(g_ctx);
-    int st = op();
-    double s = 0;
-    if (st != 0 || gc_timing_end(g_ctx, &s) != 0) {
-      state.SkipWithError(gc_last_error());
-      return;
-    }
-    state.SetIterationTime(s);
-  }
-}
-
 static void BM_update(benchmark::State &state, size_t total, int tensors, gc_opt_kind kind, gc_gaf_type gaf, int guard) {
   Net net(total, tensors);
   if (!net.ok) return state.SkipWithError(gc_last_error());
@@ -114,10 +87,7 @@ static void BM_copy(benchmark::State &state, size_t total) {
 int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  if (gc_ctx_create(&g_ctx, nullptr) != 0) {
-    std::fprintf(stderr, "gafcl_bench_optim: %s\n", gc_last_error());
-    return 2;
-  }
+  if (int rc = bench_open(argv[0])) return rc;
   struct {
     const char *name;
     size_t total;
@@ -139,10 +109,6 @@ int main(int argc, char **argv) {
                                    n.tensors, c.kind, c.gaf, c.guard)
           ->UseManualTime()->Unit(benchmark::kMillisecond);
   }
-  benchmark::AddCustomContext("gafcl_device", g_ctx->dev.name);
-  benchmark::AddCustomContext("gafcl_platform", g_ctx->dev.platform);
-  benchmark::AddCustomContext("gafcl_driver", g_ctx->dev.driver);
-  benchmark::AddCustomContext("gafcl_git_revision", GAFCL_GIT_REV);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   gc_ctx_free(g_ctx);

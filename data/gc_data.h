@@ -1,0 +1,65 @@
+/* Data sets and batches: Fashion-MNIST/MNIST (idx, gzip'ed or not), CIFAR-10/100 binary, synthetic
+ * data; augmentation (random crop with zero padding, horizontal flip, per-channel normalisation) from a
+ * counter-based generator, and a prefetch thread with a bounded queue so the device never waits for
+ * batches to be assembled. */
+#ifndef GC_DATA_H
+#define GC_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gc_dataset {
+  char name[64];
+  size_t n;            /* images */
+  int c, h, w;         /* image shape */
+  int classes;
+  uint8_t *images;     /* n * c * h * w, NCHW */
+  uint16_t *labels;    /* n */
+  float mean[3], std[3]; /* normalisation per channel (of values in [0, 1]) */
+} gc_dataset;
+
+/* The Fashion-MNIST train or test split from `dir` (default: the Debian package dataset-fashion-mnist,
+ * /usr/share/datasets/fashion-mnist). Reads train-images-idx3-ubyte(.gz) etc. */
+int gc_data_fashion_mnist(gc_dataset *d, const char *dir, int train);
+/* Any idx image/label file pair (gzip'ed or not), e.g. MNIST. */
+int gc_data_idx(gc_dataset *d, const char *images_path, const char *labels_path);
+/* CIFAR-10 (data_batch_1..5.bin / test_batch.bin) or CIFAR-100 (train.bin / test.bin) from `dir`. */
+int gc_data_cifar(gc_dataset *d, const char *dir, int cifar100, int train);
+/* Deterministic synthetic data: n images of c x h x w, `classes` classes, from a seed. */
+int gc_data_synthetic(gc_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed);
+/* Keep the first n images (n >= the set's size keeps all). */
+void gc_data_truncate(gc_dataset *d, size_t n);
+void gc_data_free(gc_dataset *d);
+
+/* Batches: an epoch is a permutation of the set (seeded by seed and epoch), cut into batches; the last
+ * partial batch is dropped when drop_last, else it is padded by wrapping around (the training loop only
+ * counts the real images). Augmentation per image is keyed by (seed, epoch, position), so a run resumed
+ * at an epoch boundary sees exactly the batches an uninterrupted one would. */
+typedef struct gc_augment {
+  int crop_pad;   /* random crop back to h x w after zero-padding by this many pixels (0: off) */
+  int flip;       /* random horizontal flip */
+  int normalize;  /* (x/255 - mean) / std per channel */
+} gc_augment;
+
+typedef struct gc_loader gc_loader;
+/* Start a loader producing batches of `batch` images (float NCHW) and labels (float) in a background
+ * thread, `depth` batches ahead. shuffle=0 keeps the set's order (evaluation). */
+int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_augment *aug, uint64_t seed,
+                     int depth, gc_loader **out);
+/* Batches per epoch. */
+size_t gc_loader_batches(const gc_loader *l);
+/* Begin epoch e (0-based); call before the epoch's first gc_loader_next. */
+int gc_loader_start_epoch(gc_loader *l, long epoch);
+/* The next batch of the epoch: pointers valid until the following call; *real = images that are not
+ * padding. 0 when the epoch is over. */
+int gc_loader_next(gc_loader *l, const float **images, const float **labels, size_t *real);
+void gc_loader_free(gc_loader *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,205 @@
+/* Batches with augmentation, assembled by a background thread into a bounded ring of slots. */
+#include "gc_data.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc_error.h"
+
+typedef struct slot {
+  float *images, *labels;
+  size_t real;
+  long batch; /* index within the epoch, -1 when empty */
+} slot;
+
+struct gc_loader {
+  const gc_dataset *d;
+  size_t batch, nbatches;
+  int shuffle;
+  gc_augment aug;
+  uint64_t seed;
+  int depth;
+  slot *slots;
+  size_t *perm;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  long epoch;         /* the epoch being produced; -1 none */
+  long produced;      /* batches of this epoch handed to slots */
+  long consumed;      /* batches of this epoch taken by the consumer */
+  int held;           /* the consumer holds slot (consumed - 1) % depth */
+  int quit;
+  int generation;     /* bumps on every start_epoch: a producer mid-batch drops stale work */
+};
+
+static uint64_t mix(uint64_t a, uint64_t b, uint64_t c) {
+  uint64_t z = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull ^
+               (c + 0x85ebca6b27d4eb4full) * 0x94d049bb133111ebull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static void make_perm(gc_loader *l, long epoch) {
+  size_t n = l->d->n;
+  for (size_t i = 0; i < n; i++) l->perm[i] = i;
+  if (!l->shuffle) return;
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)(mix(l->seed, (uint64_t)epoch, i) % (i + 1));
+    size_t t = l->perm[i];
+    l->perm[i] = l->perm[j];
+    l->perm[j] = t;
+  }
+}
+
+/* image `pos` of the epoch (wrapping around for padding) into out (c*h*w floats) */
+static void assemble(const gc_loader *l, long epoch, size_t pos, float *out, float *label) {
+  const gc_dataset *d = l->d;
+  size_t idx = l->perm[pos % d->n];
+  int C = d->c, H = d->h, W = d->w;
+  const uint8_t *src = d->images + idx * (size_t)C * H * W;
+  uint64_t r = mix(l->seed ^ 0x5eed, (uint64_t)epoch, pos);
+  int dy = 0, dx = 0, flip = 0;
+  if (l->aug.crop_pad > 0) {
+    int span = 2 * l->aug.crop_pad + 1;
+    dy = (int)(r % (uint64_t)span) - l->aug.crop_pad;
+    dx = (int)((r >> 16) % (uint64_t)span) - l->aug.crop_pad;
+  }
+  if (l->aug.flip) flip = (int)((r >> 40) & 1);
+  for (int c = 0; c < C; c++) {
+    float m = l->aug.normalize ? d->mean[c] : 0.0f, s = l->aug.normalize ? d->std[c] : 1.0f;
+    for (int y = 0; y < H; y++)
+      for (int x = 0; x < W; x++) {
+        int sy = y + dy, sx0 = flip ? W - 1 - x : x, sx = sx0 + dx;
+        float v = 0.0f; /* zero padding in pixel space, as torchvision's RandomCrop(padding=p) */
+        if (sy >= 0 && sy < H && sx >= 0 && sx < W) v = src[((size_t)c * H + (size_t)sy) * W + (size_t)sx] / 255.0f;
+        out[((size_t)c * H + (size_t)y) * W + (size_t)x] = (v - m) / s;
+      }
+  }
+  *label = (float)d->labels[idx];
+}
+
+static void *producer(void *arg) {
+  gc_loader *l = arg;
+  size_t per = (size_t)l->d->c * l->d->h * l->d->w;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    while (!l->quit && (l->epoch < 0 || l->produced >= (long)l->nbatches ||
+                        l->produced - l->consumed >= l->depth - 1))
+      pthread_cond_wait(&l->cv, &l->mu);
+    if (l->quit) break;
+    long b = l->produced, epoch = l->epoch;
+    int gen = l->generation;
+    slot *s = &l->slots[b % l->depth];
+    pthread_mutex_unlock(&l->mu);
+    size_t real = 0;
+    for (size_t k = 0; k < l->batch; k++) {
+      size_t pos = (size_t)b * l->batch + k;
+      if (pos < l->d->n) real++;
+      assemble(l, epoch, pos, s->images + k * per, &s->labels[k]);
+    }
+    pthread_mutex_lock(&l->mu);
+    if (gen != l->generation) continue; /* the epoch was restarted meanwhile */
+    s->real = real;
+    s->batch = b;
+    l->produced++;
+    pthread_cond_broadcast(&l->cv);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return NULL;
+}
+
+int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_augment *aug, uint64_t seed,
+                     int depth, gc_loader **out) {
+  *out = NULL;
+  if (d->n == 0 || batch == 0) GC_FAIL(GC_ERR_ARG, "loader: %zu images, batch %zu", d->n, batch);
+  gc_loader *l = calloc(1, sizeof *l);
+  if (!l) GC_FAIL(GC_ERR_HOST_MEM, "loader");
+  l->d = d;
+  l->batch = batch;
+  l->nbatches = (d->n + batch - 1) / batch;
+  l->shuffle = shuffle;
+  if (aug) l->aug = *aug;
+  l->seed = seed;
+  l->depth = depth < 2 ? 2 : depth + 1; /* one slot is held by the consumer */
+  l->epoch = -1;
+  l->slots = calloc((size_t)l->depth, sizeof *l->slots);
+  l->perm = malloc(d->n * sizeof *l->perm);
+  size_t per = (size_t)d->c * d->h * d->w;
+  int ok = l->slots && l->perm;
+  for (int i = 0; ok && i < l->depth; i++) {
+    l->slots[i].images = malloc(batch * per * sizeof(float));
+    l->slots[i].labels = malloc(batch * sizeof(float));
+    ok = l->slots[i].images && l->slots[i].labels;
+  }
+  if (!ok) {
+    gc_loader_free(l);
+    GC_FAIL(GC_ERR_HOST_MEM, "loader buffers for %d batches of %zu", l->depth, batch);
+  }
+  pthread_mutex_init(&l->mu, NULL);
+  pthread_cond_init(&l->cv, NULL);
+  if (pthread_create(&l->thread, NULL, producer, l) != 0) {
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    l->thread = 0;
+    gc_loader_free(l);
+    GC_FAIL(GC_ERR_HOST_MEM, "cannot start the prefetch thread");
+  }
+  *out = l;
+  return GC_OK;
+}
+
+size_t gc_loader_batches(const gc_loader *l) { return l->nbatches; }
+
+int gc_loader_start_epoch(gc_loader *l, long epoch) {
+  pthread_mutex_lock(&l->mu);
+  l->generation++;
+  l->epoch = -1;
+  pthread_mutex_unlock(&l->mu);
+  make_perm(l, epoch); /* the producer does not touch perm while epoch < 0 */
+  pthread_mutex_lock(&l->mu);
+  l->epoch = epoch;
+  l->produced = l->consumed = 0;
+  l->held = 0;
+  pthread_cond_broadcast(&l->cv);
+  pthread_mutex_unlock(&l->mu);
+  return GC_OK;
+}
+
+int gc_loader_next(gc_loader *l, const float **images, const float **labels, size_t *real) {
+  pthread_mutex_lock(&l->mu);
+  if (l->epoch < 0 || l->consumed >= (long)l->nbatches) {
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+  }
+  while (l->produced <= l->consumed) pthread_cond_wait(&l->cv, &l->mu);
+  slot *s = &l->slots[l->consumed % l->depth];
+  l->consumed++;
+  pthread_cond_broadcast(&l->cv); /* the previous slot is free again */
+  pthread_mutex_unlock(&l->mu);
+  *images = s->images;
+  *labels = s->labels;
+  *real = s->real;
+  return 1;
+}
+
+void gc_loader_free(gc_loader *l) {
+  if (!l) return;
+  if (l->thread) {
+    pthread_mutex_lock(&l->mu);
+    l->quit = 1;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+  }
+  for (int i = 0; l->slots && i < l->depth; i++) {
+    free(l->slots[i].images);
+    free(l->slots[i].labels);
+  }
+  free(l->slots);
+  free(l->perm);
+  free(l);
+}

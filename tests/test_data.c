@@ -1,0 +1,174 @@
+/* Data readers on fixtures the test writes (idx gz and plain, CIFAR-10/100 binary), their errors on bad
+ * input (missing, truncated, wrong magic, mismatched counts, bad labels), synthetic data, and the loader:
+ * determinism, epochs, padding of the last batch, augmentation. */
+#include "gc_data.h"
+#include "gafcl.h"
+#include "gc_test.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char dir[64];
+
+static void put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8), p[3] = (unsigned char)v;
+}
+
+static void write_idx(const char *name, int gz, int ndim, const uint32_t *dims, const unsigned char *data, size_t n,
+                      size_t cut) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  unsigned char hdr[16] = {0, 0, 8, (unsigned char)ndim};
+  for (int i = 0; i < ndim; i++) put_be32(hdr + 4 + 4 * i, dims[i]);
+  size_t hn = 4 + 4 * (size_t)ndim;
+  size_t total = hn + n - cut;
+  unsigned char *buf = malloc(hn + n);
+  memcpy(buf, hdr, hn);
+  memcpy(buf + hn, data, n);
+  if (gz) {
+    gzFile f = gzopen(path, "wb");
+    gzwrite(f, buf, (unsigned)total);
+    gzclose(f);
+  } else {
+    FILE *f = fopen(path, "wb");
+    fwrite(buf, 1, total, f);
+    fclose(f);
+  }
+  free(buf);
+}
+
+static void test_idx(void) {
+  unsigned char img[5 * 28 * 28], lab[5] = {0, 9, 3, 3, 7};
+  for (size_t i = 0; i < sizeof img; i++) img[i] = (unsigned char)(i * 7);
+  uint32_t di[3] = {5, 28, 28}, dl[1] = {5};
+  write_idx("train-images-idx3-ubyte.gz", 1, 3, di, img, sizeof img, 0);
+  write_idx("train-labels-idx1-ubyte.gz", 1, 1, dl, lab, 5, 0);
+  gc_dataset d;
+  CHECK_OK(gc_data_fashion_mnist(&d, dir, 1));
+  CHECK(d.n == 5 && d.c == 1 && d.h == 28 && d.w == 28 && d.classes == 10);
+  CHECK(d.labels[1] == 9 && d.images[100] == img[100]);
+  gc_data_free(&d);
+  /* plain (not gzip'ed) files are read the same way */
+  char ip[256], lp[256];
+  write_idx("plain-images", 0, 3, di, img, sizeof img, 0);
+  write_idx("plain-labels", 0, 1, dl, lab, 5, 0);
+  snprintf(ip, sizeof ip, "%s/plain-images", dir);
+  snprintf(lp, sizeof lp, "%s/plain-labels", dir);
+  CHECK_OK(gc_data_idx(&d, ip, lp));
+  CHECK(d.n == 5 && d.images[3000] == img[3000]);
+  gc_data_free(&d);
+  /* truncated data */
+  write_idx("trunc-images", 1, 3, di, img, sizeof img, 100);
+  snprintf(ip, sizeof ip, "%s/trunc-images", dir);
+  CHECK_STATUS(gc_data_idx(&d, ip, lp), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "truncated") != NULL);
+  /* wrong magic (a labels file given as images) */
+  CHECK_STATUS(gc_data_idx(&d, lp, lp), GC_ERR_FORMAT);
+  /* counts that disagree */
+  uint32_t dl4[1] = {4};
+  write_idx("four-labels", 1, 1, dl4, lab, 4, 0);
+  snprintf(ip, sizeof ip, "%s/plain-images", dir);
+  snprintf(lp, sizeof lp, "%s/four-labels", dir);
+  CHECK_STATUS(gc_data_idx(&d, ip, lp), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "5 images but") != NULL);
+  /* missing: the message says how to get the data */
+  CHECK_STATUS(gc_data_fashion_mnist(&d, "/nonexistent", 0), GC_ERR_IO);
+  CHECK(strstr(gc_last_error(), "dataset-fashion-mnist") != NULL);
+  /* garbage that is not gzip: read as plain bytes, rejected by the magic */
+  snprintf(ip, sizeof ip, "%s/garbage", dir);
+  FILE *f = fopen(ip, "wb");
+  fputs("this is not an idx file at all", f);
+  fclose(f);
+  CHECK_STATUS(gc_data_idx(&d, ip, ip), GC_ERR_FORMAT);
+}
+
+static void test_cifar(void) {
+  unsigned char rec[3074];
+  char path[256];
+  for (int b = 1; b <= 5; b++) {
+    snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, b);
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; i < 3; i++) {
+      rec[0] = (unsigned char)((b + i) % 10);
+      memset(rec + 1, b * 10 + i, 3072);
+      fwrite(rec, 1, 3073, f);
+    }
+    fclose(f);
+  }
+  gc_dataset d;
+  CHECK_OK(gc_data_cifar(&d, dir, 0, 1));
+  CHECK(d.n == 15 && d.c == 3 && d.classes == 10 && d.labels[4] == 3 && d.images[4 * 3072 + 5] == 21);
+  gc_data_free(&d);
+  snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+  FILE *f = fopen(path, "wb");
+  fwrite(rec, 1, 3000, f); /* not a whole record */
+  fclose(f);
+  CHECK_STATUS(gc_data_cifar(&d, dir, 0, 0), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "whole number") != NULL);
+  snprintf(path, sizeof path, "%s/train.bin", dir);
+  f = fopen(path, "wb");
+  rec[0] = 3, rec[1] = 250; /* fine label out of range */
+  fwrite(rec, 1, 3074, f);
+  fclose(f);
+  CHECK_STATUS(gc_data_cifar(&d, dir, 1, 1), GC_ERR_FORMAT);
+  CHECK_STATUS(gc_data_cifar(&d, "/nonexistent", 1, 1), GC_ERR_IO);
+}
+
+static void test_loader(void) {
+  gc_dataset d;
+  CHECK_OK(gc_data_synthetic(&d, 50, 3, 8, 8, 5, 11));
+  gc_augment aug = {2, 1, 1};
+  gc_loader *a = NULL, *b = NULL;
+  CHECK_OK(gc_loader_create(&d, 16, 1, &aug, 7, 2, &a));
+  CHECK_OK(gc_loader_create(&d, 16, 1, &aug, 7, 3, &b));
+  CHECK(gc_loader_batches(a) == 4);
+  size_t per = 3 * 8 * 8;
+  float *first = malloc(16 * per * sizeof(float));
+  for (long e = 0; e < 2; e++) {
+    CHECK_OK(gc_loader_start_epoch(a, e));
+    CHECK_OK(gc_loader_start_epoch(b, e));
+    const float *ia, *la, *ib, *lb;
+    size_t ra, rb, total = 0, nb = 0;
+    while (gc_loader_next(a, &ia, &la, &ra)) {
+      CHECK(gc_loader_next(b, &ib, &lb, &rb) == 1);
+      CHECK(ra == rb && memcmp(ia, ib, 16 * per * sizeof(float)) == 0 && memcmp(la, lb, 16 * sizeof(float)) == 0);
+      if (nb == 0 && e == 0) memcpy(first, ia, 16 * per * sizeof(float));
+      if (nb == 0 && e == 1) CHECK(memcmp(first, ia, 16 * per * sizeof(float)) != 0); /* a new permutation */
+      total += ra;
+      nb++;
+    }
+    CHECK(nb == 4 && total == 50); /* the last batch has 2 real images and 14 of padding */
+  }
+  /* restarting an epoch gives the same batches (what a resumed run relies on) */
+  CHECK_OK(gc_loader_start_epoch(a, 0));
+  const float *ia, *la;
+  size_t ra;
+  CHECK(gc_loader_next(a, &ia, &la, &ra) == 1);
+  CHECK(memcmp(first, ia, 16 * per * sizeof(float)) == 0);
+  gc_loader_free(a);
+  gc_loader_free(b);
+  /* without shuffling or augmentation: the set's order, normalised */
+  gc_augment none = {0, 0, 1};
+  CHECK_OK(gc_loader_create(&d, 50, 0, &none, 1, 2, &a));
+  CHECK_OK(gc_loader_start_epoch(a, 0));
+  CHECK(gc_loader_next(a, &ia, &la, &ra) == 1);
+  CHECK(ra == 50 && la[7] == (float)d.labels[7]);
+  CHECK(fabsf(ia[per * 7 + 5] - (d.images[per * 7 + 5] / 255.0f - 0.5f) / 0.25f) < 1e-6f);
+  CHECK(gc_loader_next(a, &ia, &la, &ra) == 0);
+  gc_loader_free(a);
+  gc_data_free(&d);
+  CHECK_STATUS(gc_data_synthetic(&d, 0, 3, 8, 8, 5, 1), GC_ERR_ARG);
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/gafcl-data-XXXXXX");
+  if (!mkdtemp(dir)) return 1;
+  test_idx();
+  test_cifar();
+  test_loader();
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  return gc_test_summary("test_data");
+}

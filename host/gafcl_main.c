@@ -7,6 +7,10 @@
  * Exit status: 0 success, 1 a run failed, 2 bad usage or no usable OpenCL device. */
 #include "gafcl.h"
 #include "gc_net.h"
+#include "cli_train.h"
+
+#include <sys/stat.h>
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +28,14 @@ static void usage(FILE *f) {
           "usage: gafcl [COMMAND] [OPTIONS]\n"
           "\n"
           "commands:\n"
-          "  (none)      the main job on the default device: device table and self-check\n"
+          "  (none)      the device table and the self-check\n"
           "  devices     list every OpenCL platform and device\n"
           "  selfcheck   check element-wise kernels and CLBlast GEMM against the CPU reference\n"
+          "  train       train a network (flags below); prints per-epoch metrics, writes --out DIR/\n"
+          "              config.json and metrics.jsonl\n"
+          "  compare     train the same network twice from the same seed, without and with the GAF\n"
+          "              (default arctan 0.1, 20) and print both side by side; without flags: a quick\n"
+          "              run on a Fashion-MNIST subset\n"
           "  nets        list the networks: parameters, forward GFLOPs per image, device memory at\n"
           "              --batch N (default 256) for the CIFAR forms and the ImageNet forms\n"
           "\n"
@@ -37,6 +46,15 @@ static void usage(FILE *f) {
           "  --batch N      batch size for `gafcl nets` memory figures\n"
           "  -h, --help     this text\n"
           "  --version      print the version\n"
+          "\n"
+          "train/compare flags (also as keys of a JSON file given with --config FILE):\n"
+          "  --net NAME (resnet18)  --imagenet  --data fashion|cifar10|cifar100|synthetic  --data-dir DIR\n"
+          "  --subset N  --test-subset N  --epochs N (10)  --batch N (128)  --lr X (0.1)  --seed N (1)\n"
+          "  --optimizer sgd|sgdm|nesterov|adam|adamw (sgdm)  --momentum X (0.9)  --weight-decay X (5e-4)\n"
+          "  --no-wd-bn-bias  --gaf none|arctan|tanh|log  --gaf-alpha X (0.1)  --gaf-beta X (20)\n"
+          "  --gaf-pos momentum|grad  --clip none|value|norm  --clip-threshold X (0.1)\n"
+          "  --schedule cosine|constant|step  --per-iteration  --milestones 30,60  --warmup-iters N\n"
+          "  --augment 0|1 (crop+flip on CIFAR)  --on-nonfinite skip|stop  --out DIR\n"
           "\n"
           "environment:\n"
           "  GAFCL_DEVICE      device selector, as --device\n"
@@ -109,6 +127,125 @@ static int cmd_selfcheck(const char *selector, int verbose) {
   return 0;
 }
 
+static int open_out(const train_cfg *c, const char *name, FILE **f) {
+  *f = NULL;
+  if (!c->out[0]) return 0;
+  if (mkdir(c->out, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "gafcl: cannot create %s: %s\n", c->out, strerror(errno));
+    return 1;
+  }
+  char path[1100];
+  snprintf(path, sizeof path, "%s/%s", c->out, name);
+  *f = fopen(path, "w");
+  if (!*f) {
+    fprintf(stderr, "gafcl: cannot write %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+static int save_config(const train_cfg *c) {
+  char *js = train_cfg_json(c);
+  printf("configuration:\n%s\n", js);
+  FILE *f;
+  int rc = open_out(c, "config.json", &f);
+  if (f) {
+    fprintf(f, "%s\n", js);
+    if (fclose(f) != 0) rc = 1;
+  }
+  free(js);
+  return rc;
+}
+
+/* gafcl train: one run */
+static int cmd_train(const char *selector, int argc, char **argv) {
+  train_cfg c;
+  train_cfg_default(&c);
+  int st = train_cfg_parse(&c, argc, argv);
+  if (st) return fail(st, "train");
+  if (save_config(&c)) return 1;
+  gc_ctx *ctx = NULL;
+  if ((st = gc_ctx_create(&ctx, selector)) != 0) return fail(st, "cannot open the device");
+  printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
+  FILE *m = NULL;
+  if (open_out(&c, "metrics.jsonl", &m)) {
+    gc_ctx_free(ctx);
+    return 1;
+  }
+  train_result r;
+  st = train_run(ctx, &c, c.gaf, m ? m : NULL, &r);
+  if (m) fclose(m);
+  gc_ctx_free(ctx);
+  if (st) return fail(st, "training failed");
+  printf("best test top-1 %.2f%%, final %.2f%% (top-5 %.2f%%); %.1f s per epoch, optimizer %.3f s per epoch; "
+         "%.0f images/s\n",
+         r.best_top1, r.final_top1, r.final_top5, r.epoch_s, r.optim_s, r.images_per_s);
+  return 0;
+}
+
+/* gafcl compare: the same net from the same seed, without and with the GAF */
+static int cmd_compare(const char *selector, int argc, char **argv) {
+  train_cfg c;
+  train_cfg_default(&c);
+  /* defaults sized to finish in a few minutes on a 2-core CPU (PoCL); flags override them */
+  snprintf(c.net, sizeof c.net, "resnet10_w16");
+  c.subset = 0;
+  c.epochs = 0;
+  snprintf(c.gaf, sizeof c.gaf, "arctan");
+  int st = train_cfg_parse(&c, argc, argv);
+  if (st) return fail(st, "compare");
+  int quick = 0;
+  if (c.epochs == 0) { /* nothing chosen: the quick default */
+    quick = 1;
+    c.epochs = 3;
+    c.batch = 64;
+    if (c.subset == 0) c.subset = 2000;
+    if (c.test_subset == 0) c.test_subset = 1000;
+  }
+  if (!strcmp(c.gaf, "none")) snprintf(c.gaf, sizeof c.gaf, "arctan");
+  if (save_config(&c)) return 1;
+  gc_ctx *ctx = NULL;
+  if ((st = gc_ctx_create(&ctx, selector)) != 0) return fail(st, "cannot open the device");
+  printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
+  if (quick)
+    printf("quick comparison: %s on the first %ld %s training images (test: first %ld), %d epochs; pass --epochs, "
+           "--subset 0 and --net for a full run\n",
+           c.net, c.subset, c.data, c.test_subset, c.epochs);
+  FILE *m = NULL;
+  if (open_out(&c, "metrics.jsonl", &m)) {
+    gc_ctx_free(ctx);
+    return 1;
+  }
+  train_cfg base = c;
+  snprintf(base.gaf, sizeof base.gaf, "none");
+  train_result r0, r1;
+  char tag[64];
+  st = train_run(ctx, &base, "baseline", m, &r0);
+  if (!st) {
+    snprintf(tag, sizeof tag, "%s(%g,%g)", c.gaf, c.gaf_alpha, c.gaf_beta);
+    st = train_run(ctx, &c, tag, m, &r1);
+  }
+  if (m) fclose(m);
+  if (st) {
+    int rc = fail(st, "training failed");
+    gc_ctx_free(ctx);
+    return rc;
+  }
+  printf("\n%-22s %12s %12s\n", "", "without GAF", tag);
+  printf("%-22s %11.2f%% %11.2f%%\n", "best test top-1", r0.best_top1, r1.best_top1);
+  printf("%-22s %11.2f%% %11.2f%%\n", "final test top-1", r0.final_top1, r1.final_top1);
+  printf("%-22s %11.2f%% %11.2f%%\n", "final test top-5", r0.final_top5, r1.final_top5);
+  printf("%-22s %11.2fs %11.2fs\n", "time per epoch", r0.epoch_s, r1.epoch_s);
+  printf("%-22s %11.4fs %11.4fs\n", "optimizer per epoch", r0.optim_s, r1.optim_s);
+  printf("%-22s %12s %+11.2f%%\n", "GAF overhead (epoch)", "", 100.0 * (r1.epoch_s - r0.epoch_s) / r0.epoch_s);
+  printf("%-22s %12s %+11.2f%%\n", "GAF cost / epoch time", "", 100.0 * (r1.optim_s - r0.optim_s) / r0.epoch_s);
+  printf("(%s, %s optimizer, lr %g, batch %ld, seed %llu, on %s. Epoch-time differences on a busy machine are noise; "
+         "the optimizer line is device time.)\n",
+         c.net, c.optimizer, c.lr, c.batch, c.seed, ctx->dev.name);
+  gc_ctx_free(ctx);
+  return 0;
+}
+
 static int cmd_nets(const char *selector, long batch) {
   gc_ctx *ctx = NULL;
   int st = gc_ctx_create(&ctx, selector);
@@ -155,6 +292,26 @@ static int cmd_nets(const char *selector, long batch) {
 int main(int argc, char **argv) {
   const char *cmd = NULL, *selector = NULL;
   long batch = 256;
+  if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "compare"))) {
+    /* everything after the command is the run's configuration, but --device */
+    char **rest = calloc((size_t)argc, sizeof *rest);
+    int n = 0;
+    for (int i = 2; i < argc; i++) {
+      if (!strcmp(argv[i], "--device") && i + 1 < argc)
+        selector = argv[++i];
+      else if (!strncmp(argv[i], "--device=", 9))
+        selector = argv[i] + 9;
+      else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        usage(stdout);
+        free(rest);
+        return 0;
+      } else
+        rest[n++] = argv[i];
+    }
+    int rc = !strcmp(argv[1], "train") ? cmd_train(selector, n, rest) : cmd_compare(selector, n, rest);
+    free(rest);
+    return rc;
+  }
   int verbose = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];

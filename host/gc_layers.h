@@ -113,6 +113,10 @@ typedef struct gc_xent_result {
  * for evaluation; ws: 3*N elements. A label outside [0, K) is GC_ERR_ARG naming the sample. */
 int gc_xent(gc_ctx *ctx, const gc_tensor *logits, const gc_tensor *labels, const gc_tensor *dlogits,
             const gc_tensor *ws, gc_xent_result *out);
+/* The same over the first `valid` samples only (a padded last batch): mean and counts over them, zero
+ * gradient for the rest. */
+int gc_xent_valid(gc_ctx *ctx, const gc_tensor *logits, const gc_tensor *labels, const gc_tensor *dlogits,
+                  const gc_tensor *ws, size_t valid, gc_xent_result *out);
 
 /* ---- L2Norm (SSD): y = gamma_c * x / (||x over channels|| + eps) per position; norm (N, H*W) is kept ---- */
 int gc_l2norm_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *gamma, float eps, const gc_tensor *y,

@@ -1,7 +1,8 @@
 // Softmax cross-entropy over K classes, one work-item per sample.
 // logits (N, K) row-major; labels as exact floats. For each sample: stats[3n] = -log softmax(label),
 // stats[3n+1] = 1 if the label ranks first (top-1), stats[3n+2] = 1 if it ranks in the first five;
-// dlogits = scale * (softmax - onehot), with scale = 1/N for the mean over the batch.
+// dlogits = scale * (softmax - onehot), with scale = 1/valid for the mean over the batch's first `valid`
+// samples (the rest are padding: zero statistics and gradients).
 // A label outside [0, K) gives NaN statistics, which the host reports.
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -12,9 +13,17 @@
 __kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
 void softmax_xent(__global const float *z, ulong z_off, __global const float *labels, ulong l_off,
                   __global float *dz, ulong dz_off, __global float *stats, ulong s_off, uint N, uint K, float scale,
-                  uint want_grad) {
+                  uint want_grad, uint valid) {
   const uint n = get_global_id(0);
   if (n >= N) return;
+  if (n >= valid) { // padding of a last partial batch: no loss, no gradient
+    stats[s_off + 3 * n] = 0.0f;
+    stats[s_off + 3 * n + 1] = 0.0f;
+    stats[s_off + 3 * n + 2] = 0.0f;
+    if (want_grad)
+      for (uint k = 0; k < K; k++) dz[dz_off + (ulong)n * K + k] = 0.0f;
+    return;
+  }
   const ulong row = z_off + (ulong)n * K;
   const float lf = labels[l_off + n];
   const int label = (int)lf;

@@ -3,9 +3,9 @@
  * names) and the ImageNet forms of ResNet and SE-ResNet (torchvision names). Parameter names, shapes and
  * order are PyTorch's state_dict, so weights move between gafcl and PyTorch.
  *
- * A net owns four arenas: parameters and gradients (the same layout, aligned for the fused optimizer:
- * one segment per tensor), buffers (batch-norm running statistics), and activations (every activation
- * and its gradient, the saved statistics, and one workspace shared by all layers). */
+ * A net owns five arenas: parameters and gradients (the same layout, aligned for the fused optimizer:
+ * one segment per tensor), buffers (batch-norm running statistics), activations (every activation, the
+ * saved statistics, and one workspace shared by all layers) and the activations' gradients. */
 #ifndef GC_NET_H
 #define GC_NET_H
 
@@ -19,7 +19,8 @@ extern "C" {
 
 typedef struct gc_net_spec {
   char name[32];   /* resnet18 resnet34 resnet50 preact_resnet18/34/50 se_resnet18/34/50
-                      densenet_cifar densenet121 densenet169 */
+                      densenet_cifar densenet121 densenet169; resnet10_w16 (not from the paper: a
+                      ResNet with one basic block per stage and widths 16-128, for quick runs on CPUs) */
   int imagenet;    /* the ImageNet form (7x7/2 stem + max pool, torchvision names): ResNet and SE-ResNet */
   int in_ch, in_h, in_w;
   int classes;
@@ -59,7 +60,7 @@ void gc_net_free(gc_net *net);
 
 size_t gc_net_param_count(const gc_net *net);
 double gc_net_flops_per_image(const gc_net *net); /* forward multiply-adds x 2 */
-/* Device bytes each arena needs: parameters, gradients, buffers, activations (incl. workspace). */
+/* Device bytes: parameters, gradients, buffers, activations with their gradients and the workspace. */
 void gc_net_memory(const gc_net *net, size_t bytes[4]);
 
 int gc_net_nparams(const gc_net *net);
@@ -96,6 +97,8 @@ int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed);
 int gc_net_forward(gc_ctx *ctx, gc_net *net, int training);
 /* Loss (mean softmax cross-entropy) and top-1/top-5 on the logits; with dlogits when `grad`. */
 int gc_net_loss(gc_ctx *ctx, gc_net *net, int grad, gc_xent_result *res);
+/* The same over the batch's first `valid` images (the rest is padding of a last partial batch). */
+int gc_net_loss_valid(gc_ctx *ctx, gc_net *net, int grad, size_t valid, gc_xent_result *res);
 /* Backward from dlogits: parameter gradients are ADDED to (zero them with gc_net_zero_grad). */
 int gc_net_backward(gc_ctx *ctx, gc_net *net);
 int gc_net_zero_grad(gc_ctx *ctx, gc_net *net);

@@ -50,7 +50,7 @@ struct gc_net {
   int input, logits;
   double flops;
   size_t ws_size;
-  gc_arena pa, ga, ba, aa;
+  gc_arena pa, ga, ba, aa, da; /* parameters, gradients, buffers, activations, activation gradients */
   gc_tensor ws, labels, xent_ws;
   int allocated;
   unsigned char *written; /* per storage, during backward */
@@ -298,19 +298,19 @@ static int block(gc_net *net, const char *pre, int x, block_kind kind, int plane
 #undef NM
 }
 
-static int build_resnet(gc_net *net, block_kind kind, const int *nblocks, int use_se) {
+static int build_resnet(gc_net *net, block_kind kind, const int *nblocks, int use_se, int width) {
   const gc_net_spec *sp = &net->spec;
   int preact = kind == B_PREACT || kind == B_PREACT_BOTTLENECK;
   int x = net->input, o;
   if (sp->imagenet) {
-    o = L_conv(net, "conv1", x, 64, 7, 2, 3, 0, -1);
+    o = L_conv(net, "conv1", x, width, 7, 2, 3, 0, -1);
     o = L_bn(net, "bn1", o, 1, -1);
     o = L_pool(net, o, 1, 3, 2, 1, -1);
   } else {
-    o = L_conv(net, "conv1", x, 64, 3, 1, 1, 0, -1);
+    o = L_conv(net, "conv1", x, width, 3, 1, 1, 0, -1);
     if (!preact) o = L_bn(net, "bn1", o, 1, -1);
   }
-  const int planes[4] = {64, 128, 256, 512};
+  const int planes[4] = {width, 2 * width, 4 * width, 8 * width};
   for (int l = 0; l < 4; l++)
     for (int b = 0; b < nblocks[l]; b++) {
       char pre[32];
@@ -379,7 +379,8 @@ static int build_densenet(gc_net *net, int growth, const int *nblocks) {
 
 static const char *const k_names[] = {"resnet18",        "resnet34",        "resnet50",    "preact_resnet18",
                                       "preact_resnet34", "preact_resnet50", "se_resnet18", "se_resnet34",
-                                      "se_resnet50",     "densenet_cifar",  "densenet121", "densenet169", NULL};
+                                      "se_resnet50",     "densenet_cifar",  "densenet121", "densenet169",
+                                      "resnet10_w16",    NULL};
 
 const char *const *gc_net_names(void) { return k_names; }
 
@@ -420,15 +421,17 @@ int gc_net_plan(gc_ctx *ctx, const gc_net_spec *spec, size_t batch, gc_net **out
   net->ctx = ctx;
   net->input = act_new(net, batch, (size_t)spec->in_ch, (size_t)spec->in_h, (size_t)spec->in_w);
   const char *n = spec->name;
-  static const int r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3};
+  static const int r10[4] = {1, 1, 1, 1}, r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3};
   int se_ = strncmp(n, "se_", 3) == 0, pre = strncmp(n, "preact_", 7) == 0;
   const char *base = se_ ? n + 3 : pre ? n + 7 : n;
   if (!strcmp(base, "resnet18"))
-    net->logits = build_resnet(net, pre ? B_PREACT : B_BASIC, r18, se_);
+    net->logits = build_resnet(net, pre ? B_PREACT : B_BASIC, r18, se_, 64);
   else if (!strcmp(base, "resnet34"))
-    net->logits = build_resnet(net, pre ? B_PREACT : B_BASIC, r34, se_);
+    net->logits = build_resnet(net, pre ? B_PREACT : B_BASIC, r34, se_, 64);
   else if (!strcmp(base, "resnet50"))
-    net->logits = build_resnet(net, pre ? B_PREACT_BOTTLENECK : B_BOTTLENECK, r34, se_);
+    net->logits = build_resnet(net, pre ? B_PREACT_BOTTLENECK : B_BOTTLENECK, r34, se_, 64);
+  else if (!strcmp(base, "resnet10_w16")) /* not from the paper: a small ResNet for quick runs on CPUs */
+    net->logits = build_resnet(net, B_BASIC, r10, 0, 16);
   else if (!strcmp(n, "densenet_cifar"))
     net->logits = build_densenet(net, 12, (const int[]){6, 12, 24, 16});
   else if (!strcmp(n, "densenet121"))
@@ -462,6 +465,7 @@ void gc_net_free(gc_net *net) {
   gc_arena_release(&net->ga);
   gc_arena_release(&net->ba);
   gc_arena_release(&net->aa);
+  gc_arena_release(&net->da);
   free(net->st);
   free(net->acts);
   free(net->nodes);
@@ -488,6 +492,7 @@ static int reserve_all(gc_ctx *ctx, gc_net *net) {
   gc_optim_align(ctx, &net->ga);
   gc_arena_init(ctx, &net->ba, "buffers");
   gc_arena_init(ctx, &net->aa, "activations");
+  gc_arena_init(ctx, &net->da, "activation gradients");
   for (int i = 0; i < net->nparams; i++) {
     gc_param *p = &net->params[i];
     GC_TRY(gc_arena_reserve(&net->pa, &p->w, p->ndim, p->dims));
@@ -505,7 +510,7 @@ static int reserve_all(gc_ctx *ctx, gc_net *net) {
   }
   for (int i = 0; i < net->nst; i++) {
     GC_TRY(gc_arena_reserve(&net->aa, &net->st[i].t, 4, net->st[i].dims));
-    GC_TRY(gc_arena_reserve(&net->aa, &net->st[i].g, 4, net->st[i].dims));
+    GC_TRY(gc_arena_reserve(&net->da, &net->st[i].g, 4, net->st[i].dims));
   }
   size_t ws = net->ws_size ? net->ws_size : 1, nb = net->batch, nx = 3 * net->batch;
   GC_TRY(gc_arena_reserve(&net->aa, &net->ws, 1, &ws));
@@ -519,7 +524,7 @@ void gc_net_memory(const gc_net *net, size_t bytes[4]) {
   bytes[0] = gc_arena_bytes(&net->pa);
   bytes[1] = gc_arena_bytes(&net->ga);
   bytes[2] = gc_arena_bytes(&net->ba);
-  bytes[3] = gc_arena_bytes(&net->aa);
+  bytes[3] = gc_arena_bytes(&net->aa) + gc_arena_bytes(&net->da);
 }
 
 int gc_net_alloc(gc_ctx *ctx, gc_net *net) {
@@ -538,6 +543,7 @@ int gc_net_alloc(gc_ctx *ctx, gc_net *net) {
   GC_TRY(gc_arena_commit(ctx, &net->ga, 0));
   GC_TRY(gc_arena_commit(ctx, &net->ba, 0));
   GC_TRY(gc_arena_commit(ctx, &net->aa, 0));
+  GC_TRY(gc_arena_commit(ctx, &net->da, 0));
   for (int i = 0; i < net->nacts; i++) {
     act *a = &net->acts[i];
     storage *s = &net->st[a->st];
@@ -717,11 +723,15 @@ int gc_net_forward(gc_ctx *ctx, gc_net *net, int training) {
 }
 
 int gc_net_loss(gc_ctx *ctx, gc_net *net, int grad, gc_xent_result *res) {
+  return gc_net_loss_valid(ctx, net, grad, net->batch, res);
+}
+
+int gc_net_loss_valid(gc_ctx *ctx, gc_net *net, int grad, size_t valid, gc_xent_result *res) {
   gc_tensor lg = *T(net->logits), dl = *G(net->logits);
   size_t d2[2] = {net->batch, (size_t)net->spec.classes};
   int st = gc_tensor_reshape(&lg, 2, d2, &lg);
   if (!st) st = gc_tensor_reshape(&dl, 2, d2, &dl);
-  if (!st) st = gc_xent(ctx, &lg, &net->labels, grad ? &dl : NULL, &net->xent_ws, res);
+  if (!st) st = gc_xent_valid(ctx, &lg, &net->labels, grad ? &dl : NULL, &net->xent_ws, valid, res);
   return st;
 }
 

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Set up gafcl on a Debian 12 machine (as root, or with sudo available) and run it.
 #
-#   bash scripts/setup.sh run    install what is missing, build, run the main job (gafcl) on the default device
+#   bash scripts/setup.sh run    install what is missing, build, run the main job (gafcl compare: training
+#                                with and without the GAF on Fashion-MNIST) on the default device
 #   bash scripts/setup.sh test   install what is missing, build, run the whole test suite (ctest)
 #
-# Extra arguments after `run` go to gafcl. BUILD_DIR (default: build) sets the build folder.
+# Extra arguments after `run` go to gafcl instead of the default `compare --out gafcl-compare`. BUILD_DIR (default: build) sets the build folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ esac
 packages=(build-essential cmake git pkg-config
   ocl-icd-opencl-dev pocl-opencl-icd clinfo
   libclblast-dev libcjson-dev zlib1g-dev libbenchmark-dev
-  oclgrind clang)
+  oclgrind clang dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,6 +43,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGAFCL_WERROR=$werror
 cmake --build "$build" -j "$jobs"
 
 if [ "$mode" = run ]; then
+  [ $# -gt 0 ] || set -- compare --out gafcl-compare
   exec "$build/host/gafcl" "$@"
 fi
 ctest --test-dir "$build" -j "$jobs" --output-on-failure --timeout 1800

@@ -1,0 +1,54 @@
+/* `gafcl train` and `gafcl compare`: the training loop over a data set, per-epoch evaluation, metrics. */
+#ifndef CLI_TRAIN_H
+#define CLI_TRAIN_H
+#include <stdio.h>
+
+#include "gc_data.h"
+#include "gc_net.h"
+
+typedef struct train_cfg {
+  char net[32];
+  int imagenet;
+  char data[16];        /* fashion | cifar10 | cifar100 | synthetic */
+  char data_dir[512];
+  long subset;          /* training images used (0: all) */
+  long test_subset;     /* test images used (0: all) */
+  int epochs;
+  long batch;
+  double lr;
+  char optimizer[16];   /* sgd sgdm nesterov adam adamw */
+  double momentum, weight_decay;
+  int no_wd_bn_bias;
+  char gaf[16];         /* none arctan tanh log */
+  double gaf_alpha, gaf_beta;
+  char gaf_pos[16];     /* momentum | grad */
+  char clip[16];        /* none value norm */
+  double clip_threshold;
+  char schedule[16];    /* cosine constant step */
+  int per_iteration;
+  long warmup_iters;
+  long milestones[8];
+  int n_milestones;
+  int augment;          /* crop + flip for the CIFAR sets */
+  unsigned long long seed;
+  char out[512];        /* folder for config.json and metrics.jsonl ("" : none) */
+  char on_nonfinite[8]; /* skip | stop */
+} train_cfg;
+
+typedef struct train_result {
+  double best_top1, final_top1, final_top5, final_loss; /* test accuracy in %, loss */
+  double epoch_s, optim_s;                               /* mean per epoch: wall time, optimizer device time */
+  double images_per_s;
+  long skipped_steps;
+} train_result;
+
+void train_cfg_default(train_cfg *c);
+/* Parse `--key value` flags (and --config FILE, a JSON object of the same keys) into c; GC_ERR_ARG with a
+ * message on a bad flag or value. argv[0] is the first flag. */
+int train_cfg_parse(train_cfg *c, int argc, char **argv);
+/* The configuration as JSON (caller frees). */
+char *train_cfg_json(const train_cfg *c);
+/* Train, evaluating every epoch; JSON lines per epoch go to `metrics` (may be NULL); progress on stderr
+ * when it is a terminal. `tag` prefixes the progress line. */
+int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, train_result *res);
+#endif

@@ -1,5 +1,6 @@
 /* The training loop behind `gafcl train` and `gafcl compare`. */
 #include "cli_train.h"
+#include "gc_checkpoint.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -58,6 +59,7 @@ static int set_key(train_cfg *c, const char *key, const char *v) {
   }
   STR("net", net) STR("data", data) STR("data-dir", data_dir) STR("optimizer", optimizer) STR("gaf", gaf)
   STR("gaf-pos", gaf_pos) STR("clip", clip) STR("schedule", schedule) STR("out", out) STR("on-nonfinite", on_nonfinite)
+  STR("resume", resume) STR("init", init)
   NUM("lr", lr, 0) NUM("momentum", momentum, 0) NUM("weight-decay", weight_decay, 0) NUM("gaf-alpha", gaf_alpha, 0)
   NUM("gaf-beta", gaf_beta, 0) NUM("clip-threshold", clip_threshold, 0)
 #undef STR
@@ -73,7 +75,7 @@ static int set_key(train_cfg *c, const char *key, const char *v) {
   }
   INT("epochs", epochs, 1) INT("batch", batch, 1) INT("subset", subset, 0) INT("test-subset", test_subset, 0)
   INT("warmup-iters", warmup_iters, 0) INT("imagenet", imagenet, 0) INT("augment", augment, 0)
-  INT("no-wd-bn-bias", no_wd_bn_bias, 0) INT("per-iteration", per_iteration, 0)
+  INT("no-wd-bn-bias", no_wd_bn_bias, 0) INT("per-iteration", per_iteration, 0) INT("stop-after", stop_after, 0)
 #undef INT
   if (!strcmp(key, "seed")) {
     c->seed = strtoull(v, &end, 10);
@@ -308,6 +310,23 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
   if (!segs) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "optimizer segments");
   gc_net_segments(net, (float)c->weight_decay, c->no_wd_bn_bias, segs);
   GC_TRY(gc_optim_create(ctx, &oc, gc_net_params(net), gc_net_grads(net), (size_t)np, segs, &opt));
+  long start = 0;
+  char path[1100], tmp[1100];
+  if (c->init[0]) {
+    GC_TRY(gc_ckpt_load_model(ctx, net, c->init, 0, NULL));
+    printf("%s: initial weights from %s\n", tag, c->init);
+  }
+  if (c->resume[0]) {
+    long me = -1;
+    snprintf(path, sizeof path, "%s/state.safetensors", c->resume);
+    GC_TRY(gc_ckpt_load_state(ctx, net, opt, path, &start, NULL));
+    snprintf(path, sizeof path, "%s/model.safetensors", c->resume);
+    GC_TRY(gc_ckpt_load_model(ctx, net, path, 1, &me));
+    if (me != start)
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: model.safetensors is from epoch %ld but state.safetensors from epoch %ld "
+                   "(interrupted between the two writes?)", c->resume, me, start);
+    printf("%s: resuming %s after epoch %ld (step %ld)\n", tag, c->resume, start, gc_optim_steps(opt));
+  }
   int cifar = !strncmp(c->data, "cifar", 5);
   gc_augment aug_tr = {cifar && c->augment ? 4 : 0, cifar && c->augment, 1}, aug_te = {0, 0, 1};
   GC_TRY(gc_loader_create(&tr, (size_t)c->batch, 1, &aug_tr, c->seed, 4, &ltr));
@@ -324,7 +343,13 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
   size_t per = (size_t)tr.c * tr.h * tr.w;
   double t_all = now_s(), imgs = 0, sum_epoch = 0, sum_opt = 0;
   res->best_top1 = -1;
-  for (int e = 0; e < c->epochs; e++) {
+  int ran = 0;
+  for (int e = (int)start; e < c->epochs; e++) {
+    if (c->stop_after > 0 && ran >= c->stop_after) {
+      printf("%s: stopping after %d epoch(s) as asked; resume with --resume %s\n", tag, ran, c->out);
+      break;
+    }
+    ran++;
     double t0 = now_s(), opt_s = 0, loss_sum = 0;
     long correct = 0, seen = 0;
     GC_TRY(gc_loader_start_epoch(ltr, e));
@@ -402,9 +427,20 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
               ctx->dev.name);
       fflush(metrics);
     }
+    if (c->out[0]) { /* the state first: a model newer than its state is detected on resume */
+      char *cfg = train_cfg_json(c);
+      snprintf(path, sizeof path, "%s/state.safetensors", c->out);
+      st = gc_ckpt_save_state(ctx, net, opt, e + 1, cfg, path);
+      free(cfg);
+      if (st) goto cleanup;
+      snprintf(path, sizeof path, "%s/model.safetensors", c->out);
+      GC_TRY(gc_ckpt_save_model(ctx, net, e + 1, path));
+    }
   }
-  res->epoch_s = sum_epoch / c->epochs;
-  res->optim_s = sum_opt / c->epochs;
+  (void)tmp;
+  int done = ran > 0 ? ran : 1;
+  res->epoch_s = sum_epoch / done;
+  res->optim_s = sum_opt / done;
   res->images_per_s = imgs / (now_s() - t_all);
 cleanup:
   gc_loader_free(ltr);

@@ -33,6 +33,9 @@ typedef struct train_cfg {
   unsigned long long seed;
   char out[512];        /* folder for config.json and metrics.jsonl ("" : none) */
   char on_nonfinite[8]; /* skip | stop */
+  char resume[512];     /* a previous run's --out folder: continue from its last checkpoint */
+  char init[512];       /* start from these weights (a model .safetensors) */
+  int stop_after;       /* stop after this many epochs of this invocation (0: run to the end) */
 } train_cfg;
 
 typedef struct train_result {

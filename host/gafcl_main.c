@@ -54,7 +54,9 @@ static void usage(FILE *f) {
           "  --no-wd-bn-bias  --gaf none|arctan|tanh|log  --gaf-alpha X (0.1)  --gaf-beta X (20)\n"
           "  --gaf-pos momentum|grad  --clip none|value|norm  --clip-threshold X (0.1)\n"
           "  --schedule cosine|constant|step  --per-iteration  --milestones 30,60  --warmup-iters N\n"
-          "  --augment 0|1 (crop+flip on CIFAR)  --on-nonfinite skip|stop  --out DIR\n"
+          "  --augment 0|1 (crop+flip on CIFAR)  --on-nonfinite skip|stop  --out DIR (checkpoints each\n"
+          "  epoch: model.safetensors with PyTorch names, state.safetensors)  --resume DIR  --init FILE\n"
+          "  --stop-after N (epochs of this invocation)\n"
           "\n"
           "environment:\n"
           "  GAFCL_DEVICE      device selector, as --device\n"
@@ -128,6 +130,7 @@ static int cmd_selfcheck(const char *selector, int verbose) {
 }
 
 static int open_out(const train_cfg *c, const char *name, FILE **f) {
+  const char *mode = c->resume[0] && !strcmp(name, "metrics.jsonl") ? "a" : "w"; /* a resumed run appends */
   *f = NULL;
   if (!c->out[0]) return 0;
   if (mkdir(c->out, 0755) != 0 && errno != EEXIST) {
@@ -136,7 +139,7 @@ static int open_out(const train_cfg *c, const char *name, FILE **f) {
   }
   char path[1100];
   snprintf(path, sizeof path, "%s/%s", c->out, name);
-  *f = fopen(path, "w");
+  *f = fopen(path, mode);
   if (!*f) {
     fprintf(stderr, "gafcl: cannot write %s: %s\n", path, strerror(errno));
     return 1;

@@ -86,6 +86,7 @@ const gc_tensor *gc_net_labels(const gc_net *net);
 const gc_tensor *gc_net_logits(const gc_net *net);
 const gc_tensor *gc_net_dlogits(const gc_net *net);
 size_t gc_net_batch(const gc_net *net);
+const char *gc_net_spec_name(const gc_net *net);
 
 /* PyTorch's default initialisation from a counter-based generator (Philox4x32-10) keyed by seed,
  * parameter index and element index: the same seed gives the same weights on every device.

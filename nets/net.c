@@ -601,6 +601,7 @@ const gc_tensor *gc_net_labels(const gc_net *net) { return &net->labels; }
 const gc_tensor *gc_net_logits(const gc_net *net) { return &net->acts[net->logits].t; }
 const gc_tensor *gc_net_dlogits(const gc_net *net) { return &net->acts[net->logits].g; }
 size_t gc_net_batch(const gc_net *net) { return net->batch; }
+const char *gc_net_spec_name(const gc_net *net) { return net->spec.name; }
 
 void gc_net_segments(const gc_net *net, float wd, int no_wd_bn_bias, gc_optim_segment *segs) {
   for (int i = 0; i < net->nparams; i++) {

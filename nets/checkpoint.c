@@ -1,0 +1,360 @@
+/* safetensors checkpoints (see gc_checkpoint.h). */
+#include "gc_checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct entry {
+  const char *name;
+  const char *dtype; /* "F32" or "I64" */
+  int ndim;
+  size_t dims[4];
+  size_t bytes;
+  void *data; /* host copy */
+} entry;
+
+static int write_all(int fd, const void *p, size_t n) {
+  const unsigned char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* header JSON + data, to path atomically */
+static int write_safetensors(const char *path, entry *e, int n, cJSON *meta) {
+  int st = 0, fd = -1;
+  char *hdr = NULL, tmp[1200] = "";
+  cJSON *root = cJSON_CreateObject();
+  if (!root) GC_FAIL(GC_ERR_HOST_MEM, "checkpoint header");
+  if (meta) cJSON_AddItemToObject(root, "__metadata__", meta);
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    cJSON *t = cJSON_CreateObject(), *shape = cJSON_CreateArray(), *offs = cJSON_CreateArray();
+    cJSON_AddStringToObject(t, "dtype", e[i].dtype);
+    for (int d = 0; d < e[i].ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e[i].dims[d]));
+    cJSON_AddItemToObject(t, "shape", shape);
+    cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+    cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + e[i].bytes)));
+    cJSON_AddItemToObject(t, "data_offsets", offs);
+    cJSON_AddItemToObject(root, e[i].name, t);
+    off += e[i].bytes;
+  }
+  hdr = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  if (!hdr) GC_FAIL(GC_ERR_HOST_MEM, "checkpoint header");
+  size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8; /* pad with spaces to keep the data 8-byte aligned */
+  unsigned char len8[8];
+  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+  int bad = write_all(fd, len8, 8) || write_all(fd, hdr, hl);
+  for (size_t k = hl; !bad && k < padded; k++) bad = write_all(fd, " ", 1);
+  for (int i = 0; !bad && i < n; i++) bad = write_all(fd, e[i].data, e[i].bytes);
+  if (bad) GC_FAIL_GOTO(GC_ERR_IO, "writing %s: %s (the previous checkpoint is kept)", tmp, strerror(errno));
+  if (fsync(fd) != 0) GC_FAIL_GOTO(GC_ERR_IO, "fsync %s: %s (the previous checkpoint is kept)", tmp, strerror(errno));
+  if (close(fd) != 0) {
+    fd = -1;
+    GC_FAIL_GOTO(GC_ERR_IO, "closing %s: %s (the previous checkpoint is kept)", tmp, strerror(errno));
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0) GC_FAIL_GOTO(GC_ERR_IO, "renaming %s to %s: %s", tmp, path, strerror(errno));
+  tmp[0] = '\0';
+  /* make the rename itself durable */
+  char dirbuf[1200];
+  snprintf(dirbuf, sizeof dirbuf, "%s", path);
+  int dfd = open(dirname(dirbuf), O_RDONLY);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+cleanup:
+  if (fd >= 0) close(fd);
+  if (tmp[0]) unlink(tmp);
+  free(hdr);
+  return st;
+}
+
+static int read_tensor_f32(gc_ctx *ctx, const gc_tensor *t, entry *e, const char *name) {
+  size_t n = gc_tensor_numel(t);
+  e->name = name;
+  e->dtype = "F32";
+  e->ndim = t->ndim;
+  for (int d = 0; d < t->ndim; d++) e->dims[d] = t->dim[d];
+  e->bytes = n * 4;
+  e->data = malloc(e->bytes ? e->bytes : 1);
+  if (!e->data) GC_FAIL(GC_ERR_HOST_MEM, "checkpoint tensor %s", name);
+  return gc_tensor_read(ctx, t, e->data, n); /* float32 on little-endian hosts, as safetensors stores it */
+}
+
+static void free_entries(entry *e, int n, char **names, int nn) {
+  for (int i = 0; i < n; i++) free(e[i].data);
+  for (int i = 0; i < nn; i++) free(names[i]);
+  free(e);
+  free(names);
+}
+
+int gc_ckpt_save_model(gc_ctx *ctx, gc_net *net, long epoch, const char *path) {
+  int st = 0, np = gc_net_nparams(net), nb = gc_net_nbuffers(net), nbn = gc_net_nbn(net);
+  int total = np + nb + nbn, k = 0, nn = 0;
+  entry *e = calloc((size_t)total, sizeof *e);
+  char **names = calloc((size_t)nbn + 1, sizeof *names);
+  if (!e || !names) {
+    free(e);
+    free(names);
+    GC_FAIL(GC_ERR_HOST_MEM, "checkpoint of %d tensors", total);
+  }
+  /* state_dict order: per module, parameters then buffers; the buffers and counters follow their
+   * batch norm's parameters (name order within the file does not matter to safetensors) */
+  for (int i = 0; i < np; i++) GC_TRY(read_tensor_f32(ctx, &gc_net_param(net, i)->w, &e[k++], gc_net_param(net, i)->name));
+  for (int i = 0; i < nb; i++) GC_TRY(read_tensor_f32(ctx, &gc_net_buffer(net, i)->t, &e[k++], gc_net_buffer(net, i)->name));
+  for (int i = 0; i < nbn; i++) {
+    size_t len = strlen(gc_net_bn_name(net, i)) + 32;
+    names[nn] = malloc(len);
+    if (!names[nn]) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "names");
+    snprintf(names[nn], len, "%s.num_batches_tracked", gc_net_bn_name(net, i));
+    int64_t *v = malloc(8);
+    if (!v) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "counter");
+    *v = gc_net_bn_batches(net, i);
+    e[k] = (entry){names[nn++], "I64", 0, {0}, 8, v};
+    k++;
+  }
+  cJSON *meta = cJSON_CreateObject();
+  cJSON_AddStringToObject(meta, "format", "pt");
+  cJSON_AddStringToObject(meta, "gafcl_net", gc_net_spec_name(net));
+  if (epoch >= 0) {
+    char num[32];
+    snprintf(num, sizeof num, "%ld", epoch);
+    cJSON_AddStringToObject(meta, "epoch", num);
+  }
+  GC_TRY(write_safetensors(path, e, k, meta));
+cleanup:
+  free_entries(e, k, names, nn);
+  return st;
+}
+
+/* ---- reading ---- */
+
+typedef struct stfile {
+  unsigned char *buf;
+  size_t size;
+  size_t data_off;
+  cJSON *hdr;
+} stfile;
+
+static void st_close(stfile *f) {
+  free(f->buf);
+  cJSON_Delete(f->hdr);
+  memset(f, 0, sizeof *f);
+}
+
+static int st_open(const char *path, stfile *f) {
+  int st = 0;
+  memset(f, 0, sizeof *f);
+  FILE *fp = fopen(path, "rb");
+  if (!fp) GC_FAIL(GC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  struct stat sb;
+  if (fstat(fileno(fp), &sb) != 0 || sb.st_size < 8) {
+    fclose(fp);
+    GC_FAIL(GC_ERR_FORMAT, "%s: too short for a safetensors file", path);
+  }
+  f->size = (size_t)sb.st_size;
+  f->buf = malloc(f->size);
+  if (!f->buf || fread(f->buf, 1, f->size, fp) != f->size) {
+    fclose(fp);
+    st_close(f);
+    GC_FAIL(GC_ERR_IO, "%s: cannot read %zu bytes", path, (size_t)sb.st_size);
+  }
+  fclose(fp);
+  uint64_t hl = 0;
+  for (int i = 0; i < 8; i++) hl |= (uint64_t)f->buf[i] << (8 * i);
+  if (hl == 0 || hl > f->size - 8 || hl > (100u << 20))
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: header length %llu does not fit the %zu-byte file", path, (unsigned long long)hl,
+                 f->size);
+  char *js = malloc(hl + 1);
+  if (!js) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "header of %llu bytes", (unsigned long long)hl);
+  memcpy(js, f->buf + 8, hl);
+  js[hl] = '\0';
+  f->hdr = cJSON_Parse(js);
+  free(js);
+  if (!f->hdr || !cJSON_IsObject(f->hdr)) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: the header is not a JSON object", path);
+  f->data_off = 8 + hl;
+cleanup:
+  if (st) st_close(f);
+  return st;
+}
+
+/* find `name`, check dtype and shape, return a pointer to its bytes */
+static int st_get(const stfile *f, const char *path, const char *name, const char *dtype, int ndim, const size_t *dims,
+                  const void **data) {
+  cJSON *t = cJSON_GetObjectItemCaseSensitive(f->hdr, name);
+  if (!t) GC_FAIL(GC_ERR_FORMAT, "%s: no tensor '%s'", path, name);
+  cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(t, "shape"),
+        *of = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
+  if (!cJSON_IsString(dt) || strcmp(dt->valuestring, dtype))
+    GC_FAIL(GC_ERR_FORMAT, "%s: '%s' has dtype %s, expected %s", path, name, cJSON_IsString(dt) ? dt->valuestring : "?",
+            dtype);
+  if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) != ndim)
+    GC_FAIL(GC_ERR_FORMAT, "%s: '%s' has %d dimensions, expected %d", path, name, cJSON_IsArray(sh) ? cJSON_GetArraySize(sh) : -1,
+            ndim);
+  size_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    cJSON *x = cJSON_GetArrayItem(sh, d);
+    if (!cJSON_IsNumber(x) || x->valuedouble != (double)dims[d])
+      GC_FAIL(GC_ERR_FORMAT, "%s: '%s' dimension %d is %g, expected %zu", path, name, d,
+              cJSON_IsNumber(x) ? x->valuedouble : -1.0, dims[d]);
+    n *= dims[d];
+  }
+  size_t esz = !strcmp(dtype, "I64") ? 8 : 4;
+  if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2) GC_FAIL(GC_ERR_FORMAT, "%s: '%s' has no data_offsets", path, name);
+  double b = cJSON_GetArrayItem(of, 0)->valuedouble, e = cJSON_GetArrayItem(of, 1)->valuedouble;
+  if (!(b >= 0 && e >= b) || e - b != (double)(n * esz) || f->data_off + (size_t)e > f->size)
+    GC_FAIL(GC_ERR_FORMAT, "%s: '%s' data_offsets [%.0f, %.0f) do not match its shape or lie beyond the file", path,
+            name, b, e);
+  *data = f->buf + f->data_off + (size_t)b;
+  return GC_OK;
+}
+
+int gc_ckpt_load_model(gc_ctx *ctx, gc_net *net, const char *path, int strict, long *epoch) {
+  stfile f;
+  int st = st_open(path, &f);
+  if (st) return st;
+  if (epoch) {
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(f.hdr, "__metadata__");
+    cJSON *ep = meta ? cJSON_GetObjectItemCaseSensitive(meta, "epoch") : NULL;
+    *epoch = cJSON_IsString(ep) ? strtol(ep->valuestring, NULL, 10) : -1;
+  }
+  int np = gc_net_nparams(net), nb = gc_net_nbuffers(net), nbn = gc_net_nbn(net), expected = np + nb + nbn;
+  for (int i = 0; i < np && !st; i++) {
+    const gc_param *p = gc_net_param(net, i);
+    const void *d;
+    st = st_get(&f, path, p->name, "F32", p->ndim, p->dims, &d);
+    if (!st) st = gc_tensor_write(ctx, &p->w, d, gc_tensor_numel(&p->w));
+  }
+  for (int i = 0; i < nb && !st; i++) {
+    const gc_buffer *b = gc_net_buffer(net, i);
+    const void *d;
+    st = st_get(&f, path, b->name, "F32", 1, b->t.dim, &d);
+    if (!st) st = gc_tensor_write(ctx, &b->t, d, gc_tensor_numel(&b->t));
+  }
+  for (int i = 0; i < nbn && !st; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.num_batches_tracked", gc_net_bn_name(net, i));
+    const void *d;
+    st = st_get(&f, path, name, "I64", 0, NULL, &d);
+    if (!st) {
+      int64_t v;
+      memcpy(&v, d, 8);
+      gc_net_set_bn_batches(net, i, v);
+    }
+  }
+  if (!st && strict) {
+    int count = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, f.hdr) count += strcmp(it->string, "__metadata__") != 0;
+    if (count != expected)
+      st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s: %d tensors, the network %s has %d", path, count,
+                        gc_net_spec_name(net), expected);
+  }
+  st_close(&f);
+  return st;
+}
+
+static const char *state_prefix(int which, gc_optim *opt) {
+  gc_arena *a = gc_optim_state(opt, which);
+  if (!a) return NULL;
+  return which == 0 ? (gc_optim_state(opt, 1) ? "adam_m." : "momentum.") : "adam_v.";
+}
+
+int gc_ckpt_save_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, long epoch, const char *config_json, const char *path) {
+  int st = 0, np = gc_net_nparams(net), k = 0, nn = 0;
+  entry *e = calloc((size_t)(2 * np + 1), sizeof *e);
+  char **names = calloc((size_t)(2 * np + 1), sizeof *names);
+  if (!e || !names) {
+    free(e);
+    free(names);
+    GC_FAIL(GC_ERR_HOST_MEM, "state checkpoint");
+  }
+  for (int which = 0; which < 2; which++) {
+    const char *pre = state_prefix(which, opt);
+    if (!pre) continue;
+    gc_arena *a = gc_optim_state(opt, which);
+    for (int i = 0; i < np; i++) {
+      const gc_param *p = gc_net_param(net, i);
+      gc_tensor t = p->w;
+      t.arena = a; /* the state arenas mirror the parameter arena's layout */
+      size_t len = strlen(pre) + strlen(p->name) + 1;
+      names[nn] = malloc(len);
+      if (!names[nn]) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "names");
+      snprintf(names[nn], len, "%s%s", pre, p->name);
+      GC_TRY(read_tensor_f32(ctx, &t, &e[k++], names[nn++]));
+    }
+  }
+  cJSON *meta = cJSON_CreateObject();
+  char num[32];
+  snprintf(num, sizeof num, "%ld", gc_optim_steps(opt));
+  cJSON_AddStringToObject(meta, "steps", num);
+  snprintf(num, sizeof num, "%ld", epoch);
+  cJSON_AddStringToObject(meta, "epoch", num);
+  cJSON_AddStringToObject(meta, "config", config_json ? config_json : "");
+  cJSON_AddStringToObject(meta, "gafcl_net", gc_net_spec_name(net));
+  GC_TRY(write_safetensors(path, e, k, meta));
+cleanup:
+  free_entries(e, k, names, nn);
+  return st;
+}
+
+int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, char **config) {
+  stfile f;
+  int st = st_open(path, &f);
+  if (st) return st;
+  if (config) *config = NULL;
+  cJSON *meta = cJSON_GetObjectItemCaseSensitive(f.hdr, "__metadata__");
+  cJSON *steps = meta ? cJSON_GetObjectItemCaseSensitive(meta, "steps") : NULL;
+  cJSON *ep = meta ? cJSON_GetObjectItemCaseSensitive(meta, "epoch") : NULL;
+  cJSON *cfg = meta ? cJSON_GetObjectItemCaseSensitive(meta, "config") : NULL;
+  if (!cJSON_IsString(steps) || !cJSON_IsString(ep)) {
+    st_close(&f);
+    GC_FAIL(GC_ERR_FORMAT, "%s: not a gafcl state checkpoint (metadata steps/epoch missing)", path);
+  }
+  int np = gc_net_nparams(net);
+  for (int which = 0; which < 2 && !st; which++) {
+    const char *pre = state_prefix(which, opt);
+    if (!pre) continue;
+    gc_arena *a = gc_optim_state(opt, which);
+    for (int i = 0; i < np && !st; i++) {
+      const gc_param *p = gc_net_param(net, i);
+      char name[160];
+      snprintf(name, sizeof name, "%s%s", pre, p->name);
+      const void *d;
+      st = st_get(&f, path, name, "F32", p->ndim, p->dims, &d);
+      gc_tensor t = p->w;
+      t.arena = a;
+      if (!st) st = gc_tensor_write(ctx, &t, d, gc_tensor_numel(&t));
+    }
+  }
+  if (!st) {
+    gc_optim_set_steps(opt, strtol(steps->valuestring, NULL, 10));
+    *epoch = strtol(ep->valuestring, NULL, 10);
+    if (config && cJSON_IsString(cfg)) {
+      *config = malloc(strlen(cfg->valuestring) + 1);
+      if (*config) strcpy(*config, cfg->valuestring);
+    }
+  }
+  st_close(&f);
+  return st;
+}

@@ -1,0 +1,35 @@
+/* Checkpoints in the safetensors format (8-byte little-endian header length, a JSON header mapping
+ * names to dtype/shape/byte offsets, then the raw little-endian data), written atomically (temporary
+ * file, fsync, rename, fsync of the folder).
+ *
+ *   model file:  the net's parameters and batch-norm buffers under their PyTorch state_dict names
+ *                (F32; num_batches_tracked as I64): loadable by safetensors.torch.load_file into the
+ *                official models and back.
+ *   state file:  what an exact resume needs besides the model: the optimizer's buffers per parameter
+ *                ("momentum.<name>", "adam_m.<name>", "adam_v.<name>") and, in the metadata, the step
+ *                count, the epoch and a caller-given string (the run's configuration). */
+#ifndef GC_CHECKPOINT_H
+#define GC_CHECKPOINT_H
+
+#include "gc_net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* epoch: epochs completed, recorded in the metadata (-1: none) */
+int gc_ckpt_save_model(gc_ctx *ctx, gc_net *net, long epoch, const char *path);
+/* Load weights and buffers by name; every tensor of the net must be present with the right shape and
+ * dtype (extra tensors in the file are an error when strict). *epoch (may be NULL) gets the recorded
+ * epoch or -1. */
+int gc_ckpt_load_model(gc_ctx *ctx, gc_net *net, const char *path, int strict, long *epoch);
+
+int gc_ckpt_save_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, long epoch, const char *config_json, const char *path);
+/* Restores the optimizer's buffers and step count; *epoch = epochs completed. config (may be NULL)
+ * receives a malloc'ed copy of the saved configuration. */
+int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, char **config);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

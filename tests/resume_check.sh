@@ -1,0 +1,23 @@
+#!/bin/sh
+# A run interrupted after its first epoch and resumed ends with the same bits as an uninterrupted run:
+# model.safetensors and state.safetensors must be byte-identical.
+#   resume_check.sh GAFCL WORKDIR
+set -e
+gafcl=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+flags="--data synthetic --net resnet10_w16 --epochs 3 --batch 32 --subset 192 --test-subset 64 --gaf arctan --lr 0.05"
+"$gafcl" train $flags --out "$work/straight" > "$work/straight.log" 2>&1
+"$gafcl" train $flags --out "$work/resumed" --stop-after 1 > "$work/part1.log" 2>&1
+grep -q "stopping after 1 epoch" "$work/part1.log"
+"$gafcl" train $flags --out "$work/resumed" --resume "$work/resumed" > "$work/part2.log" 2>&1
+grep -q "resuming .* after epoch 1" "$work/part2.log"
+cmp "$work/straight/model.safetensors" "$work/resumed/model.safetensors"
+cmp "$work/straight/state.safetensors" "$work/resumed/state.safetensors"
+[ "$(wc -l < "$work/resumed/metrics.jsonl")" -eq 3 ]
+# a model newer than its state is refused
+cp "$work/straight/model.safetensors" "$work/resumed/model.safetensors"
+"$gafcl" train $flags --out "$work/resumed" --resume "$work/part1-missing" > "$work/bad.log" 2>&1 && exit 1
+grep -q "cannot open" "$work/bad.log"
+echo "resume: identical to the uninterrupted run"

@@ -1,6 +1,7 @@
 /* The training loop behind `gafcl train` and `gafcl compare`. */
 #include "cli_train.h"
 #include "gc_checkpoint.h"
+#include "gc_npy.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -59,7 +60,8 @@ static int set_key(train_cfg *c, const char *key, const char *v) {
   }
   STR("net", net) STR("data", data) STR("data-dir", data_dir) STR("optimizer", optimizer) STR("gaf", gaf)
   STR("gaf-pos", gaf_pos) STR("clip", clip) STR("schedule", schedule) STR("out", out) STR("on-nonfinite", on_nonfinite)
-  STR("resume", resume) STR("init", init)
+  STR("resume", resume) STR("init", init) STR("images", images) STR("labels", labels) STR("weights", weights)
+  STR("logits", logits) STR("save", save)
   NUM("lr", lr, 0) NUM("momentum", momentum, 0) NUM("weight-decay", weight_decay, 0) NUM("gaf-alpha", gaf_alpha, 0)
   NUM("gaf-beta", gaf_beta, 0) NUM("clip-threshold", clip_threshold, 0)
 #undef STR
@@ -76,6 +78,7 @@ static int set_key(train_cfg *c, const char *key, const char *v) {
   INT("epochs", epochs, 1) INT("batch", batch, 1) INT("subset", subset, 0) INT("test-subset", test_subset, 0)
   INT("warmup-iters", warmup_iters, 0) INT("imagenet", imagenet, 0) INT("augment", augment, 0)
   INT("no-wd-bn-bias", no_wd_bn_bias, 0) INT("per-iteration", per_iteration, 0) INT("stop-after", stop_after, 0)
+  INT("steps", steps, 1) INT("classes", classes, 1) INT("bn-train", bn_train, 0)
 #undef INT
   if (!strcmp(key, "seed")) {
     c->seed = strtoull(v, &end, 10);
@@ -184,7 +187,8 @@ int train_cfg_parse(train_cfg *c, int argc, char **argv) {
       val = eq + 1;
     } else {
       snprintf(key, sizeof key, "%s", a + 2);
-      if (!strcmp(key, "imagenet") || !strcmp(key, "no-wd-bn-bias") || !strcmp(key, "per-iteration")) {
+      if (!strcmp(key, "imagenet") || !strcmp(key, "no-wd-bn-bias") || !strcmp(key, "per-iteration") ||
+          !strcmp(key, "bn-train")) {
         val = "1";
       } else {
         if (i + 1 >= argc) GC_FAIL(GC_ERR_ARG, "--%s needs a value", key);
@@ -450,5 +454,119 @@ cleanup:
   free(segs);
   gc_data_free(&tr);
   gc_data_free(&te);
+  return st;
+}
+
+/* ---- one batch from .npy files: gafcl eval and gafcl steps ---- */
+
+static int batch_net(gc_ctx *ctx, const train_cfg *c, gc_npy *x, gc_npy *y, gc_net **net, float **labels) {
+  int st = 0;
+  *net = NULL;
+  *labels = NULL;
+  if (!c->images[0]) GC_FAIL(GC_ERR_ARG, "--images FILE.npy (float32 N x C x H x W) is required");
+  GC_TRY(gc_npy_read(c->images, x));
+  if (strcmp(x->descr, "<f4") || x->ndim != 4)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: images must be float32 (N, C, H, W), not %s with %d dimensions", c->images,
+                 x->descr, x->ndim);
+  gc_net_spec s;
+  GC_TRY(gc_net_spec_init(&s, c->net, c->imagenet));
+  s.in_ch = (int)x->shape[1];
+  s.in_h = (int)x->shape[2];
+  s.in_w = (int)x->shape[3];
+  s.classes = c->classes > 0 ? (int)c->classes : 10;
+  GC_TRY(gc_net_create(ctx, &s, x->shape[0], net));
+  if (c->weights[0])
+    GC_TRY(gc_ckpt_load_model(ctx, *net, c->weights, 1, NULL));
+  else
+    GC_TRY(gc_net_init(ctx, *net, c->seed));
+  GC_TRY(gc_tensor_write(ctx, gc_net_input(*net), x->data, x->count));
+  if (c->labels[0]) {
+    GC_TRY(gc_npy_read(c->labels, y));
+    if (y->count != x->shape[0])
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: %zu labels for %zu images", c->labels, y->count, x->shape[0]);
+    *labels = malloc(y->count * sizeof **labels);
+    if (!*labels) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "labels");
+    GC_TRY(gc_npy_labels(y, s.classes, *labels, c->labels));
+    GC_TRY(gc_tensor_write(ctx, gc_net_labels(*net), *labels, y->count));
+  }
+cleanup:
+  return st;
+}
+
+int cli_eval(gc_ctx *ctx, const train_cfg *c) {
+  int st = 0;
+  gc_npy x = {0}, y = {0};
+  gc_net *net = NULL;
+  float *lab = NULL, *lg = NULL;
+  if (!c->logits[0]) GC_FAIL(GC_ERR_ARG, "--logits OUT.npy is required");
+  GC_TRY(batch_net(ctx, c, &x, &y, &net, &lab));
+  GC_TRY(gc_net_forward(ctx, net, c->bn_train));
+  size_t n = gc_net_batch(net), k = gc_tensor_numel(gc_net_logits(net)) / n;
+  lg = malloc(n * k * sizeof *lg);
+  if (!lg) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "logits");
+  GC_TRY(gc_tensor_read(ctx, gc_net_logits(net), lg, n * k));
+  GC_TRY(gc_npy_write_f32(c->logits, 2, (size_t[]){n, k}, lg));
+  printf("logits (%zu x %zu, %s batch norm) written to %s\n", n, k, c->bn_train ? "train-mode" : "eval-mode", c->logits);
+  if (lab) {
+    gc_xent_result r;
+    GC_TRY(gc_net_loss(ctx, net, 0, &r));
+    printf("loss %.6f, top-1 %d/%zu, top-5 %d/%zu\n", r.loss, r.top1, n, r.top5, n);
+  }
+cleanup:
+  gc_net_free(net);
+  gc_npy_free(&x);
+  gc_npy_free(&y);
+  free(lab);
+  free(lg);
+  return st;
+}
+
+int cli_steps(gc_ctx *ctx, const train_cfg *c) {
+  int st = 0;
+  gc_npy x = {0}, y = {0};
+  gc_net *net = NULL;
+  gc_optim *opt = NULL;
+  gc_optim_segment *segs = NULL;
+  float *lab = NULL;
+  if (!c->labels[0] || !c->save[0] || c->steps < 1)
+    GC_FAIL(GC_ERR_ARG, "gafcl steps needs --labels FILE.npy, --steps N and --save OUT.safetensors");
+  GC_TRY(batch_net(ctx, c, &x, &y, &net, &lab));
+  gc_opt_kind kind;
+  gc_gaf_type gaf;
+  GC_TRY(gc_opt_parse(c->optimizer, &kind));
+  GC_TRY(gc_gaf_parse(c->gaf, &gaf));
+  gc_optim_config oc;
+  gc_optim_config_default(&oc, kind);
+  oc.momentum = (float)c->momentum;
+  oc.gaf = gaf;
+  oc.gaf_alpha = (float)c->gaf_alpha;
+  oc.gaf_beta = (float)c->gaf_beta;
+  oc.gaf_pos = strcmp(c->gaf_pos, "grad") ? GC_GAF_ON_MOMENTUM : GC_GAF_ON_GRAD;
+  oc.clip = !strcmp(c->clip, "value") ? GC_CLIP_VALUE : !strcmp(c->clip, "norm") ? GC_CLIP_NORM : GC_CLIP_NONE;
+  oc.clip_threshold = (float)c->clip_threshold;
+  int np = gc_net_nparams(net);
+  segs = malloc((size_t)np * sizeof *segs);
+  if (!segs) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "segments");
+  gc_net_segments(net, (float)c->weight_decay, c->no_wd_bn_bias, segs);
+  GC_TRY(gc_optim_create(ctx, &oc, gc_net_params(net), gc_net_grads(net), (size_t)np, segs, &opt));
+  for (long t = 0; t < c->steps; t++) {
+    GC_TRY(gc_net_zero_grad(ctx, net));
+    GC_TRY(gc_net_forward(ctx, net, 1));
+    gc_xent_result r;
+    GC_TRY(gc_net_loss(ctx, net, 1, &r));
+    GC_TRY(gc_net_backward(ctx, net));
+    gc_optim_report rep;
+    GC_TRY(gc_optim_step(ctx, opt, (float)c->lr, &rep));
+    printf("step %ld: loss %.6f%s\n", t + 1, r.loss, rep.skipped ? " (non-finite gradients: skipped)" : "");
+  }
+  GC_TRY(gc_ckpt_save_model(ctx, net, -1, c->save));
+  printf("weights after %ld steps written to %s\n", c->steps, c->save);
+cleanup:
+  gc_optim_free(opt);
+  gc_net_free(net);
+  gc_npy_free(&x);
+  gc_npy_free(&y);
+  free(lab);
+  free(segs);
   return st;
 }

@@ -36,7 +36,20 @@ typedef struct train_cfg {
   char resume[512];     /* a previous run's --out folder: continue from its last checkpoint */
   char init[512];       /* start from these weights (a model .safetensors) */
   int stop_after;       /* stop after this many epochs of this invocation (0: run to the end) */
+  /* gafcl eval / gafcl steps (exact comparisons with PyTorch on one batch) */
+  char images[512];     /* .npy float32 (N, C, H, W), already normalised */
+  char labels[512];     /* .npy int64/int32/uint8 (N) */
+  char weights[512];    /* .safetensors with PyTorch names (else: initialised from --seed) */
+  char logits[512];     /* eval: output .npy (N, classes) */
+  char save[512];       /* steps: output .safetensors */
+  long steps;
+  long classes;
+  int bn_train;         /* eval: batch statistics (train-mode batch norm) instead of running statistics */
 } train_cfg;
+
+/* gafcl eval: logits of one batch; gafcl steps: N training steps on exactly one batch. */
+int cli_eval(gc_ctx *ctx, const train_cfg *c);
+int cli_steps(gc_ctx *ctx, const train_cfg *c);
 
 typedef struct train_result {
   double best_top1, final_top1, final_top5, final_loss; /* test accuracy in %, loss */

@@ -36,6 +36,10 @@ static void usage(FILE *f) {
           "  compare     train the same network twice from the same seed, without and with the GAF\n"
           "              (default arctan 0.1, 20) and print both side by side; without flags: a quick\n"
           "              run on a Fashion-MNIST subset\n"
+          "  eval        logits of one batch: --images X.npy (float32 NCHW, normalised) [--labels Y.npy]\n"
+          "              --weights W.safetensors --logits OUT.npy [--bn-train] [--classes K]\n"
+          "  steps       N training steps on exactly one batch (no shuffling or augmentation), then\n"
+          "              --save OUT.safetensors: --images, --labels, --steps N, optimizer/GAF flags\n"
           "  nets        list the networks: parameters, forward GFLOPs per image, device memory at\n"
           "              --batch N (default 256) for the CIFAR forms and the ImageNet forms\n"
           "\n"
@@ -249,6 +253,21 @@ static int cmd_compare(const char *selector, int argc, char **argv) {
   return 0;
 }
 
+/* gafcl eval / gafcl steps */
+static int cmd_batch(const char *selector, int argc, char **argv, int eval) {
+  train_cfg c;
+  train_cfg_default(&c);
+  snprintf(c.gaf, sizeof c.gaf, "none");
+  int st = train_cfg_parse(&c, argc, argv);
+  if (st) return fail(st, eval ? "eval" : "steps");
+  gc_ctx *ctx = NULL;
+  if ((st = gc_ctx_create(&ctx, selector)) != 0) return fail(st, "cannot open the device");
+  st = eval ? cli_eval(ctx, &c) : cli_steps(ctx, &c);
+  int rc = st ? fail(st, eval ? "eval failed" : "steps failed") : 0;
+  gc_ctx_free(ctx);
+  return rc;
+}
+
 static int cmd_nets(const char *selector, long batch) {
   gc_ctx *ctx = NULL;
   int st = gc_ctx_create(&ctx, selector);
@@ -295,7 +314,8 @@ static int cmd_nets(const char *selector, long batch) {
 int main(int argc, char **argv) {
   const char *cmd = NULL, *selector = NULL;
   long batch = 256;
-  if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "compare"))) {
+  if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "compare") || !strcmp(argv[1], "eval") ||
+                   !strcmp(argv[1], "steps"))) {
     /* everything after the command is the run's configuration, but --device */
     char **rest = calloc((size_t)argc, sizeof *rest);
     int n = 0;
@@ -311,7 +331,9 @@ int main(int argc, char **argv) {
       } else
         rest[n++] = argv[i];
     }
-    int rc = !strcmp(argv[1], "train") ? cmd_train(selector, n, rest) : cmd_compare(selector, n, rest);
+    int rc = !strcmp(argv[1], "train")     ? cmd_train(selector, n, rest)
+             : !strcmp(argv[1], "compare") ? cmd_compare(selector, n, rest)
+                                           : cmd_batch(selector, n, rest, !strcmp(argv[1], "eval"));
     free(rest);
     return rc;
   }

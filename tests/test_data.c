@@ -2,6 +2,7 @@
  * input (missing, truncated, wrong magic, mismatched counts, bad labels), synthetic data, and the loader:
  * determinism, epochs, padding of the last batch, augmentation. */
 #include "gc_data.h"
+#include "gc_npy.h"
 #include "gafcl.h"
 #include "gc_test.h"
 
@@ -161,12 +162,75 @@ static void test_loader(void) {
   CHECK_STATUS(gc_data_synthetic(&d, 0, 3, 8, 8, 5, 1), GC_ERR_ARG);
 }
 
-int main(void) {
+/* int64 labels as numpy writes them */
+static void write_labels_npy(const char *path, const long long *v, size_t n) {
+  char dict[128];
+  int len = snprintf(dict, sizeof dict, "{'descr': '<i8', 'fortran_order': False, 'shape': (%zu,), }", n);
+  size_t pad = (64 - (10 + (size_t)len + 1) % 64) % 64, hl = (size_t)len + pad + 1;
+  FILE *f = fopen(path, "wb");
+  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hl, (unsigned char)(hl >> 8)};
+  fwrite(pre, 1, 10, f);
+  fwrite(dict, 1, (size_t)len, f);
+  for (size_t i = 0; i < pad; i++) fputc(' ', f);
+  fputc('\n', f);
+  fwrite(v, 8, n, f);
+  fclose(f);
+}
+
+static void test_npy(void) {
+  char p[256], q[256];
+  snprintf(p, sizeof p, "%s/x.npy", dir);
+  float x[2 * 3 * 4 * 5];
+  for (int i = 0; i < 120; i++) x[i] = (float)i * 0.5f - 3.0f;
+  CHECK_OK(gc_npy_write_f32(p, 4, (size_t[]){2, 3, 4, 5}, x));
+  gc_npy a;
+  CHECK_OK(gc_npy_read(p, &a));
+  CHECK(!strcmp(a.descr, "<f4") && a.ndim == 4 && a.shape[3] == 5 && a.count == 120);
+  CHECK(memcmp(a.data, x, sizeof x) == 0);
+  gc_npy_free(&a);
+  snprintf(q, sizeof q, "%s/y.npy", dir);
+  long long y[3] = {0, 9, 4};
+  write_labels_npy(q, y, 3);
+  CHECK_OK(gc_npy_read(q, &a));
+  float lab[3];
+  CHECK_OK(gc_npy_labels(&a, 10, lab, q));
+  CHECK(lab[1] == 9.0f);
+  CHECK_STATUS(gc_npy_labels(&a, 5, lab, q), GC_ERR_FORMAT); /* 9 is not a class of 5 */
+  gc_npy_free(&a);
+  /* truncated data, bad magic, unsupported dtype */
+  CHECK(truncate(p, 200) == 0);
+  CHECK_STATUS(gc_npy_read(p, &a), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "truncated") != NULL);
+  FILE *f = fopen(p, "wb");
+  fputs("PK\003\004 not npy", f);
+  fclose(f);
+  CHECK_STATUS(gc_npy_read(p, &a), GC_ERR_FORMAT);
+  CHECK_STATUS(gc_npy_read("/nonexistent.npy", &a), GC_ERR_IO);
+}
+
+/* fixtures for the command-line tests: x.npy (float32 4x3x16x16) and y.npy (int64 4) in `out` */
+static int write_fixtures(const char *out) {
+  mkdir(out, 0755);
+  float x[4 * 3 * 16 * 16];
+  unsigned long long s = 5;
+  for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = gc_test_rand(&s);
+  char p[512];
+  snprintf(p, sizeof p, "%s/x.npy", out);
+  if (gc_npy_write_f32(p, 4, (size_t[]){4, 3, 16, 16}, x)) return 1;
+  long long y[4] = {1, 7, 3, 3};
+  snprintf(p, sizeof p, "%s/y.npy", out);
+  write_labels_npy(p, y, 4);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 2 && !strcmp(argv[1], "--fixtures")) return write_fixtures(argv[2]);
   snprintf(dir, sizeof dir, "/tmp/gafcl-data-XXXXXX");
   if (!mkdtemp(dir)) return 1;
   test_idx();
   test_cifar();
   test_loader();
+  test_npy();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

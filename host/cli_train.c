@@ -62,8 +62,19 @@ static int set_key(train_cfg *c, const char *key, const char *v) {
   STR("gaf-pos", gaf_pos) STR("clip", clip) STR("schedule", schedule) STR("out", out) STR("on-nonfinite", on_nonfinite)
   STR("resume", resume) STR("init", init) STR("images", images) STR("labels", labels) STR("weights", weights)
   STR("logits", logits) STR("save", save)
-  NUM("lr", lr, 0) NUM("momentum", momentum, 0) NUM("weight-decay", weight_decay, 0) NUM("gaf-alpha", gaf_alpha, 0)
-  NUM("gaf-beta", gaf_beta, 0) NUM("clip-threshold", clip_threshold, 0)
+  if (!strcmp(key, "lr")) {
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x > 0) || !isfinite(x)) GC_FAIL(GC_ERR_ARG, "--lr '%s': a positive number expected", v);
+    c->lr = x;
+    return GC_OK;
+  }
+  if (!strcmp(key, "gaf-alpha") || !strcmp(key, "gaf-beta")) {
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x > 0) || !isfinite(x)) GC_FAIL(GC_ERR_ARG, "--%s '%s': a positive number expected", key, v);
+    if (!strcmp(key, "gaf-alpha")) c->gaf_alpha = x; else c->gaf_beta = x;
+    return GC_OK;
+  }
+  NUM("momentum", momentum, 0) NUM("weight-decay", weight_decay, 0) NUM("clip-threshold", clip_threshold, 0)
 #undef STR
 #undef NUM
   long n;

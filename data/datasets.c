@@ -9,9 +9,11 @@
 #include <zlib.h>
 
 #include "gc_error.h"
+#include "gc_npy.h"
 
 void gc_data_free(gc_dataset *d) {
   free(d->images);
+  free(d->fimages);
   free(d->labels);
   memset(d, 0, sizeof *d);
 }
@@ -247,4 +249,44 @@ int gc_data_synthetic(gc_dataset *d, size_t n, int c, int h, int w, int classes,
   for (int i = 0; i < 3; i++) d->mean[i] = 0.5f, d->std[i] = 0.25f;
   snprintf(d->name, sizeof d->name, "synthetic");
   return GC_OK;
+}
+
+int gc_data_npy(gc_dataset *d, const char *images_path, const char *labels_path) {
+  int st = 0;
+  gc_npy x = {0}, y = {0};
+  memset(d, 0, sizeof *d);
+  GC_TRY(gc_npy_read(images_path, &x));
+  if (strcmp(x.descr, "<f4") || x.ndim != 4 || x.shape[0] == 0)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: images must be float32 (N, C, H, W)", images_path);
+  GC_TRY(gc_npy_read(labels_path, &y));
+  if (y.count != x.shape[0])
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: %zu labels for %zu images in %s", labels_path, y.count, x.shape[0], images_path);
+  d->labels = malloc(y.count * sizeof *d->labels);
+  float *lab = malloc(y.count * sizeof *lab);
+  if (!d->labels || !lab) {
+    free(lab);
+    GC_FAIL_GOTO(GC_ERR_HOST_MEM, "labels");
+  }
+  st = gc_npy_labels(&y, 65535, lab, labels_path);
+  int maxl = 0;
+  for (size_t i = 0; !st && i < y.count; i++) {
+    d->labels[i] = (uint16_t)lab[i];
+    maxl = d->labels[i] > maxl ? d->labels[i] : maxl;
+  }
+  free(lab);
+  if (st) goto cleanup;
+  d->n = x.shape[0];
+  d->c = (int)x.shape[1];
+  d->h = (int)x.shape[2];
+  d->w = (int)x.shape[3];
+  d->classes = maxl + 1 < 2 ? 2 : maxl + 1;
+  d->fimages = x.data;
+  x.data = NULL;
+  for (int i = 0; i < 3; i++) d->mean[i] = 0.0f, d->std[i] = 1.0f;
+  snprintf(d->name, sizeof d->name, "npy");
+cleanup:
+  gc_npy_free(&x);
+  gc_npy_free(&y);
+  if (st) gc_data_free(d);
+  return st;
 }

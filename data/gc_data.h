@@ -18,6 +18,7 @@ typedef struct gc_dataset {
   int c, h, w;         /* image shape */
   int classes;
   uint8_t *images;     /* n * c * h * w, NCHW */
+  float *fimages;      /* or float images, already normalised (.npy sets): used as they are */
   uint16_t *labels;    /* n */
   float mean[3], std[3]; /* normalisation per channel (of values in [0, 1]) */
 } gc_dataset;
@@ -29,6 +30,8 @@ int gc_data_fashion_mnist(gc_dataset *d, const char *dir, int train);
 int gc_data_idx(gc_dataset *d, const char *images_path, const char *labels_path);
 /* CIFAR-10 (data_batch_1..5.bin / test_batch.bin) or CIFAR-100 (train.bin / test.bin) from `dir`. */
 int gc_data_cifar(gc_dataset *d, const char *dir, int cifar100, int train);
+/* A pair of .npy files: float32 images (N, C, H, W), already normalised, and integer labels (N). */
+int gc_data_npy(gc_dataset *d, const char *images_path, const char *labels_path);
 /* Deterministic synthetic data: n images of c x h x w, `classes` classes, from a seed. */
 int gc_data_synthetic(gc_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed);
 /* Keep the first n images (n >= the set's size keeps all). */

@@ -58,7 +58,8 @@ static void assemble(const gc_loader *l, long epoch, size_t pos, float *out, flo
   const gc_dataset *d = l->d;
   size_t idx = l->perm[pos % d->n];
   int C = d->c, H = d->h, W = d->w;
-  const uint8_t *src = d->images + idx * (size_t)C * H * W;
+  const uint8_t *src = d->images ? d->images + idx * (size_t)C * H * W : NULL;
+  const float *fsrc = d->fimages ? d->fimages + idx * (size_t)C * H * W : NULL;
   uint64_t r = mix(l->seed ^ 0x5eed, (uint64_t)epoch, pos);
   int dy = 0, dx = 0, flip = 0;
   if (l->aug.crop_pad > 0) {
@@ -68,13 +69,18 @@ static void assemble(const gc_loader *l, long epoch, size_t pos, float *out, flo
   }
   if (l->aug.flip) flip = (int)((r >> 40) & 1);
   for (int c = 0; c < C; c++) {
-    float m = l->aug.normalize ? d->mean[c] : 0.0f, s = l->aug.normalize ? d->std[c] : 1.0f;
+    float m = l->aug.normalize && src ? d->mean[c] : 0.0f, s = l->aug.normalize && src ? d->std[c] : 1.0f;
     for (int y = 0; y < H; y++)
       for (int x = 0; x < W; x++) {
         int sy = y + dy, sx0 = flip ? W - 1 - x : x, sx = sx0 + dx;
         float v = 0.0f; /* zero padding in pixel space, as torchvision's RandomCrop(padding=p) */
-        if (sy >= 0 && sy < H && sx >= 0 && sx < W) v = src[((size_t)c * H + (size_t)sy) * W + (size_t)sx] / 255.0f;
-        out[((size_t)c * H + (size_t)y) * W + (size_t)x] = (v - m) / s;
+        if (sy >= 0 && sy < H && sx >= 0 && sx < W) {
+          size_t o = ((size_t)c * H + (size_t)sy) * W + (size_t)sx;
+          v = src ? src[o] / 255.0f : fsrc[o];
+        } else if (fsrc) {
+          v = m; /* normalised data: pad with 0 after normalisation */
+        }
+        out[((size_t)c * H + (size_t)y) * W + (size_t)x] = fsrc ? v : (v - m) / s;
       }
   }
   *label = (float)d->labels[idx];

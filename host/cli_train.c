@@ -61,7 +61,7 @@ static int set_key(train_cfg *c, const char *key, const char *v) {
   STR("net", net) STR("data", data) STR("data-dir", data_dir) STR("optimizer", optimizer) STR("gaf", gaf)
   STR("gaf-pos", gaf_pos) STR("clip", clip) STR("schedule", schedule) STR("out", out) STR("on-nonfinite", on_nonfinite)
   STR("resume", resume) STR("init", init) STR("images", images) STR("labels", labels) STR("weights", weights)
-  STR("logits", logits) STR("save", save)
+  STR("logits", logits) STR("save", save) STR("test-images", test_images) STR("test-labels", test_labels)
   if (!strcmp(key, "lr")) {
     double x = strtod(v, &end);
     if (end == v || *end || !(x > 0) || !isfinite(x)) GC_FAIL(GC_ERR_ARG, "--lr '%s': a positive number expected", v);
@@ -224,8 +224,8 @@ int train_cfg_parse(train_cfg *c, int argc, char **argv) {
   if (strcmp(c->schedule, "cosine") && strcmp(c->schedule, "constant") && strcmp(c->schedule, "step"))
     GC_FAIL(GC_ERR_ARG, "--schedule '%s': cosine, constant or step", c->schedule);
   if (strcmp(c->data, "fashion") && strcmp(c->data, "cifar10") && strcmp(c->data, "cifar100") &&
-      strcmp(c->data, "synthetic"))
-    GC_FAIL(GC_ERR_ARG, "--data '%s': fashion, cifar10, cifar100 or synthetic", c->data);
+      strcmp(c->data, "synthetic") && strcmp(c->data, "npy"))
+    GC_FAIL(GC_ERR_ARG, "--data '%s': fashion, cifar10, cifar100, npy or synthetic", c->data);
   if (strcmp(c->on_nonfinite, "skip") && strcmp(c->on_nonfinite, "stop"))
     GC_FAIL(GC_ERR_ARG, "--on-nonfinite '%s': skip or stop", c->on_nonfinite);
   return GC_OK;
@@ -268,6 +268,14 @@ char *train_cfg_json(const train_cfg *c) {
 static int load_data(const train_cfg *c, int train, gc_dataset *d) {
   const char *dir = c->data_dir[0] ? c->data_dir : NULL;
   if (!strcmp(c->data, "fashion")) return gc_data_fashion_mnist(d, dir, train);
+  if (!strcmp(c->data, "npy")) {
+    if (!c->images[0] || !c->labels[0]) GC_FAIL(GC_ERR_ARG, "--data npy needs --images X.npy and --labels Y.npy");
+    if (!train && c->test_images[0]) {
+      if (!c->test_labels[0]) GC_FAIL(GC_ERR_ARG, "--test-images needs --test-labels");
+      return gc_data_npy(d, c->test_images, c->test_labels);
+    }
+    return gc_data_npy(d, c->images, c->labels);
+  }
   if (!strcmp(c->data, "synthetic"))
     return gc_data_synthetic(d, train ? 2048 : 512, 3, 32, 32, 10, train ? c->seed : c->seed + 1);
   if (!dir) GC_FAIL(GC_ERR_ARG, "--data %s needs --data-dir (the folder of the binary version)", c->data);

@@ -37,7 +37,8 @@ typedef struct train_cfg {
   char init[512];       /* start from these weights (a model .safetensors) */
   int stop_after;       /* stop after this many epochs of this invocation (0: run to the end) */
   /* gafcl eval / gafcl steps (exact comparisons with PyTorch on one batch) */
-  char images[512];     /* .npy float32 (N, C, H, W), already normalised */
+  char images[512];     /* .npy float32 (N, C, H, W), already normalised (also --data npy's training set) */
+  char test_images[512], test_labels[512]; /* --data npy: the test set (default: the training set) */
   char labels[512];     /* .npy int64/int32/uint8 (N) */
   char weights[512];    /* .safetensors with PyTorch names (else: initialised from --seed) */
   char logits[512];     /* eval: output .npy (N, classes) */

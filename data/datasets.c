@@ -14,6 +14,8 @@
 void gc_data_free(gc_dataset *d) {
   free(d->images);
   free(d->fimages);
+  for (size_t i = 0; d->paths && i < d->n; i++) free(d->paths[i]);
+  free(d->paths);
   free(d->labels);
   memset(d, 0, sizeof *d);
 }

@@ -19,6 +19,8 @@ typedef struct gc_dataset {
   int classes;
   uint8_t *images;     /* n * c * h * w, NCHW */
   float *fimages;      /* or float images, already normalised (.npy sets): used as they are */
+  char **paths;        /* or JPEG files, decoded when a batch is assembled (image folders) */
+  int decode_train;    /* folders: random-resized crop + flip (else resize and centre crop) */
   uint16_t *labels;    /* n */
   float mean[3], std[3]; /* normalisation per channel (of values in [0, 1]) */
 } gc_dataset;
@@ -32,6 +34,11 @@ int gc_data_idx(gc_dataset *d, const char *images_path, const char *labels_path)
 int gc_data_cifar(gc_dataset *d, const char *dir, int cifar100, int train);
 /* A pair of .npy files: float32 images (N, C, H, W), already normalised, and integer labels (N). */
 int gc_data_npy(gc_dataset *d, const char *images_path, const char *labels_path);
+/* An ImageNet-style folder ROOT/<class>/<image>.jpg (classes in sorted order) producing size x size RGB
+ * images: training (train=1) with random-resized crops and flips, else resize + centre crop. */
+int gc_data_folder(gc_dataset *d, const char *root, int size, int train);
+/* Decode and transform image idx of a folder set into out (3 x size x size); -1 with a message. */
+int gc_data_folder_image(const gc_dataset *d, size_t idx, uint64_t r1, uint64_t r2, float *out, char *msg, size_t cap);
 /* Deterministic synthetic data: n images of c x h x w, `classes` classes, from a seed. */
 int gc_data_synthetic(gc_dataset *d, size_t n, int c, int h, int w, int classes, uint64_t seed);
 /* Keep the first n images (n >= the set's size keeps all). */
@@ -58,7 +65,7 @@ size_t gc_loader_batches(const gc_loader *l);
 /* Begin epoch e (0-based); call before the epoch's first gc_loader_next. */
 int gc_loader_start_epoch(gc_loader *l, long epoch);
 /* The next batch of the epoch: pointers valid until the following call; *real = images that are not
- * padding. 0 when the epoch is over. */
+ * padding. 0 when the epoch is over; -1 (GC_ERR_FORMAT recorded) when an image could not be decoded. */
 int gc_loader_next(gc_loader *l, const float **images, const float **labels, size_t *real);
 void gc_loader_free(gc_loader *l);
 

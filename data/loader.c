@@ -2,6 +2,7 @@
 #include "gc_data.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@ struct gc_loader {
   int held;           /* the consumer holds slot (consumed - 1) % depth */
   int quit;
   int generation;     /* bumps on every start_epoch: a producer mid-batch drops stale work */
+  char bad[512];      /* the first image that could not be decoded */
 };
 
 static uint64_t mix(uint64_t a, uint64_t b, uint64_t c) {
@@ -54,13 +56,25 @@ static void make_perm(gc_loader *l, long epoch) {
 }
 
 /* image `pos` of the epoch (wrapping around for padding) into out (c*h*w floats) */
-static void assemble(const gc_loader *l, long epoch, size_t pos, float *out, float *label) {
+static void assemble(gc_loader *l, long epoch, size_t pos, float *out, float *label) {
   const gc_dataset *d = l->d;
   size_t idx = l->perm[pos % d->n];
   int C = d->c, H = d->h, W = d->w;
   const uint8_t *src = d->images ? d->images + idx * (size_t)C * H * W : NULL;
   const float *fsrc = d->fimages ? d->fimages + idx * (size_t)C * H * W : NULL;
   uint64_t r = mix(l->seed ^ 0x5eed, (uint64_t)epoch, pos);
+  if (d->paths) {
+    char msg[512];
+    *label = (float)d->labels[idx];
+    if (gc_data_folder_image(d, idx, r, mix(r, 17, 23), out, msg, sizeof msg) != 0) {
+      /* a broken file: remembered (the consumer reports it) and replaced by zeros */
+      for (size_t k = 0; k < (size_t)C * H * W; k++) out[k] = 0.0f;
+      pthread_mutex_lock(&l->mu);
+      if (!l->bad[0]) snprintf(l->bad, sizeof l->bad, "%s", msg);
+      pthread_mutex_unlock(&l->mu);
+    }
+    return;
+  }
   int dy = 0, dx = 0, flip = 0;
   if (l->aug.crop_pad > 0) {
     int span = 2 * l->aug.crop_pad + 1;
@@ -180,6 +194,12 @@ int gc_loader_next(gc_loader *l, const float **images, const float **labels, siz
     return 0;
   }
   while (l->produced <= l->consumed) pthread_cond_wait(&l->cv, &l->mu);
+  if (l->bad[0]) {
+    gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s", l->bad);
+    l->bad[0] = '\0';
+    pthread_mutex_unlock(&l->mu);
+    return -1;
+  }
   slot *s = &l->slots[l->consumed % l->depth];
   l->consumed++;
   pthread_cond_broadcast(&l->cv); /* the previous slot is free again */

@@ -89,7 +89,7 @@ static int set_key(train_cfg *c, const char *key, const char *v) {
   INT("epochs", epochs, 1) INT("batch", batch, 1) INT("subset", subset, 0) INT("test-subset", test_subset, 0)
   INT("warmup-iters", warmup_iters, 0) INT("imagenet", imagenet, 0) INT("augment", augment, 0)
   INT("no-wd-bn-bias", no_wd_bn_bias, 0) INT("per-iteration", per_iteration, 0) INT("stop-after", stop_after, 0)
-  INT("steps", steps, 1) INT("classes", classes, 1) INT("bn-train", bn_train, 0)
+  INT("steps", steps, 1) INT("classes", classes, 1) INT("bn-train", bn_train, 0) INT("image-size", image_size, 8)
 #undef INT
   if (!strcmp(key, "seed")) {
     c->seed = strtoull(v, &end, 10);
@@ -224,8 +224,8 @@ int train_cfg_parse(train_cfg *c, int argc, char **argv) {
   if (strcmp(c->schedule, "cosine") && strcmp(c->schedule, "constant") && strcmp(c->schedule, "step"))
     GC_FAIL(GC_ERR_ARG, "--schedule '%s': cosine, constant or step", c->schedule);
   if (strcmp(c->data, "fashion") && strcmp(c->data, "cifar10") && strcmp(c->data, "cifar100") &&
-      strcmp(c->data, "synthetic") && strcmp(c->data, "npy"))
-    GC_FAIL(GC_ERR_ARG, "--data '%s': fashion, cifar10, cifar100, npy or synthetic", c->data);
+      strcmp(c->data, "synthetic") && strcmp(c->data, "npy") && strcmp(c->data, "folder"))
+    GC_FAIL(GC_ERR_ARG, "--data '%s': fashion, cifar10, cifar100, folder, npy or synthetic", c->data);
   if (strcmp(c->on_nonfinite, "skip") && strcmp(c->on_nonfinite, "stop"))
     GC_FAIL(GC_ERR_ARG, "--on-nonfinite '%s': skip or stop", c->on_nonfinite);
   return GC_OK;
@@ -268,6 +268,12 @@ char *train_cfg_json(const train_cfg *c) {
 static int load_data(const train_cfg *c, int train, gc_dataset *d) {
   const char *dir = c->data_dir[0] ? c->data_dir : NULL;
   if (!strcmp(c->data, "fashion")) return gc_data_fashion_mnist(d, dir, train);
+  if (!strcmp(c->data, "folder")) {
+    char p[1100];
+    if (!dir) GC_FAIL(GC_ERR_ARG, "--data folder needs --data-dir ROOT (ROOT/train/<class>/*.jpg, ROOT/val/...)");
+    snprintf(p, sizeof p, "%s/%s", dir, train ? "train" : "val");
+    return gc_data_folder(d, p, c->image_size > 0 ? (int)c->image_size : (c->imagenet ? 224 : 32), train);
+  }
   if (!strcmp(c->data, "npy")) {
     if (!c->images[0] || !c->labels[0]) GC_FAIL(GC_ERR_ARG, "--data npy needs --images X.npy and --labels Y.npy");
     if (!train && c->test_images[0]) {
@@ -378,7 +384,13 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
     GC_TRY(gc_loader_start_epoch(ltr, e));
     const float *img, *lab;
     size_t real;
-    for (size_t b = 0; b < nb && gc_loader_next(ltr, &img, &lab, &real); b++) {
+    for (size_t b = 0; b < nb; b++) {
+      int got = gc_loader_next(ltr, &img, &lab, &real);
+      if (got < 0) {
+        st = GC_ERR_FORMAT;
+        goto cleanup;
+      }
+      if (got == 0) break;
       GC_TRY(gc_tensor_write(ctx, gc_net_input(net), img, (size_t)c->batch * per));
       GC_TRY(gc_tensor_write(ctx, gc_net_labels(net), lab, (size_t)c->batch));
       GC_TRY(gc_net_zero_grad(ctx, net));
@@ -415,7 +427,8 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
     GC_TRY(gc_loader_start_epoch(lte, 0));
     double tl = 0;
     long t1 = 0, t5 = 0, tn = 0;
-    while (gc_loader_next(lte, &img, &lab, &real)) {
+    int got;
+    while ((got = gc_loader_next(lte, &img, &lab, &real)) > 0) {
       GC_TRY(gc_tensor_write(ctx, gc_net_input(net), img, (size_t)c->batch * per));
       GC_TRY(gc_tensor_write(ctx, gc_net_labels(net), lab, (size_t)c->batch));
       GC_TRY(gc_net_forward(ctx, net, 0));
@@ -425,6 +438,10 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
       t1 += xr.top1;
       t5 += xr.top5;
       tn += (long)real;
+    }
+    if (got < 0) {
+      st = GC_ERR_FORMAT;
+      goto cleanup;
     }
     double epoch_s = now_s() - t0;
     double top1 = 100.0 * (double)t1 / (double)tn, top5 = 100.0 * (double)t5 / (double)tn;

@@ -9,7 +9,8 @@
 typedef struct train_cfg {
   char net[32];
   int imagenet;
-  char data[16];        /* fashion | cifar10 | cifar100 | synthetic */
+  char data[16];        /* fashion | cifar10 | cifar100 | folder | npy | synthetic */
+  long image_size;      /* folder: output size (default 224 with --imagenet, else 32) */
   char data_dir[512];
   long subset;          /* training images used (0: all) */
   long test_subset;     /* test images used (0: all) */

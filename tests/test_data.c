@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <jpeglib.h>
 
 static char dir[64];
 
@@ -162,6 +163,85 @@ static void test_loader(void) {
   CHECK_STATUS(gc_data_synthetic(&d, 0, 3, 8, 8, 5, 1), GC_ERR_ARG);
 }
 
+static void write_jpeg(const char *path, int w, int h, int shade) {
+  FILE *f = fopen(path, "wb");
+  struct jpeg_compress_struct ci;
+  struct jpeg_error_mgr em;
+  ci.err = jpeg_std_error(&em);
+  jpeg_create_compress(&ci);
+  jpeg_stdio_dest(&ci, f);
+  ci.image_width = (JDIMENSION)w;
+  ci.image_height = (JDIMENSION)h;
+  ci.input_components = 3;
+  ci.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&ci);
+  jpeg_start_compress(&ci, TRUE);
+  unsigned char *row = malloc((size_t)w * 3);
+  while (ci.next_scanline < ci.image_height) {
+    for (int x = 0; x < w; x++) row[3 * x] = (unsigned char)shade, row[3 * x + 1] = (unsigned char)(x * 4), row[3 * x + 2] = 90;
+    JSAMPROW r = row;
+    jpeg_write_scanlines(&ci, &r, 1);
+  }
+  jpeg_finish_compress(&ci);
+  jpeg_destroy_compress(&ci);
+  free(row);
+  fclose(f);
+}
+
+static void test_folder(void) {
+  char root[256], p[512];
+  snprintf(root, sizeof root, "%s/imgs", dir);
+  mkdir(root, 0755);
+  const char *cls[2] = {"cat", "ant"}; /* sorted: ant = 0, cat = 1 */
+  for (int c = 0; c < 2; c++) {
+    snprintf(p, sizeof p, "%s/%s", root, cls[c]);
+    mkdir(p, 0755);
+    for (int i = 0; i < 3; i++) {
+      snprintf(p, sizeof p, "%s/%s/%d.jpg", root, cls[c], i);
+      write_jpeg(p, 40 + 10 * i, 30 + 7 * i, c ? 250 : 10);
+    }
+  }
+  snprintf(p, sizeof p, "%s/cat/readme.txt", root); /* not an image: ignored */
+  FILE *f = fopen(p, "w");
+  fputs("x", f);
+  fclose(f);
+  gc_dataset d;
+  CHECK_OK(gc_data_folder(&d, root, 16, 1));
+  CHECK(d.n == 6 && d.classes == 2 && d.c == 3 && d.h == 16 && d.labels[0] == 0 && d.labels[5] == 1);
+  gc_loader *l = NULL;
+  CHECK_OK(gc_loader_create(&d, 6, 0, NULL, 3, 2, &l));
+  CHECK_OK(gc_loader_start_epoch(l, 0));
+  const float *im, *lb;
+  size_t real;
+  CHECK(gc_loader_next(l, &im, &lb, &real) == 1 && real == 6);
+  /* the red channel tells the class apart: ant (written second, label 0) bright, cat (label 1) dark */
+  float r0 = im[0 * 768 + 8 * 16 + 8], r5 = im[5 * 768 + 8 * 16 + 8];
+  if (!(r0 > 1.0f && r5 < 0.0f)) fprintf(stderr, "  red channel: ant %g, cat %g\n", r0, r5);
+  CHECK(r0 > 1.0f && r5 < 0.0f && lb[5] == 1.0f);
+  gc_loader_free(l);
+  gc_data_free(&d);
+  /* evaluation transform: resize and centre crop */
+  CHECK_OK(gc_data_folder(&d, root, 16, 0));
+  float out[3 * 16 * 16];
+  char msg[256];
+  CHECK(gc_data_folder_image(&d, 3, 1, 2, out, msg, sizeof msg) == 0);
+  /* a broken JPEG is reported with its name */
+  snprintf(p, sizeof p, "%s/ant/0.jpg", root);
+  f = fopen(p, "wb");
+  fputs("\xff\xd8 broken", f);
+  fclose(f);
+  CHECK(gc_data_folder_image(&d, 0, 1, 2, out, msg, sizeof msg) != 0 && strstr(msg, "ant/0.jpg") != NULL);
+  CHECK_OK(gc_loader_create(&d, 6, 0, NULL, 3, 2, &l));
+  CHECK_OK(gc_loader_start_epoch(l, 0));
+  CHECK(gc_loader_next(l, &im, &lb, &real) == -1);
+  CHECK(strstr(gc_last_error(), "not a readable JPEG") != NULL);
+  gc_loader_free(l);
+  gc_data_free(&d);
+  CHECK_STATUS(gc_data_folder(&d, "/nonexistent", 16, 1), GC_ERR_IO);
+  snprintf(p, sizeof p, "%s/ant", root);
+  CHECK_STATUS(gc_data_folder(&d, p, 16, 1), GC_ERR_FORMAT); /* no class folders */
+}
+
 /* int64 labels as numpy writes them */
 static void write_labels_npy(const char *path, const long long *v, size_t n) {
   char dict[128];
@@ -220,6 +300,22 @@ static int write_fixtures(const char *out) {
   long long y[4] = {1, 7, 3, 3};
   snprintf(p, sizeof p, "%s/y.npy", out);
   write_labels_npy(p, y, 4);
+  /* an image folder: out/imgs/{train,val}/{a,b}/<n>.jpg */
+  const char *split[2] = {"train", "val"}, *cls[2] = {"a", "b"};
+  snprintf(p, sizeof p, "%s/imgs", out);
+  mkdir(p, 0755);
+  for (int sp = 0; sp < 2; sp++) {
+    snprintf(p, sizeof p, "%s/imgs/%s", out, split[sp]);
+    mkdir(p, 0755);
+    for (int c = 0; c < 2; c++) {
+      snprintf(p, sizeof p, "%s/imgs/%s/%s", out, split[sp], cls[c]);
+      mkdir(p, 0755);
+      for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/imgs/%s/%s/%d.jpg", out, split[sp], cls[c], i);
+        write_jpeg(p, 24 + 3 * i, 20 + 2 * i, c ? 230 : 20);
+      }
+    }
+  }
   return 0;
 }
 
@@ -231,6 +327,7 @@ int main(int argc, char **argv) {
   test_cifar();
   test_loader();
   test_npy();
+  test_folder();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

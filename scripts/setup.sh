@@ -21,7 +21,7 @@ esac
 
 packages=(build-essential cmake git pkg-config
   ocl-icd-opencl-dev pocl-opencl-icd clinfo
-  libclblast-dev libcjson-dev zlib1g-dev libbenchmark-dev
+  libclblast-dev libcjson-dev zlib1g-dev libjpeg62-turbo-dev libbenchmark-dev
   oclgrind clang dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do

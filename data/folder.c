@@ -35,7 +35,7 @@ static int list_dir(const char *dir, int want_dirs, char ***out, size_t *n) {
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.') continue;
-    char p[4096];
+    char p[4400]; /* a folder of up to 4095 bytes and a 255-byte name */
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     struct stat sb;
     if (stat(p, &sb) != 0) continue;

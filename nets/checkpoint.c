@@ -241,20 +241,20 @@ int gc_ckpt_load_model(gc_ctx *ctx, gc_net *net, const char *path, int strict, l
   int np = gc_net_nparams(net), nb = gc_net_nbuffers(net), nbn = gc_net_nbn(net), expected = np + nb + nbn;
   for (int i = 0; i < np && !st; i++) {
     const gc_param *p = gc_net_param(net, i);
-    const void *d;
+    const void *d = NULL;
     st = st_get(&f, path, p->name, "F32", p->ndim, p->dims, &d);
     if (!st) st = gc_tensor_write(ctx, &p->w, d, gc_tensor_numel(&p->w));
   }
   for (int i = 0; i < nb && !st; i++) {
     const gc_buffer *b = gc_net_buffer(net, i);
-    const void *d;
+    const void *d = NULL;
     st = st_get(&f, path, b->name, "F32", 1, b->t.dim, &d);
     if (!st) st = gc_tensor_write(ctx, &b->t, d, gc_tensor_numel(&b->t));
   }
   for (int i = 0; i < nbn && !st; i++) {
     char name[128];
     snprintf(name, sizeof name, "%s.num_batches_tracked", gc_net_bn_name(net, i));
-    const void *d;
+    const void *d = NULL;
     st = st_get(&f, path, name, "I64", 0, NULL, &d);
     if (!st) {
       int64_t v;
@@ -340,7 +340,7 @@ int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path
       const gc_param *p = gc_net_param(net, i);
       char name[160];
       snprintf(name, sizeof name, "%s%s", pre, p->name);
-      const void *d;
+      const void *d = NULL;
       st = st_get(&f, path, name, "F32", p->ndim, p->dims, &d);
       gc_tensor t = p->w;
       t.arena = a;

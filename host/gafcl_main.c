@@ -8,6 +8,7 @@
 #include "gafcl.h"
 #include "gc_net.h"
 #include "cli_train.h"
+#include "cli_bench.h"
 
 #include <sys/stat.h>
 #include <errno.h>
@@ -40,6 +41,9 @@ static void usage(FILE *f) {
           "              --weights W.safetensors --logits OUT.npy [--bn-train] [--classes K]\n"
           "  steps       N training steps on exactly one batch (no shuffling or augmentation), then\n"
           "              --save OUT.safetensors: --images, --labels, --steps N, optimizer/GAF flags\n"
+          "  bench       epoch benchmark on synthetic data: --nets a,b (resnet18) --batch N (32)\n"
+          "              --iters N (3) --repeats N (3) --epoch-iters N (196) [--size N] [--imagenet]\n"
+          "              [--out results.json]: forward/backward/optimizer times, GAF overhead\n"
           "  nets        list the networks: parameters, forward GFLOPs per image, device memory at\n"
           "              --batch N (default 256) for the CIFAR forms and the ImageNet forms\n"
           "\n"
@@ -270,6 +274,52 @@ static int cmd_batch(const char *selector, int argc, char **argv, int eval) {
   return rc;
 }
 
+static int cmd_bench(const char *selector, int argc, char **argv) {
+  bench_cfg c = {"resnet18", 0, 0, 32, 3, 3, 196, ""};
+  for (int i = 0; i < argc; i++) {
+    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    char *end = NULL;
+    long n = v ? strtol(v, &end, 10) : 0;
+    int num_ok = v && end && *end == '\0' && n >= 1;
+    if (!strcmp(k, "--imagenet")) {
+      c.imagenet = 1;
+      continue;
+    }
+    if (!v) {
+      fprintf(stderr, "gafcl: bench: %s needs a value\n", k);
+      return 2;
+    }
+    i++;
+    if (!strcmp(k, "--nets"))
+      snprintf(c.nets, sizeof c.nets, "%s", v);
+    else if (!strcmp(k, "--out"))
+      snprintf(c.out, sizeof c.out, "%s", v);
+    else if (num_ok && !strcmp(k, "--batch"))
+      c.batch = n;
+    else if (num_ok && !strcmp(k, "--iters"))
+      c.iters = (int)n;
+    else if (num_ok && !strcmp(k, "--repeats"))
+      c.repeats = (int)n;
+    else if (num_ok && !strcmp(k, "--epoch-iters"))
+      c.epoch_iters = n;
+    else if (num_ok && !strcmp(k, "--size"))
+      c.size = (int)n;
+    else {
+      fprintf(stderr, "gafcl: bench: bad option %s %s\n", k, v);
+      return 2;
+    }
+  }
+  gc_ctx *ctx = NULL;
+  int st = gc_ctx_create(&ctx, selector);
+  if (st) return fail(st, "cannot open the device");
+  printf("device: %s (%s, driver %s); batch %ld, %d iterations x %d alternating repeats\n", ctx->dev.name,
+         ctx->dev.platform, ctx->dev.driver, c.batch, c.iters, c.repeats);
+  st = cli_bench(ctx, &c);
+  int rc = st ? fail(st, "bench failed") : 0;
+  gc_ctx_free(ctx);
+  return rc;
+}
+
 static int cmd_nets(const char *selector, long batch) {
   gc_ctx *ctx = NULL;
   int st = gc_ctx_create(&ctx, selector);
@@ -317,7 +367,7 @@ int main(int argc, char **argv) {
   const char *cmd = NULL, *selector = NULL;
   long batch = 256;
   if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "compare") || !strcmp(argv[1], "eval") ||
-                   !strcmp(argv[1], "steps"))) {
+                   !strcmp(argv[1], "steps") || !strcmp(argv[1], "bench"))) {
     /* everything after the command is the run's configuration, but --device */
     char **rest = calloc((size_t)argc, sizeof *rest);
     int n = 0;
@@ -334,6 +384,7 @@ int main(int argc, char **argv) {
         rest[n++] = argv[i];
     }
     int rc = !strcmp(argv[1], "train")     ? cmd_train(selector, n, rest)
+             : !strcmp(argv[1], "bench")   ? cmd_bench(selector, n, rest)
              : !strcmp(argv[1], "compare") ? cmd_compare(selector, n, rest)
                                            : cmd_batch(selector, n, rest, !strcmp(argv[1], "eval"));
     free(rest);

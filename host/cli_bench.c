@@ -1,0 +1,195 @@
+/* `gafcl bench`: per-iteration and per-epoch training time of networks on synthetic data, without and
+ * with each GAF, split into forward, backward and optimizer (device time from OpenCL events), with the
+ * GAF overhead and its spread over repeats. Baseline and GAF runs alternate (base, arctan, base, tanh,
+ * base, log, ...) so that drift on a busy machine cancels in the paired differences. */
+#include "cli_bench.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gc_net.h"
+
+#ifndef GAFCL_GIT_REV
+#define GAFCL_GIT_REV "unknown"
+#endif
+
+typedef struct phase_times {
+  double fwd, bwd, opt, iter; /* seconds per iteration */
+} phase_times;
+
+static int run_iters(gc_ctx *ctx, gc_net *net, gc_optim *opt, int iters, phase_times *t) {
+  int st = 0;
+  memset(t, 0, sizeof *t);
+  for (int i = 0; i < iters; i++) {
+    double a = 0, b = 0, c = 0;
+    gc_xent_result r;
+    GC_TRY(gc_net_zero_grad(ctx, net));
+    gc_timing_begin(ctx);
+    GC_TRY(gc_net_forward(ctx, net, 1));
+    GC_TRY(gc_net_loss(ctx, net, 1, &r));
+    GC_TRY(gc_timing_end(ctx, &a));
+    gc_timing_begin(ctx);
+    GC_TRY(gc_net_backward(ctx, net));
+    GC_TRY(gc_timing_end(ctx, &b));
+    gc_timing_begin(ctx);
+    GC_TRY(gc_optim_step(ctx, opt, 1e-3f, NULL));
+    GC_TRY(gc_timing_end(ctx, &c));
+    t->fwd += a / iters;
+    t->bwd += b / iters;
+    t->opt += c / iters;
+    t->iter += (a + b + c) / iters;
+  }
+cleanup:
+  return st;
+}
+
+static void mean_sd(const double *v, int n, double *m, double *sd) {
+  double s = 0, q = 0;
+  for (int i = 0; i < n; i++) s += v[i];
+  *m = s / n;
+  for (int i = 0; i < n; i++) q += (v[i] - *m) * (v[i] - *m);
+  *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0;
+}
+
+int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
+  int st = 0;
+  cJSON *root = cJSON_CreateObject(), *jnets = cJSON_AddArrayToObject(root, "nets");
+  cJSON_AddStringToObject(root, "device", ctx->dev.name);
+  cJSON_AddStringToObject(root, "platform", ctx->dev.platform);
+  cJSON_AddStringToObject(root, "driver", ctx->dev.driver);
+  cJSON_AddStringToObject(root, "gafcl_git_revision", GAFCL_GIT_REV);
+  cJSON_AddNumberToObject(root, "batch", (double)c->batch);
+  cJSON_AddNumberToObject(root, "iters_per_measurement", c->iters);
+  cJSON_AddNumberToObject(root, "repeats", c->repeats);
+  cJSON_AddNumberToObject(root, "epoch_iterations", (double)c->epoch_iters);
+  char names[512];
+  snprintf(names, sizeof names, "%s", c->nets);
+  const gc_gaf_type gafs[3] = {GC_GAF_ARCTAN, GC_GAF_TANH, GC_GAF_LOG};
+  printf("%-16s %-7s %10s %10s %10s %10s %12s %9s %18s\n", "network", "GAF", "fwd ms", "bwd ms", "optim ms",
+         "iter ms", "epoch s", "img/s", "GAF overhead");
+  for (char *save = NULL, *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+    gc_net *net = NULL;
+    gc_optim *opt[4] = {NULL, NULL, NULL, NULL};
+    gc_optim_segment *segs = NULL;
+    float *x = NULL, *lab = NULL;
+    gc_net_spec s;
+    if ((st = gc_net_spec_init(&s, name, c->imagenet)) != 0) break;
+    if (c->size > 0) s.in_h = s.in_w = c->size;
+    st = gc_net_create(ctx, &s, (size_t)c->batch, &net);
+    if (!st) st = gc_net_init(ctx, net, 1);
+    size_t nx = (size_t)c->batch * 3 * (size_t)s.in_h * s.in_w;
+    x = malloc(nx * sizeof *x);
+    lab = malloc((size_t)c->batch * sizeof *lab);
+    int np = net ? gc_net_nparams(net) : 0;
+    segs = malloc((size_t)(np ? np : 1) * sizeof *segs);
+    if (!st && (!x || !lab || !segs)) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "bench buffers");
+    if (!st) {
+      uint64_t r = 88172645463325252ull;
+      for (size_t i = 0; i < nx; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        x[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+      }
+      for (long i = 0; i < c->batch; i++) lab[i] = (float)(i % s.classes);
+      st = gc_tensor_write(ctx, gc_net_input(net), x, nx);
+      if (!st) st = gc_tensor_write(ctx, gc_net_labels(net), lab, (size_t)c->batch);
+      gc_net_segments(net, 5e-4f, 0, segs);
+    }
+    for (int v = 0; v < 4 && !st; v++) {
+      gc_optim_config oc;
+      gc_optim_config_default(&oc, GC_OPT_SGDM);
+      oc.gaf = v ? gafs[v - 1] : GC_GAF_NONE;
+      st = gc_optim_create(ctx, &oc, gc_net_params(net), gc_net_grads(net), (size_t)np, segs, &opt[v]);
+    }
+    /* warm-up: every program built, caches warm */
+    phase_times w;
+    for (int v = 0; v < 4 && !st; v++) st = run_iters(ctx, net, opt[v], 1, &w);
+    int R = c->repeats;
+    phase_times *base = calloc((size_t)(3 * R), sizeof *base), *with = calloc((size_t)(3 * R), sizeof *with);
+    if (!st && (!base || !with)) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "bench results");
+    for (int rep = 0; rep < R && !st; rep++)
+      for (int g = 0; g < 3 && !st; g++) {
+        st = run_iters(ctx, net, opt[0], c->iters, &base[3 * rep + g]);
+        if (!st) st = run_iters(ctx, net, opt[g + 1], c->iters, &with[3 * rep + g]);
+      }
+    if (!st) {
+      cJSON *jn = cJSON_CreateObject();
+      cJSON_AddStringToObject(jn, "net", name);
+      cJSON_AddNumberToObject(jn, "parameters", (double)gc_net_param_count(net));
+      cJSON_AddNumberToObject(jn, "input_size", s.in_h);
+      cJSON *jv = cJSON_AddArrayToObject(jn, "variants");
+      double *tmp = malloc((size_t)R * 3 * sizeof *tmp);
+      /* the baseline over all its runs */
+      for (int g = -1; g < 3 && tmp; g++) {
+        const char *gname = g < 0 ? "none" : gc_gaf_name(gafs[g]);
+        double f, b, o, it, sd, ov = 0, ovsd = 0, optov = 0;
+        int n = g < 0 ? 3 * R : R;
+        phase_times *src = g < 0 ? base : with;
+#define STAT(field, out)                                                                                 \
+  do {                                                                                                   \
+    for (int k = 0; k < n; k++) tmp[k] = src[g < 0 ? k : 3 * k + g].field;                               \
+    mean_sd(tmp, n, &out, &sd);                                                                          \
+  } while (0)
+        STAT(fwd, f);
+        STAT(bwd, b);
+        STAT(opt, o);
+        STAT(iter, it);
+        double itsd = sd;
+        if (g >= 0) { /* paired with the baseline run just before it */
+          for (int k = 0; k < R; k++) tmp[k] = 100.0 * (with[3 * k + g].iter - base[3 * k + g].iter) / base[3 * k + g].iter;
+          mean_sd(tmp, R, &ov, &ovsd);
+          for (int k = 0; k < R; k++) tmp[k] = 100.0 * (with[3 * k + g].opt - base[3 * k + g].opt) / base[3 * k + g].iter;
+          double osd;
+          mean_sd(tmp, R, &optov, &osd);
+        }
+#undef STAT
+        double epoch = it * (double)c->epoch_iters, ips = (double)c->batch / it;
+        char ovs[48] = "";
+        if (g >= 0) snprintf(ovs, sizeof ovs, "%+.2f%% +-%.2f", ov, ovsd);
+        printf("%-16s %-7s %10.3f %10.3f %10.3f %10.3f %12.2f %9.1f %18s\n", name, gname, f * 1e3, b * 1e3, o * 1e3,
+               it * 1e3, epoch, ips, ovs);
+        cJSON *o1 = cJSON_CreateObject();
+        cJSON_AddStringToObject(o1, "gaf", gname);
+        cJSON_AddNumberToObject(o1, "forward_ms", f * 1e3);
+        cJSON_AddNumberToObject(o1, "backward_ms", b * 1e3);
+        cJSON_AddNumberToObject(o1, "optimizer_ms", o * 1e3);
+        cJSON_AddNumberToObject(o1, "iteration_ms", it * 1e3);
+        cJSON_AddNumberToObject(o1, "iteration_ms_sd", itsd * 1e3);
+        cJSON_AddNumberToObject(o1, "epoch_s", epoch);
+        cJSON_AddNumberToObject(o1, "images_per_s", ips);
+        if (g >= 0) {
+          cJSON_AddNumberToObject(o1, "overhead_pct", ov);
+          cJSON_AddNumberToObject(o1, "overhead_pct_sd", ovsd);
+          cJSON_AddNumberToObject(o1, "optimizer_overhead_pct_of_iteration", optov);
+        }
+        cJSON_AddItemToArray(jv, o1);
+      }
+      free(tmp);
+      cJSON_AddItemToArray(jnets, jn);
+    }
+    free(base);
+    free(with);
+    for (int v = 0; v < 4; v++) gc_optim_free(opt[v]);
+    gc_net_free(net);
+    free(segs);
+    free(x);
+    free(lab);
+    if (st) gc_error_prefix(st, "bench %s: ", name);
+  }
+  if (!st && c->out[0]) {
+    char *js = cJSON_Print(root);
+    FILE *f = fopen(c->out, "w");
+    if (!f || fputs(js, f) < 0 || fclose(f) != 0)
+      st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot write %s", c->out);
+    else
+      printf("results written to %s\n", c->out);
+    free(js);
+  }
+  printf("(overhead: iteration time with the GAF vs the baseline run just before it, mean +- sd over %d repeats; "
+         "epoch = %ld iterations)\n", c->repeats, c->epoch_iters);
+  cJSON_Delete(root);
+  return st;
+}

@@ -265,6 +265,29 @@ char *train_cfg_json(const train_cfg *c) {
   return s;
 }
 
+/* the optimizer the configuration asks for, one segment per parameter tensor */
+static int make_optimizer(gc_ctx *ctx, const train_cfg *c, gc_net *net, gc_optim_segment **segs, gc_optim **opt) {
+  gc_optim_config oc;
+  gc_opt_kind kind;
+  gc_gaf_type gaf;
+  int st = gc_opt_parse(c->optimizer, &kind);
+  if (!st) st = gc_gaf_parse(c->gaf, &gaf);
+  if (st) return st;
+  gc_optim_config_default(&oc, kind);
+  oc.momentum = (float)c->momentum;
+  oc.gaf = gaf;
+  oc.gaf_alpha = (float)c->gaf_alpha;
+  oc.gaf_beta = (float)c->gaf_beta;
+  oc.gaf_pos = strcmp(c->gaf_pos, "grad") ? GC_GAF_ON_MOMENTUM : GC_GAF_ON_GRAD;
+  oc.clip = !strcmp(c->clip, "value") ? GC_CLIP_VALUE : !strcmp(c->clip, "norm") ? GC_CLIP_NORM : GC_CLIP_NONE;
+  oc.clip_threshold = (float)c->clip_threshold;
+  int np = gc_net_nparams(net);
+  *segs = malloc((size_t)np * sizeof **segs);
+  if (!*segs) GC_FAIL(GC_ERR_HOST_MEM, "optimizer segments");
+  gc_net_segments(net, (float)c->weight_decay, c->no_wd_bn_bias, *segs);
+  return gc_optim_create(ctx, &oc, gc_net_params(net), gc_net_grads(net), (size_t)np, *segs, opt);
+}
+
 static int load_data(const train_cfg *c, int train, gc_dataset *d) {
   const char *dir = c->data_dir[0] ? c->data_dir : NULL;
   if (!strcmp(c->data, "fashion")) return gc_data_fashion_mnist(d, dir, train);
@@ -321,24 +344,7 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
   spec.classes = tr.classes;
   GC_TRY(gc_net_create(ctx, &spec, (size_t)c->batch, &net));
   GC_TRY(gc_net_init(ctx, net, c->seed));
-  gc_optim_config oc;
-  gc_opt_kind kind;
-  gc_gaf_type gaf;
-  GC_TRY(gc_opt_parse(c->optimizer, &kind));
-  GC_TRY(gc_gaf_parse(c->gaf, &gaf));
-  gc_optim_config_default(&oc, kind);
-  oc.momentum = (float)c->momentum;
-  oc.gaf = gaf;
-  oc.gaf_alpha = (float)c->gaf_alpha;
-  oc.gaf_beta = (float)c->gaf_beta;
-  oc.gaf_pos = strcmp(c->gaf_pos, "grad") ? GC_GAF_ON_MOMENTUM : GC_GAF_ON_GRAD;
-  oc.clip = !strcmp(c->clip, "value") ? GC_CLIP_VALUE : !strcmp(c->clip, "norm") ? GC_CLIP_NORM : GC_CLIP_NONE;
-  oc.clip_threshold = (float)c->clip_threshold;
-  int np = gc_net_nparams(net);
-  segs = malloc((size_t)np * sizeof *segs);
-  if (!segs) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "optimizer segments");
-  gc_net_segments(net, (float)c->weight_decay, c->no_wd_bn_bias, segs);
-  GC_TRY(gc_optim_create(ctx, &oc, gc_net_params(net), gc_net_grads(net), (size_t)np, segs, &opt));
+  GC_TRY(make_optimizer(ctx, c, net, &segs, &opt));
   long start = 0;
   char path[1100], tmp[1100];
   if (c->init[0]) {
@@ -567,24 +573,7 @@ int cli_steps(gc_ctx *ctx, const train_cfg *c) {
   if (!c->labels[0] || !c->save[0] || c->steps < 1)
     GC_FAIL(GC_ERR_ARG, "gafcl steps needs --labels FILE.npy, --steps N and --save OUT.safetensors");
   GC_TRY(batch_net(ctx, c, &x, &y, &net, &lab));
-  gc_opt_kind kind;
-  gc_gaf_type gaf;
-  GC_TRY(gc_opt_parse(c->optimizer, &kind));
-  GC_TRY(gc_gaf_parse(c->gaf, &gaf));
-  gc_optim_config oc;
-  gc_optim_config_default(&oc, kind);
-  oc.momentum = (float)c->momentum;
-  oc.gaf = gaf;
-  oc.gaf_alpha = (float)c->gaf_alpha;
-  oc.gaf_beta = (float)c->gaf_beta;
-  oc.gaf_pos = strcmp(c->gaf_pos, "grad") ? GC_GAF_ON_MOMENTUM : GC_GAF_ON_GRAD;
-  oc.clip = !strcmp(c->clip, "value") ? GC_CLIP_VALUE : !strcmp(c->clip, "norm") ? GC_CLIP_NORM : GC_CLIP_NONE;
-  oc.clip_threshold = (float)c->clip_threshold;
-  int np = gc_net_nparams(net);
-  segs = malloc((size_t)np * sizeof *segs);
-  if (!segs) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "segments");
-  gc_net_segments(net, (float)c->weight_decay, c->no_wd_bn_bias, segs);
-  GC_TRY(gc_optim_create(ctx, &oc, gc_net_params(net), gc_net_grads(net), (size_t)np, segs, &opt));
+  GC_TRY(make_optimizer(ctx, c, net, &segs, &opt));
   for (long t = 0; t < c->steps; t++) {
     GC_TRY(gc_net_zero_grad(ctx, net));
     GC_TRY(gc_net_forward(ctx, net, 1));

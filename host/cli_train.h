@@ -49,6 +49,9 @@ typedef struct train_cfg {
   int bn_train;         /* eval: batch statistics (train-mode batch norm) instead of running statistics */
 } train_cfg;
 
+/* gafcl reproduce: a paper table's variants (table 2 or 3) over `seeds` seeds with `base`'s recipe. */
+int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metrics);
+
 /* gafcl eval: logits of one batch; gafcl steps: N training steps on exactly one batch. */
 int cli_eval(gc_ctx *ctx, const train_cfg *c);
 int cli_steps(gc_ctx *ctx, const train_cfg *c);

@@ -44,6 +44,8 @@ static void usage(FILE *f) {
           "  bench       epoch benchmark on synthetic data: --nets a,b (resnet18) --batch N (32)\n"
           "              --iters N (3) --repeats N (3) --epoch-iters N (196) [--size N] [--imagenet]\n"
           "              [--out results.json]: forward/backward/optimizer times, GAF overhead\n"
+          "  reproduce   the paper's CIFAR tables: --table 2 (CIFAR-100, SGD-momentum, 7 GAF variants) or\n"
+          "              3 (Adam) --net N --data cifar10|cifar100 --data-dir DIR [--seeds N] [train flags]\n"
           "  nets        list the networks: parameters, forward GFLOPs per image, device memory at\n"
           "              --batch N (default 256) for the CIFAR forms and the ImageNet forms\n"
           "\n"
@@ -259,6 +261,56 @@ static int cmd_compare(const char *selector, int argc, char **argv) {
   return 0;
 }
 
+/* gafcl reproduce: the recipe of a paper table, then any flags on top */
+static int cmd_reproduce(const char *selector, int argc, char **argv) {
+  int table = 2, seeds = 1;
+  char **rest = calloc((size_t)argc + 1, sizeof *rest);
+  int n = 0;
+  for (int i = 0; i < argc; i++) {
+    if ((!strcmp(argv[i], "--table") || !strcmp(argv[i], "--seeds")) && i + 1 < argc) {
+      char *end = NULL;
+      long v = strtol(argv[i + 1], &end, 10);
+      if (*end || v < 1) {
+        fprintf(stderr, "gafcl: reproduce: %s '%s': a positive integer\n", argv[i], argv[i + 1]);
+        free(rest);
+        return 2;
+      }
+      if (!strcmp(argv[i], "--table")) table = (int)v;
+      else seeds = (int)v;
+      i++;
+    } else {
+      rest[n++] = argv[i];
+    }
+  }
+  train_cfg c;
+  train_cfg_default(&c);
+  /* REFERENCE §2: CIFAR SGD-momentum recipe (Table II); Adam with lr 1e-3 (Table III) */
+  snprintf(c.data, sizeof c.data, "%s", table == 2 ? "cifar100" : "cifar10");
+  snprintf(c.net, sizeof c.net, "%s", table == 2 ? "densenet_cifar" : "resnet34");
+  c.epochs = 200;
+  c.batch = 256;
+  c.lr = table == 2 ? 0.1 : 1e-3;
+  snprintf(c.optimizer, sizeof c.optimizer, "%s", table == 2 ? "sgdm" : "adam");
+  c.weight_decay = 5e-4;
+  snprintf(c.gaf_pos, sizeof c.gaf_pos, "%s", table == 2 ? "momentum" : "grad");
+  int st = train_cfg_parse(&c, n, rest);
+  free(rest);
+  if (st) return fail(st, "reproduce");
+  if (save_config(&c)) return 1;
+  gc_ctx *ctx = NULL;
+  if ((st = gc_ctx_create(&ctx, selector)) != 0) return fail(st, "cannot open the device");
+  FILE *m = NULL;
+  if (open_out(&c, "metrics.jsonl", &m)) {
+    gc_ctx_free(ctx);
+    return 1;
+  }
+  st = cli_reproduce(ctx, &c, table, seeds, m);
+  if (m) fclose(m);
+  int rc = st ? fail(st, "reproduce failed") : 0;
+  gc_ctx_free(ctx);
+  return rc;
+}
+
 /* gafcl eval / gafcl steps */
 static int cmd_batch(const char *selector, int argc, char **argv, int eval) {
   train_cfg c;
@@ -367,7 +419,7 @@ int main(int argc, char **argv) {
   const char *cmd = NULL, *selector = NULL;
   long batch = 256;
   if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "compare") || !strcmp(argv[1], "eval") ||
-                   !strcmp(argv[1], "steps") || !strcmp(argv[1], "bench"))) {
+                   !strcmp(argv[1], "steps") || !strcmp(argv[1], "bench") || !strcmp(argv[1], "reproduce"))) {
     /* everything after the command is the run's configuration, but --device */
     char **rest = calloc((size_t)argc, sizeof *rest);
     int n = 0;
@@ -385,6 +437,7 @@ int main(int argc, char **argv) {
     }
     int rc = !strcmp(argv[1], "train")     ? cmd_train(selector, n, rest)
              : !strcmp(argv[1], "bench")   ? cmd_bench(selector, n, rest)
+             : !strcmp(argv[1], "reproduce") ? cmd_reproduce(selector, n, rest)
              : !strcmp(argv[1], "compare") ? cmd_compare(selector, n, rest)
                                            : cmd_batch(selector, n, rest, !strcmp(argv[1], "eval"));
     free(rest);

@@ -14,6 +14,7 @@
  * to a temporary file in the same folder, are fsync'ed and renamed over the old entry. */
 #include "gc_runtime.h"
 #include "gc_sha256.h"
+#include "gc_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -245,7 +246,7 @@ done:
   return payload;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
+int gc_write_all(int fd, const void *p, size_t n) {
   const unsigned char *c = p;
   while (n > 0) {
     ssize_t w = write(fd, c, n);
@@ -278,7 +279,7 @@ static int cache_write(const gc_ctx *ctx, const char *path, const uint8_t key[32
   gc_sha256_init(&s);
   gc_sha256_update(&s, bin, len);
   gc_sha256_final(&s, hdr + 56);
-  int bad = write_all(fd, hdr, sizeof hdr) || write_all(fd, bin, len) || fsync(fd) != 0;
+  int bad = gc_write_all(fd, hdr, sizeof hdr) || gc_write_all(fd, bin, len) || fsync(fd) != 0;
   if (close(fd) != 0) bad = 1;
   if (bad || rename(tmp, path) != 0) {
     unlink(tmp);

@@ -1,5 +1,6 @@
 /* safetensors checkpoints (see gc_checkpoint.h). */
 #include "gc_checkpoint.h"
+#include "gc_io.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -19,20 +20,6 @@ typedef struct entry {
   size_t bytes;
   void *data; /* host copy */
 } entry;
-
-static int write_all(int fd, const void *p, size_t n) {
-  const unsigned char *c = p;
-  while (n) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
 /* header JSON + data, to path atomically */
 static int write_safetensors(const char *path, entry *e, int n, cJSON *meta) {
@@ -62,9 +49,9 @@ static int write_safetensors(const char *path, entry *e, int n, cJSON *meta) {
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-  int bad = write_all(fd, len8, 8) || write_all(fd, hdr, hl);
-  for (size_t k = hl; !bad && k < padded; k++) bad = write_all(fd, " ", 1);
-  for (int i = 0; !bad && i < n; i++) bad = write_all(fd, e[i].data, e[i].bytes);
+  int bad = gc_write_all(fd, len8, 8) || gc_write_all(fd, hdr, hl);
+  for (size_t k = hl; !bad && k < padded; k++) bad = gc_write_all(fd, " ", 1);
+  for (int i = 0; !bad && i < n; i++) bad = gc_write_all(fd, e[i].data, e[i].bytes);
   if (bad) GC_FAIL_GOTO(GC_ERR_IO, "writing %s: %s (the previous checkpoint is kept)", tmp, strerror(errno));
   if (fsync(fd) != 0) GC_FAIL_GOTO(GC_ERR_IO, "fsync %s: %s (the previous checkpoint is kept)", tmp, strerror(errno));
   if (close(fd) != 0) {

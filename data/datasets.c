@@ -73,9 +73,20 @@ static int read_idx(const char *path, int want_dims, uint32_t dims[3], unsigned 
     n *= dims[i];
     if (n > ((size_t)1 << 34)) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: %zu elements is too many", path, n);
   }
-  buf = malloc(n);
-  if (!buf) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "%s: %zu bytes", path, n);
-  GC_TRY(gz_read_all(f, buf, n, path, "the data"));
+  /* grow the buffer as data arrives, so a header that claims more than the file holds costs no more
+   * memory than the file's contents */
+  size_t have = 0, cap = 0;
+  while (have < n) {
+    if (have == cap) {
+      cap = cap ? (cap * 2 < n ? cap * 2 : n) : (n < (1u << 20) ? n : (1u << 20));
+      unsigned char *g = realloc(buf, cap);
+      if (!g) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "%s: %zu bytes", path, cap);
+      buf = g;
+    }
+    size_t want = cap - have;
+    GC_TRY(gz_read_all(f, buf + have, want, path, "the data"));
+    have += want;
+  }
   *data = buf;
   *count = n;
   buf = NULL;

@@ -70,6 +70,12 @@ int gc_npy_read(const char *path, gc_npy *a) {
     p = end;
   }
   size_t bytes = a->count * esize(a->descr);
+  long here = ftell(f);
+  if (here < 0 || fseek(f, 0, SEEK_END) != 0) GC_FAIL_GOTO(GC_ERR_IO, "%s: cannot seek", path);
+  long end = ftell(f);
+  if (end < here || (size_t)(end - here) < bytes || fseek(f, here, SEEK_SET) != 0)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: truncated: %zu bytes of data expected for shape and dtype %s, the file has %ld",
+                 path, bytes, a->descr, end > here ? end - here : 0L);
   a->data = malloc(bytes ? bytes : 1);
   if (!a->data) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "%s: %zu bytes", path, bytes);
   if (fread(a->data, 1, bytes, f) != bytes)

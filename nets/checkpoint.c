@@ -208,8 +208,10 @@ static int st_get(const stfile *f, const char *path, const char *name, const cha
   }
   size_t esz = !strcmp(dtype, "I64") ? 8 : 4;
   if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2) GC_FAIL(GC_ERR_FORMAT, "%s: '%s' has no data_offsets", path, name);
-  double b = cJSON_GetArrayItem(of, 0)->valuedouble, e = cJSON_GetArrayItem(of, 1)->valuedouble;
-  if (!(b >= 0 && e >= b) || e - b != (double)(n * esz) || f->data_off + (size_t)e > f->size)
+  cJSON *ob = cJSON_GetArrayItem(of, 0), *oe = cJSON_GetArrayItem(of, 1);
+  double b = cJSON_IsNumber(ob) ? ob->valuedouble : -1, e = cJSON_IsNumber(oe) ? oe->valuedouble : -1;
+  /* compare as doubles before any conversion: a huge offset must not be cast to size_t */
+  if (!(b >= 0 && e >= b && e <= (double)(f->size - f->data_off)) || e - b != (double)n * (double)esz)
     GC_FAIL(GC_ERR_FORMAT, "%s: '%s' data_offsets [%.0f, %.0f) do not match its shape or lie beyond the file", path,
             name, b, e);
   *data = f->buf + f->data_off + (size_t)b;
@@ -342,6 +344,44 @@ int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path
       if (*config) strcpy(*config, cfg->valuestring);
     }
   }
+  st_close(&f);
+  return st;
+}
+
+int gc_ckpt_inspect(const char *path, int *ntensors) {
+  stfile f;
+  int st = st_open(path, &f);
+  if (st) return st;
+  int n = 0;
+  cJSON *it;
+  cJSON_ArrayForEach(it, f.hdr) {
+    if (!strcmp(it->string, "__metadata__")) continue;
+    cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
+    if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > 8) {
+      st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s: tensor '%s' lacks a dtype or a shape", path, it->string);
+      break;
+    }
+    size_t dims[8];
+    int nd = cJSON_GetArraySize(sh);
+    for (int d = 0; d < nd; d++) {
+      cJSON *x = cJSON_GetArrayItem(sh, d);
+      double v = cJSON_IsNumber(x) ? x->valuedouble : -1;
+      if (!(v >= 0 && v < 1e12)) {
+        st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s: tensor '%s' has a bad shape", path, it->string);
+        break;
+      }
+      dims[d] = (size_t)v;
+    }
+    if (st) break;
+    if (strcmp(dt->valuestring, "F32") && strcmp(dt->valuestring, "I64")) {
+      n++; /* other dtypes are legal safetensors, only not loadable into a gafcl net */
+      continue;
+    }
+    const void *data;
+    if ((st = st_get(&f, path, it->string, dt->valuestring, nd, dims, &data)) != 0) break;
+    n++;
+  }
+  if (ntensors) *ntensors = n;
   st_close(&f);
   return st;
 }

@@ -24,6 +24,10 @@ int gc_ckpt_save_model(gc_ctx *ctx, gc_net *net, long epoch, const char *path);
  * epoch or -1. */
 int gc_ckpt_load_model(gc_ctx *ctx, gc_net *net, const char *path, int strict, long *epoch);
 
+/* Validate a safetensors file without a net: header JSON, every F32/I64 tensor's shape against its
+ * data_offsets and the file size. *ntensors (may be NULL) counts the tensors. */
+int gc_ckpt_inspect(const char *path, int *ntensors);
+
 int gc_ckpt_save_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, long epoch, const char *config_json, const char *path);
 /* Restores the optimizer's buffers and step count; *epoch = epochs completed. config (may be NULL)
  * receives a malloc'ed copy of the saved configuration. */

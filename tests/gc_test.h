@@ -70,6 +70,19 @@ static inline int gc_test_summary(const char *name) {
   return gc_test_failures ? 1 : 0;
 }
 
+#ifdef GAFCL_H
+/* The test device (GAFCL_DEVICE or the default rule), announced on stdout; NULL with the reason on stderr. */
+static inline gc_ctx *gc_test_open(void) {
+  gc_ctx *ctx = NULL;
+  if (gc_ctx_create(&ctx, NULL) != 0) {
+    fprintf(stderr, "no device: %s\n", gc_last_error());
+    return NULL;
+  }
+  printf("device: %s\n", ctx->dev.name);
+  return ctx;
+}
+#endif
+
 /* Deterministic test data in [-1, 1). */
 static inline float gc_test_rand(unsigned long long *s) {
   *s ^= *s << 13;

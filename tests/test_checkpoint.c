@@ -39,8 +39,8 @@ static void write_raw(const char *path, const char *hdr, size_t data_bytes) {
 }
 
 int main(void) {
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) return 1;
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   char dir[] = "/tmp/gafcl-ckpt-XXXXXX", path[128], bad[128];
   if (!mkdtemp(dir)) return 1;
   snprintf(path, sizeof path, "%s/m.safetensors", dir);

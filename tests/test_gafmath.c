@@ -118,12 +118,8 @@ static float *run_device(gc_ctx *ctx, const float *x, size_t n, int which) {
 
 int main(int argc, char **argv) {
   int small = argc > 1 && !strcmp(argv[1], "--small");
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) {
-    fprintf(stderr, "no device: %s\n", gc_last_error());
-    return 1;
-  }
-  printf("device: %s\n", ctx->dev.name);
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   const char *names[] = {"", "atan", "tanh", "log1p"};
   f32fn fs[] = {NULL, gc_ref_atanf, gc_ref_tanhf, gc_ref_log1pf};
   f64fn Fs[] = {NULL, atan, tanh, log1p};

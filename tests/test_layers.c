@@ -555,12 +555,8 @@ static void test_l2norm(gc_ctx *ctx) {
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--small")) small = 1;
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) {
-    fprintf(stderr, "no device: %s\n", gc_last_error());
-    return 1;
-  }
-  printf("device: %s\n", ctx->dev.name);
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   test_conv(ctx);
   test_bn(ctx);
   test_pool(ctx);

@@ -60,11 +60,8 @@ static void memorize(gc_ctx *ctx, const char *name, int steps, float lr) {
 }
 
 int main(void) {
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) {
-    fprintf(stderr, "no device: %s\n", gc_last_error());
-    return 1;
-  }
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   memorize(ctx, "resnet18", 200, 0.05f);
   memorize(ctx, "densenet_cifar", 200, 0.1f);
   gc_ctx_free(ctx);

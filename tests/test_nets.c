@@ -251,11 +251,8 @@ static void test_fashion_shape(gc_ctx *ctx) {
 
 int main(int argc, char **argv) {
   int small = argc > 1 && !strcmp(argv[1], "--small");
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) {
-    fprintf(stderr, "no device: %s\n", gc_last_error());
-    return 1;
-  }
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   if (!small) {
     test_counts(ctx);
     test_names(ctx);

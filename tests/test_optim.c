@@ -290,12 +290,8 @@ static void test_schedules(void) {
 
 int main(int argc, char **argv) {
   int small = argc > 1 && !strcmp(argv[1], "--small");
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) {
-    fprintf(stderr, "no device: %s\n", gc_last_error());
-    return 1;
-  }
-  printf("device: %s\n", ctx->dev.name);
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   if (small) {
     gc_optim_config c;
     gc_optim_config_default(&c, GC_OPT_SGDM);

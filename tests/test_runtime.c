@@ -210,11 +210,8 @@ int main(void) {
   test_sha256();
   test_errors();
   test_select();
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) {
-    fprintf(stderr, "no device: %s\n", gc_last_error());
-    return 1;
-  }
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   CHECK(ctx->cache_dir[0] == '\0');
   test_arenas(ctx);
   test_sources(ctx);

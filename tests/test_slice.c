@@ -173,12 +173,8 @@ static void test_gemm_errors(gc_ctx *ctx) {
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--small")) small = 1;
-  gc_ctx *ctx = NULL;
-  if (gc_ctx_create(&ctx, NULL)) {
-    fprintf(stderr, "no device: %s\n", gc_last_error());
-    return 1;
-  }
-  printf("device: %s\n", ctx->dev.name);
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return 1;
   test_eltwise(ctx);
   test_gemm(ctx);
   test_gemm_errors(ctx);

@@ -66,12 +66,5 @@ static void BM_axpy(benchmark::State &state) {
 }
 BENCHMARK(BM_axpy)->Arg(1 << 20)->Arg(1 << 24)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
-int main(int argc, char **argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  if (int rc = bench_open(argv[0])) return rc;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  gc_ctx_free(g_ctx);
-  return 0;
-}
+// BENCHMARK() registrations above are static; this keeps the file's part of the program linked in.
+void register_kernels() {}

@@ -1,9 +1,7 @@
 // Layer benchmarks: convolution forward (both lowerings, and CLBlast's own convgemm), the weight-gradient
 // pass and the full backward pass on the ResNet-18 CIFAR layer shapes, next to the bare CLBlast SGEMM of
-// the same M, N, K, all event-timed in one run. GAFCL_BENCH_BATCH sets the batch (default 16: a size
-// PoCL runs in reasonable time).
-//
-//   gafcl_bench_layers [--benchmark_filter=...] [--benchmark_format=json]
+// the same M, N, K, all event-timed in one run; batch norm and pooling. GAFCL_BENCH_BATCH sets the batch
+// (default 16: a size PoCL runs in reasonable time).
 #include "bench_common.h"
 
 #include <clblast_c.h>
@@ -108,12 +106,78 @@ static void BM_conv_fwd_clblast(benchmark::State &state, Shape s) {
   rate(state, cs.flops());
 }
 
-int main(int argc, char **argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+// Batch norm (+ReLU) and pooling on activation shapes of ResNet-18/50: memory-bound, so GB/s counts the
+// bytes each pass must move at least (forward: x read, y written; backward: x, y, dy read, dx written).
+struct MapShape {
+  const char *name;
+  int c, hw;
+};
+static const MapShape kMaps[] = {{"64x32x32", 64, 32}, {"256x8x8", 256, 8}, {"64x112x112", 64, 112}};
+
+struct MapSetup {
+  gc_arena ar;
+  gc_tensor x, y, dy, dx, gamma, beta, rm, rv, sm, si, dg, db, ws, arg;
+  size_t n = 0;
+  bool ok = false;
+  MapSetup(const MapShape &s, size_t ho, size_t wo) {
+    gc_arena_init(g_ctx, &ar, "bench");
+    size_t xd[4] = {g_batch, (size_t)s.c, (size_t)s.hw, (size_t)s.hw}, yd[4] = {g_batch, (size_t)s.c, ho, wo};
+    size_t c = (size_t)s.c, c2 = 2 * c;
+    n = g_batch * c * s.hw * s.hw;
+    ok = gc_arena_reserve(&ar, &x, 4, xd) == 0 && gc_arena_reserve(&ar, &dx, 4, xd) == 0 &&
+         gc_arena_reserve(&ar, &y, 4, yd) == 0 && gc_arena_reserve(&ar, &dy, 4, yd) == 0 &&
+         gc_arena_reserve(&ar, &arg, 4, yd) == 0 && gc_arena_reserve(&ar, &gamma, 1, &c) == 0 &&
+         gc_arena_reserve(&ar, &beta, 1, &c) == 0 && gc_arena_reserve(&ar, &rm, 1, &c) == 0 &&
+         gc_arena_reserve(&ar, &rv, 1, &c) == 0 && gc_arena_reserve(&ar, &sm, 1, &c) == 0 &&
+         gc_arena_reserve(&ar, &si, 1, &c) == 0 && gc_arena_reserve(&ar, &dg, 1, &c) == 0 &&
+         gc_arena_reserve(&ar, &db, 1, &c) == 0 && gc_arena_reserve(&ar, &ws, 1, &c2) == 0 &&
+         gc_arena_commit(g_ctx, &ar, 0) == 0;
+    if (ok) ok = gc_fill(g_ctx, &x, 0.5f) == 0 && gc_fill(g_ctx, &gamma, 1.0f) == 0 && gc_fill(g_ctx, &beta, 0.0f) == 0 &&
+                 gc_fill(g_ctx, &rv, 1.0f) == 0 && gc_fill(g_ctx, &rm, 0.0f) == 0 && gc_fill(g_ctx, &dy, 0.1f) == 0;
+  }
+  ~MapSetup() { gc_arena_release(&ar); }
+};
+
+static void bytes(benchmark::State &state, double b) {
+  state.counters["GB/s"] = benchmark::Counter(b * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+static void BM_bn(benchmark::State &state, MapShape s, bool backward) {
+  MapSetup m(s, s.hw, s.hw);
+  if (!m.ok) return state.SkipWithError(gc_last_error());
+  gc_bn bn = {s.c, 1e-5f, 0.1f, 1};
+  auto fwd = [&] { return gc_bn_forward(g_ctx, &bn, 1, &m.x, &m.y, &m.gamma, &m.beta, &m.rm, &m.rv, &m.sm, &m.si); };
+  if (!backward) {
+    timed(state, fwd);
+    return bytes(state, 8.0 * (double)m.n);
+  }
+  if (fwd() != 0) return state.SkipWithError(gc_last_error());
+  timed(state, [&] {
+    return gc_bn_backward(g_ctx, &bn, 1, &m.x, &m.y, &m.dy, &m.dx, 0, &m.gamma, &m.dg, &m.db, &m.sm, &m.si, &m.ws);
+  });
+  bytes(state, 16.0 * (double)m.n);
+}
+
+static void BM_pool(benchmark::State &state, MapShape s, bool max, bool backward) {
+  gc_pool p = {max ? 1 : 0, 3, 3, 2, 2, 1, 1, 0};
+  size_t ho = 0, wo = 0;
+  gc_pool_out(&p, s.hw, s.hw, &ho, &wo);
+  MapSetup m(s, ho, wo);
+  if (!m.ok) return state.SkipWithError(gc_last_error());
+  const gc_tensor *arg = max ? &m.arg : nullptr;
+  double out = (double)m.n / ((double)s.hw * s.hw) * (double)(ho * wo);
+  if (!backward) {
+    timed(state, [&] { return gc_pool_forward(g_ctx, &p, &m.x, &m.y, arg); });
+    return bytes(state, 4.0 * ((double)m.n + out * (max ? 2 : 1)));
+  }
+  if (gc_pool_forward(g_ctx, &p, &m.x, &m.y, arg) != 0) return state.SkipWithError(gc_last_error());
+  timed(state, [&] { return gc_pool_backward(g_ctx, &p, &m.dy, arg, &m.dx, 0); });
+  bytes(state, 4.0 * ((double)m.n + out * (max ? 2 : 1)));
+}
+
+void register_layers() {
   if (const char *b = std::getenv("GAFCL_BENCH_BATCH")) g_batch = std::strtoul(b, nullptr, 10);
   if (g_batch < 1) g_batch = 1;
-  if (int rc = bench_open(argv[0])) return rc;
   for (const Shape &s : kShapes) {
     std::string n = s.name;
     benchmark::RegisterBenchmark(("gemm_bare/" + n).c_str(), BM_gemm_bare, s)->UseManualTime()->Unit(benchmark::kMillisecond);
@@ -126,9 +190,17 @@ int main(int argc, char **argv) {
     benchmark::RegisterBenchmark(("conv_wgrad/" + n).c_str(), BM_conv_wgrad, s)->UseManualTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("conv_bwd/" + n).c_str(), BM_conv_bwd, s)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
+  for (const MapShape &s : kMaps) {
+    std::string n = s.name;
+    for (int b = 0; b < 2; b++) {
+      const char *dir = b ? "bwd" : "fwd";
+      benchmark::RegisterBenchmark(("bn_relu_" + std::string(dir) + "/" + n).c_str(), BM_bn, s, b == 1)
+          ->UseManualTime()->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("maxpool3x3s2_" + std::string(dir) + "/" + n).c_str(), BM_pool, s, true, b == 1)
+          ->UseManualTime()->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("avgpool3x3s2_" + std::string(dir) + "/" + n).c_str(), BM_pool, s, false, b == 1)
+          ->UseManualTime()->Unit(benchmark::kMillisecond);
+    }
+  }
   benchmark::AddCustomContext("gafcl_batch", std::to_string(g_batch));
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  gc_ctx_free(g_ctx);
-  return 0;
 }

@@ -3,7 +3,6 @@
 // next to a device copy of the same size, event-timed. GB/s counts the bytes each update must move
 // (SGDM: w, g, b read and w, b written = 20 bytes per parameter; Adam 28; copy 8).
 //
-//   gafcl_bench_optim [--benchmark_filter=...] [--benchmark_format=json]
 #include "bench_common.h"
 
 #include <cstdio>
@@ -84,10 +83,7 @@ static void BM_copy(benchmark::State &state, size_t total) {
   gc_arena_release(&a);
 }
 
-int main(int argc, char **argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  if (int rc = bench_open(argv[0])) return rc;
+void register_optim() {
   struct {
     const char *name;
     size_t total;
@@ -109,8 +105,4 @@ int main(int argc, char **argv) {
                                    n.tensors, c.kind, c.gaf, c.guard)
           ->UseManualTime()->Unit(benchmark::kMillisecond);
   }
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  gc_ctx_free(g_ctx);
-  return 0;
 }

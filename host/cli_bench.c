@@ -47,6 +47,83 @@ cleanup:
   return st;
 }
 
+/* Per-layer profile: `iters` iterations with every layer timed on its own (gc_net_profile), the loss and the
+ * optimizer step of the baseline and of each GAF timed as wholes. Adds "profile" to jn and prints the time
+ * split by operation and by stage. Layers wait for their own events here, so these iterations are slower
+ * than the measured ones and only their shares are meaningful. */
+static int profile_net(gc_ctx *ctx, gc_net *net, gc_optim *const *opt, int iters, cJSON *jn) {
+  int st = 0;
+  double loss_s = 0, opt_s[4] = {0, 0, 0, 0};
+  GC_TRY(gc_net_profile(net, 1));
+  for (int i = 0; i < iters; i++) {
+    gc_xent_result r;
+    double a = 0;
+    GC_TRY(gc_net_zero_grad(ctx, net));
+    GC_TRY(gc_net_forward(ctx, net, 1));
+    gc_timing_begin(ctx);
+    GC_TRY(gc_net_loss(ctx, net, 1, &r));
+    GC_TRY(gc_timing_end(ctx, &a));
+    loss_s += a / iters;
+    GC_TRY(gc_net_backward(ctx, net));
+    for (int v = 0; v < 4; v++) {
+      gc_timing_begin(ctx);
+      GC_TRY(gc_optim_step(ctx, opt[v], 1e-3f, NULL));
+      GC_TRY(gc_timing_end(ctx, &a));
+      opt_s[v] += a / iters;
+    }
+  }
+  cJSON *jp = cJSON_AddObjectToObject(jn, "profile");
+  cJSON_AddNumberToObject(jp, "iterations", iters);
+  cJSON_AddNumberToObject(jp, "loss_ms", loss_s * 1e3);
+  cJSON *jo = cJSON_AddObjectToObject(jp, "optimizer_ms");
+  const char *vn[4] = {"none", "arctan", "tanh", "log"};
+  for (int v = 0; v < 4; v++) cJSON_AddNumberToObject(jo, vn[v], opt_s[v] * 1e3);
+  cJSON *jl = cJSON_AddArrayToObject(jp, "layers");
+  /* sums by operation and by stage for the printed summary */
+  enum { MAXK = 64 };
+  char keys[2][MAXK][32];
+  double kf[2][MAXK], kb[2][MAXK];
+  int nk[2] = {0, 0};
+  double total = loss_s + opt_s[0];
+  for (int i = 0; i < gc_net_nlayers(net); i++) {
+    gc_layer_profile lp;
+    gc_net_layer_profile(net, i, &lp);
+    double f = lp.forward_s / iters, b = lp.backward_s / iters;
+    total += f + b;
+    cJSON *l = cJSON_CreateObject();
+    cJSON_AddStringToObject(l, "op", lp.op);
+    cJSON_AddStringToObject(l, "group", lp.group);
+    cJSON_AddStringToObject(l, "param", lp.param);
+    cJSON_AddNumberToObject(l, "forward_ms", f * 1e3);
+    cJSON_AddNumberToObject(l, "backward_ms", b * 1e3);
+    cJSON_AddItemToArray(jl, l);
+    for (int t = 0; t < 2; t++) {
+      const char *key = t ? lp.group : lp.op;
+      int k = 0;
+      while (k < nk[t] && strcmp(keys[t][k], key)) k++;
+      if (k == nk[t]) {
+        if (k == MAXK) continue;
+        snprintf(keys[t][k], 32, "%s", key);
+        kf[t][k] = kb[t][k] = 0;
+        nk[t]++;
+      }
+      kf[t][k] += f;
+      kb[t][k] += b;
+    }
+  }
+  printf("  per-layer profile (%d iteration(s), each layer timed alone; shares of %.2f ms):\n", iters, total * 1e3);
+  for (int t = 0; t < 2; t++) {
+    printf("    %-10s", t ? "stage" : "operation");
+    for (int k = 0; k < nk[t]; k++) printf(" %s %.1f%%", keys[t][k], 100.0 * (kf[t][k] + kb[t][k]) / total);
+    printf("\n");
+  }
+  printf("    loss %.1f%%, optimizer %.1f%% (GAF arctan/tanh/log: %+.3f/%+.3f/%+.3f ms)\n", 100.0 * loss_s / total,
+         100.0 * opt_s[0] / total, (opt_s[1] - opt_s[0]) * 1e3, (opt_s[2] - opt_s[0]) * 1e3, (opt_s[3] - opt_s[0]) * 1e3);
+cleanup:
+  gc_net_profile(net, 0);
+  return st;
+}
+
 static void mean_sd(const double *v, int n, double *m, double *sd) {
   double s = 0, q = 0;
   for (int i = 0; i < n; i++) s += v[i];
@@ -79,6 +156,7 @@ int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
     gc_net_spec s;
     if ((st = gc_net_spec_init(&s, name, c->imagenet)) != 0) break;
     if (c->size > 0) s.in_h = s.in_w = c->size;
+    if (c->classes > 0) s.classes = c->classes;
     st = gc_net_create(ctx, &s, (size_t)c->batch, &net);
     if (!st) st = gc_net_init(ctx, net, 1);
     size_t nx = (size_t)c->batch * 3 * (size_t)s.in_h * s.in_w;
@@ -120,6 +198,7 @@ int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
       cJSON_AddStringToObject(jn, "net", name);
       cJSON_AddNumberToObject(jn, "parameters", (double)gc_net_param_count(net));
       cJSON_AddNumberToObject(jn, "input_size", s.in_h);
+      cJSON_AddNumberToObject(jn, "classes", s.classes);
       cJSON *jv = cJSON_AddArrayToObject(jn, "variants");
       double *tmp = malloc((size_t)R * 3 * sizeof *tmp);
       /* the baseline over all its runs */
@@ -169,6 +248,7 @@ int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
       }
       free(tmp);
       cJSON_AddItemToArray(jnets, jn);
+      if (c->profile > 0) st = profile_net(ctx, net, opt, c->profile, jn);
     }
     free(base);
     free(with);

@@ -12,6 +12,8 @@ typedef struct bench_cfg {
   int repeats;       /* alternating repeats */
   long epoch_iters;  /* iterations of an epoch (196: CIFAR at batch 256) */
   char out[512];     /* JSON results file ("" : none) */
+  int classes;       /* classifier outputs (0: the form's default, 10 / 1000) */
+  int profile;       /* extra per-layer profiled iterations after the measurement (0: none) */
 } bench_cfg;
 
 int cli_bench(gc_ctx *ctx, const bench_cfg *c);

@@ -45,7 +45,7 @@ static double paper(int table, const char *net, const char *data, int v) {
   return NAN;
 }
 
-int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metrics) {
+int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metrics, FILE *steps) {
   if (table != 2 && table != 3) GC_FAIL(GC_ERR_ARG, "--table %d: 2 (CIFAR-100, SGD-momentum) or 3 (Adam)", table);
   if (seeds < 1) GC_FAIL(GC_ERR_ARG, "--seeds %d", seeds);
   const variant *vs = table == 2 ? t2v : t3v;
@@ -64,11 +64,13 @@ int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metr
       c.seed = base->seed + (unsigned long long)s;
       snprintf(c.gaf, sizeof c.gaf, "%s", vs[v].gaf);
       if (vs[v].alpha > 0) c.gaf_alpha = vs[v].alpha, c.gaf_beta = vs[v].beta;
+      double pv = paper(table, base->net, base->data, v);
+      c.paper_top1 = isnan(pv) ? 0.0 : pv;
       char tag[64];
       snprintf(tag, sizeof tag, "%s(%g,%g) seed %llu", vs[v].gaf, vs[v].alpha, vs[v].beta, c.seed);
       if (!strcmp(vs[v].gaf, "none")) snprintf(tag, sizeof tag, "none seed %llu", c.seed);
       train_result r;
-      st = train_run(ctx, &c, tag, metrics, &r);
+      st = train_run(ctx, &c, tag, metrics, steps, &r);
       best[v * seeds + s] = r.best_top1;
       fin[v * seeds + s] = r.final_top1;
     }

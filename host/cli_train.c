@@ -322,7 +322,7 @@ static void progress(const char *tag, int epoch, int epochs, size_t b, size_t nb
   fflush(stderr);
 }
 
-int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, train_result *res) {
+int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, FILE *steps, train_result *res) {
   int st = 0;
   gc_dataset tr = {0}, te = {0};
   gc_net *net = NULL;
@@ -420,6 +420,10 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
         fprintf(stderr, "\n%s epoch %d, step %zu: non-finite gradients (first in %s): step skipped\n", tag, e + 1,
                 b + 1, bad);
       }
+      if (steps) {
+        fprintf(steps, "{\"run\":\"%s\",\"epoch\":%d,\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"skipped\":%d,\"device\":\"%s\"}\n",
+                tag, e + 1, (long)((size_t)e * nb + b + 1), xr.loss, (double)lr, rep.skipped, ctx->dev.name);
+      }
       loss_sum += xr.loss;
       correct += xr.top1;
       seen += c->batch;
@@ -467,12 +471,15 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, t
       fprintf(metrics,
               "{\"run\":\"%s\",\"epoch\":%d,\"train_loss\":%.6f,\"train_acc\":%.4f,\"test_loss\":%.6f,\"test_top1\":%.4f,"
               "\"test_top5\":%.4f,\"epoch_time_s\":%.4f,\"optimizer_time_s\":%.6f,\"eval_time_s\":%.4f,\"lr\":%.6g,"
-              "\"skipped_steps\":%ld,\"device\":\"%s\"}\n",
+              "\"skipped_steps\":%ld,\"net\":\"%s%s\",\"data\":\"%s\",\"gaf\":\"%s\",\"seed\":%llu,\"device\":\"%s\"",
               tag, e + 1, loss_sum / (double)nb, 100.0 * (double)correct / (double)seen, res->final_loss, top1, top5,
-              train_s, opt_s, epoch_s - train_s, gc_schedule_lr(&sch, e, 0, (long)nb), res->skipped_steps,
-              ctx->dev.name);
+              train_s, opt_s, epoch_s - train_s, gc_schedule_lr(&sch, e, 0, (long)nb), res->skipped_steps, c->net,
+              c->imagenet ? "_imagenet" : "", c->data, c->gaf, c->seed, ctx->dev.name);
+      if (c->paper_top1 > 0) fprintf(metrics, ",\"paper_top1\":%.2f", c->paper_top1);
+      fprintf(metrics, "}\n");
       fflush(metrics);
     }
+    if (steps) fflush(steps);
     if (c->out[0]) { /* the state first: a model newer than its state is detected on resume */
       char *cfg = train_cfg_json(c);
       snprintf(path, sizeof path, "%s/state.safetensors", c->out);

@@ -47,10 +47,11 @@ typedef struct train_cfg {
   long steps;
   long classes;
   int bn_train;         /* eval: batch statistics (train-mode batch norm) instead of running statistics */
+  double paper_top1;    /* gafcl reproduce: the paper's accuracy for this run, written to the metrics (0: none) */
 } train_cfg;
 
 /* gafcl reproduce: a paper table's variants (table 2 or 3) over `seeds` seeds with `base`'s recipe. */
-int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metrics);
+int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metrics, FILE *steps);
 
 /* gafcl eval: logits of one batch; gafcl steps: N training steps on exactly one batch. */
 int cli_eval(gc_ctx *ctx, const train_cfg *c);
@@ -71,5 +72,6 @@ int train_cfg_parse(train_cfg *c, int argc, char **argv);
 char *train_cfg_json(const train_cfg *c);
 /* Train, evaluating every epoch; JSON lines per epoch go to `metrics` (may be NULL); progress on stderr
  * when it is a terminal. `tag` prefixes the progress line. */
-int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, train_result *res);
+/* metrics: one JSON line per epoch; steps: one per training step (loss, lr); either may be NULL. */
+int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, FILE *steps, train_result *res);
 #endif

@@ -33,7 +33,7 @@ static void usage(FILE *f) {
           "  devices     list every OpenCL platform and device\n"
           "  selfcheck   check element-wise kernels and CLBlast GEMM against the CPU reference\n"
           "  train       train a network (flags below); prints per-epoch metrics, writes --out DIR/\n"
-          "              config.json and metrics.jsonl\n"
+          "              config.json, metrics.jsonl (per epoch) and steps.jsonl (loss per step)\n"
           "  compare     train the same network twice from the same seed, without and with the GAF\n"
           "              (default arctan 0.1, 20) and print both side by side; without flags: a quick\n"
           "              run on a Fashion-MNIST subset\n"
@@ -43,7 +43,9 @@ static void usage(FILE *f) {
           "              --save OUT.safetensors: --images, --labels, --steps N, optimizer/GAF flags\n"
           "  bench       epoch benchmark on synthetic data: --nets a,b (resnet18) --batch N (32)\n"
           "              --iters N (3) --repeats N (3) --epoch-iters N (196) [--size N] [--imagenet]\n"
-          "              [--out results.json]: forward/backward/optimizer times, GAF overhead\n"
+          "              [--classes N] [--profile N (2): per-layer profiled iterations, 0: none]\n"
+          "              [--out results.json]: forward/backward/optimizer times, GAF overhead,\n"
+          "              per-layer device time\n"
           "  reproduce   the paper's CIFAR tables: --table 2 (CIFAR-100, SGD-momentum, 7 GAF variants) or\n"
           "              3 (Adam) --net N --data cifar10|cifar100 --data-dir DIR [--seeds N] [train flags]\n"
           "  nets        list the networks: parameters, forward GFLOPs per image, device memory at\n"
@@ -142,7 +144,7 @@ static int cmd_selfcheck(const char *selector, int verbose) {
 }
 
 static int open_out(const train_cfg *c, const char *name, FILE **f) {
-  const char *mode = c->resume[0] && !strcmp(name, "metrics.jsonl") ? "a" : "w"; /* a resumed run appends */
+  const char *mode = c->resume[0] && strstr(name, ".jsonl") ? "a" : "w"; /* a resumed run appends */
   *f = NULL;
   if (!c->out[0]) return 0;
   if (mkdir(c->out, 0755) != 0 && errno != EEXIST) {
@@ -157,6 +159,23 @@ static int open_out(const train_cfg *c, const char *name, FILE **f) {
     return 1;
   }
   return 0;
+}
+
+/* DIR/metrics.jsonl (per epoch) and DIR/steps.jsonl (per step); both NULL without --out */
+static int open_logs(const train_cfg *c, FILE **m, FILE **s) {
+  *s = NULL;
+  if (open_out(c, "metrics.jsonl", m)) return 1;
+  if (open_out(c, "steps.jsonl", s)) {
+    if (*m) fclose(*m);
+    *m = NULL;
+    return 1;
+  }
+  return 0;
+}
+
+static void close_logs(FILE *m, FILE *s) {
+  if (m) fclose(m);
+  if (s) fclose(s);
 }
 
 static int save_config(const train_cfg *c) {
@@ -182,14 +201,14 @@ static int cmd_train(const char *selector, int argc, char **argv) {
   gc_ctx *ctx = NULL;
   if ((st = gc_ctx_create(&ctx, selector)) != 0) return fail(st, "cannot open the device");
   printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
-  FILE *m = NULL;
-  if (open_out(&c, "metrics.jsonl", &m)) {
+  FILE *m = NULL, *sl = NULL;
+  if (open_logs(&c, &m, &sl)) {
     gc_ctx_free(ctx);
     return 1;
   }
   train_result r;
-  st = train_run(ctx, &c, c.gaf, m ? m : NULL, &r);
-  if (m) fclose(m);
+  st = train_run(ctx, &c, c.gaf, m, sl, &r);
+  close_logs(m, sl);
   gc_ctx_free(ctx);
   if (st) return fail(st, "training failed");
   printf("best test top-1 %.2f%%, final %.2f%% (top-5 %.2f%%); %.1f s per epoch, optimizer %.3f s per epoch; "
@@ -226,8 +245,8 @@ static int cmd_compare(const char *selector, int argc, char **argv) {
     printf("quick comparison: %s on the first %ld %s training images (test: first %ld), %d epochs; pass --epochs, "
            "--subset 0 and --net for a full run\n",
            c.net, c.subset, c.data, c.test_subset, c.epochs);
-  FILE *m = NULL;
-  if (open_out(&c, "metrics.jsonl", &m)) {
+  FILE *m = NULL, *sl = NULL;
+  if (open_logs(&c, &m, &sl)) {
     gc_ctx_free(ctx);
     return 1;
   }
@@ -235,12 +254,12 @@ static int cmd_compare(const char *selector, int argc, char **argv) {
   snprintf(base.gaf, sizeof base.gaf, "none");
   train_result r0, r1;
   char tag[64];
-  st = train_run(ctx, &base, "baseline", m, &r0);
+  st = train_run(ctx, &base, "baseline", m, sl, &r0);
   if (!st) {
     snprintf(tag, sizeof tag, "%s(%g,%g)", c.gaf, c.gaf_alpha, c.gaf_beta);
-    st = train_run(ctx, &c, tag, m, &r1);
+    st = train_run(ctx, &c, tag, m, sl, &r1);
   }
-  if (m) fclose(m);
+  close_logs(m, sl);
   if (st) {
     int rc = fail(st, "training failed");
     gc_ctx_free(ctx);
@@ -299,13 +318,13 @@ static int cmd_reproduce(const char *selector, int argc, char **argv) {
   if (save_config(&c)) return 1;
   gc_ctx *ctx = NULL;
   if ((st = gc_ctx_create(&ctx, selector)) != 0) return fail(st, "cannot open the device");
-  FILE *m = NULL;
-  if (open_out(&c, "metrics.jsonl", &m)) {
+  FILE *m = NULL, *sl = NULL;
+  if (open_logs(&c, &m, &sl)) {
     gc_ctx_free(ctx);
     return 1;
   }
-  st = cli_reproduce(ctx, &c, table, seeds, m);
-  if (m) fclose(m);
+  st = cli_reproduce(ctx, &c, table, seeds, m, sl);
+  close_logs(m, sl);
   int rc = st ? fail(st, "reproduce failed") : 0;
   gc_ctx_free(ctx);
   return rc;
@@ -327,7 +346,7 @@ static int cmd_batch(const char *selector, int argc, char **argv, int eval) {
 }
 
 static int cmd_bench(const char *selector, int argc, char **argv) {
-  bench_cfg c = {"resnet18", 0, 0, 32, 3, 3, 196, ""};
+  bench_cfg c = {"resnet18", 0, 0, 32, 3, 3, 196, "", 0, 2};
   for (int i = 0; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     char *end = NULL;
@@ -356,6 +375,10 @@ static int cmd_bench(const char *selector, int argc, char **argv) {
       c.epoch_iters = n;
     else if (num_ok && !strcmp(k, "--size"))
       c.size = (int)n;
+    else if (num_ok && !strcmp(k, "--classes"))
+      c.classes = (int)n;
+    else if (v && end && *end == '\0' && n >= 0 && !strcmp(k, "--profile"))
+      c.profile = (int)n;
     else {
       fprintf(stderr, "gafcl: bench: bad option %s %s\n", k, v);
       return 2;

@@ -104,6 +104,20 @@ int gc_net_loss_valid(gc_ctx *ctx, gc_net *net, int grad, size_t valid, gc_xent_
 int gc_net_backward(gc_ctx *ctx, gc_net *net);
 int gc_net_zero_grad(gc_ctx *ctx, gc_net *net);
 
+/* Per-layer device time. gc_net_profile(net, 1) starts (and zeroes) a profile: from then on every layer of
+ * gc_net_forward and gc_net_backward is timed on its own from OpenCL events and its seconds are added up,
+ * until gc_net_profile(net, 0). Each layer then waits for its own work, so a profiled iteration is slower
+ * than a plain one and must not be timed as a whole; do not nest it inside gc_timing_begin/end. */
+typedef struct gc_layer_profile {
+  const char *op;   /* conv batchnorm relu add pool gap linear sigmoid scale */
+  char group[32];   /* stem, layer1..layer4 / dense1.. / trans1.., head (after the last stage), fc */
+  char param[96];   /* the layer's first parameter ("layer1.0.conv1.weight"), "" for parameterless layers */
+  double forward_s, backward_s;
+} gc_layer_profile;
+int gc_net_profile(gc_net *net, int on);
+int gc_net_nlayers(const gc_net *net);
+void gc_net_layer_profile(const gc_net *net, int i, gc_layer_profile *lp);
+
 /* The CPU reference of the same graph in double precision (tests): forward on `x` (N*C*H*W) to logits
  * (N*classes); backward from dlogits, giving parameter gradients (one array per parameter) and dx.
  * Parameters and running statistics are read from the device. `training` as gc_net_forward (running

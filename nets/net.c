@@ -55,6 +55,7 @@ struct gc_net {
   int allocated;
   unsigned char *written; /* per storage, during backward */
   int err;                /* a planning error was recorded */
+  double *prof;           /* per node: forward seconds [2i], backward seconds [2i+1]; NULL: not profiling */
   const gc_ctx *ctx;      /* during planning: workspace sizes depend on the device's settings */
 };
 
@@ -461,6 +462,7 @@ int gc_net_plan(gc_ctx *ctx, const gc_net_spec *spec, size_t batch, gc_net **out
 
 void gc_net_free(gc_net *net) {
   if (!net) return;
+  free(net->prof);
   gc_arena_release(&net->pa);
   gc_arena_release(&net->ga);
   gc_arena_release(&net->ba);
@@ -680,10 +682,80 @@ cleanup:
 #define PW(p) (&net->params[(p)].w)
 #define PG(p) (&net->params[(p)].g)
 
+/* ---- per-layer profile ---- */
+
+static int prof_add(gc_ctx *ctx, double *acc) {
+  double s = 0;
+  int st = gc_timing_end(ctx, &s);
+  *acc += s;
+  return st;
+}
+
+int gc_net_profile(gc_net *net, int on) {
+  free(net->prof);
+  net->prof = NULL;
+  if (!on) return GC_OK;
+  net->prof = calloc((size_t)(2 * (net->nnodes ? net->nnodes : 1)), sizeof *net->prof);
+  return net->prof ? GC_OK : gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "layer profile of %d layers", net->nnodes);
+}
+
+int gc_net_nlayers(const gc_net *net) { return net->nnodes; }
+
+static const char *const op_names[] = {"conv", "batchnorm", "relu", "add", "pool", "gap", "linear", "sigmoid", "scale"};
+
+/* The group of a parameter name: its first component when that is a stage (layer1, dense2, trans3), "fc"
+ * for the classifier, else 0 (stem or head, by position). */
+static int param_group(const gc_param *p, char out[32]) {
+  if (p->kind == GC_P_LIN_W || p->kind == GC_P_LIN_B) {
+    snprintf(out, 32, "fc");
+    return 1;
+  }
+  size_t k = strcspn(p->name, ".");
+  const char *stages[] = {"layer", "dense", "trans"};
+  for (int j = 0; j < 3; j++) {
+    size_t l = strlen(stages[j]);
+    if (k > l && k < 32 && !strncmp(p->name, stages[j], l) && p->name[l] >= '0' && p->name[l] <= '9') {
+      memcpy(out, p->name, k);
+      out[k] = 0;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void gc_net_layer_profile(const gc_net *net, int i, gc_layer_profile *lp) {
+  memset(lp, 0, sizeof *lp);
+  const node *n = &net->nodes[i];
+  lp->op = op_names[n->op];
+  snprintf(lp->param, sizeof lp->param, "%s", n->p0 >= 0 ? net->params[n->p0].name : "");
+  /* the group: the node's own parameter's, else the nearest earlier node's with one */
+  snprintf(lp->group, sizeof lp->group, "stem");
+  for (int j = i; j >= 0; j--) {
+    const node *m = &net->nodes[j];
+    if (m->p0 < 0) continue;
+    if (!param_group(&net->params[m->p0], lp->group)) snprintf(lp->group, sizeof lp->group, "stem");
+    break;
+  }
+  if (!strcmp(lp->group, "stem")) { /* parameterless or unnamed stage: stem before the first stage, head after */
+    for (int j = 0; j < i; j++) {
+      char g[32];
+      if (net->nodes[j].p0 >= 0 && param_group(&net->params[net->nodes[j].p0], g)) {
+        snprintf(lp->group, sizeof lp->group, "head");
+        break;
+      }
+    }
+  }
+  if (net->prof) {
+    lp->forward_s = net->prof[2 * i];
+    lp->backward_s = net->prof[2 * i + 1];
+  }
+}
+
 int gc_net_forward(gc_ctx *ctx, gc_net *net, int training) {
   int st = 0;
   for (int i = 0; i < net->nnodes; i++) {
     node *n = &net->nodes[i];
+    if (net->prof) gc_timing_begin(ctx);
     switch (n->op) {
     case OP_CONV:
       st = gc_conv_forward(ctx, &n->conv, T(n->in), PW(n->p0), n->p1 >= 0 ? PW(n->p1) : NULL, T(n->out), &net->ws);
@@ -715,6 +787,7 @@ int gc_net_forward(gc_ctx *ctx, gc_net *net, int training) {
       st = gc_chscale_forward(ctx, T(n->in), T(n->in2), T(n->out));
       break;
     }
+    if (!st && net->prof) st = prof_add(ctx, &net->prof[2 * i]);
     if (st) {
       const char *pname = n->p0 >= 0 ? net->params[n->p0].name : "";
       return gc_error_prefix(st, "%s forward, layer %d%s%s: ", net->spec.name, i, *pname ? " " : "", pname);
@@ -761,6 +834,7 @@ int gc_net_backward(gc_ctx *ctx, gc_net *net) {
   for (int i = net->nnodes - 1; i >= 0; i--) {
     node *n = &net->nodes[i];
     int acc = 0, acc2 = 0, need_dx = n->in != net->input;
+    if (net->prof) gc_timing_begin(ctx);
     if (need_dx && (st = grad_target(ctx, net, n->in, &acc)) != 0) break;
     switch (n->op) {
     case OP_CONV:
@@ -802,6 +876,7 @@ int gc_net_backward(gc_ctx *ctx, gc_net *net) {
       st = gc_chscale_backward(ctx, T(n->in), T(n->in2), G(n->out), G(n->in), acc, G(n->in2), acc2);
       break;
     }
+    if (!st && net->prof) st = prof_add(ctx, &net->prof[2 * i + 1]);
     if (st) {
       const char *pname = n->p0 >= 0 ? net->params[n->p0].name : "";
       return gc_error_prefix(st, "%s backward, layer %d%s%s: ", net->spec.name, i, *pname ? " " : "", pname);

@@ -78,15 +78,24 @@ static void BM_conv_bwd(benchmark::State &state, Shape s) {
   rate(state, 2.0 * cs.flops());
 }
 
-// The bare SGEMM of the forward pass's shape: (Co x K) * (K x B*P), buffers already in place.
+// The bare SGEMM of the forward pass's shape: (Co x K) * (K x B*P), in buffers of its own.
 static void BM_gemm_bare(benchmark::State &state, Shape s) {
   ConvSetup cs(s);
   if (!cs.ok) return state.SkipWithError(gc_last_error());
-  size_t K = (size_t)s.cin * s.k * s.k, L = g_batch * cs.ho * cs.wo;
-  gc_gemm_args g = {GC_ROW_MAJOR, 0, 0, (size_t)s.cout, L, K, 1.0f, 0.0f, {&cs.w, 0, K, 0}, {&cs.ws, 0, L, 0},
-                    {&cs.ws, K * L, L, 0}, 1};
+  size_t K = (size_t)s.cin * s.k * s.k, L = g_batch * cs.ho * cs.wo, bn = K * L, cn = (size_t)s.cout * L;
+  gc_arena ar;
+  gc_tensor b, c;
+  gc_arena_init(g_ctx, &ar, "gemm operands");
+  if (gc_arena_reserve(&ar, &b, 1, &bn) || gc_arena_reserve(&ar, &c, 1, &cn) || gc_arena_commit(g_ctx, &ar, 0) ||
+      gc_fill(g_ctx, &b, 0.25f)) {
+    gc_arena_release(&ar);
+    return state.SkipWithError(gc_last_error());
+  }
+  gc_gemm_args g = {GC_ROW_MAJOR, 0, 0, (size_t)s.cout, L, K, 1.0f, 0.0f, {&cs.w, 0, K, 0}, {&b, 0, L, 0},
+                    {&c, 0, L, 0}, 1};
   timed(state, [&] { return gc_gemm(g_ctx, &g); });
   rate(state, cs.flops());
+  gc_arena_release(&ar);
 }
 
 // CLBlast's convgemm (its own fused im2col + GEMM), forward only, for comparison.

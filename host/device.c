@@ -266,6 +266,17 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
     if (*end != '\0' || v < 1) GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_CONV_WS_MB='%s': needs a positive number of MiB", ws_mb);
     ctx->conv_ws_limit = (size_t)v << 20 >> 2;
   }
+  /* NVIDIA's driver (580) fails on a single 8.9 GB buffer that it reports as allocatable (4.5 GB works):
+   * activations are split into buffers of at most 2 GiB */
+  ctx->max_buffer = (size_t)2 << 30;
+  if ((cl_ulong)ctx->max_buffer > ctx->dev.max_alloc) ctx->max_buffer = (size_t)ctx->dev.max_alloc;
+  const char *mb = getenv("GAFCL_MAX_BUFFER_MB");
+  if (mb && *mb) {
+    char *end = NULL;
+    long v = strtol(mb, &end, 10);
+    if (*end != '\0' || v < 1) GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_MAX_BUFFER_MB='%s': needs a positive number of MiB", mb);
+    if ((size_t)v << 20 < ctx->max_buffer) ctx->max_buffer = (size_t)v << 20;
+  }
   ctx->conv_fwd_algo = 2; /* GC_CONV_FWD_AUTO (gc_layers.h) */
   const char *algo = getenv("GAFCL_CONV_FWD");
   if (algo && *algo) {

@@ -76,6 +76,8 @@ typedef struct gc_ctx {
   gc_program_entry *programs;
   gc_kernel_entry *kernels;
   size_t conv_ws_limit;      /* elements: the im2col workspace bound (GAFCL_CONV_WS_MB, default 64 MiB) */
+  size_t max_buffer;         /* bytes: the largest buffer gafcl asks for where it can split (a net's
+                                activations): min(CL_DEVICE_MAX_MEM_ALLOC_SIZE, 2 GiB, GAFCL_MAX_BUFFER_MB) */
   int conv_fwd_algo;         /* GC_CONV_FWD_* (gc_layers.h); GAFCL_CONV_FWD=auto|gemm|batched */
   size_t conv_wgrad_split;   /* reduction length of one weight-gradient partial (GAFCL_WGRAD_SPLIT, 4096) */
   int timing;                /* set by gc_timing_begin: launches keep their events */

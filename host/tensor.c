@@ -73,7 +73,12 @@ int gc_arena_commit(gc_ctx *ctx, gc_arena *a, size_t extra) {
     err = clEnqueueWriteBuffer(ctx->queue, a->buf, CL_TRUE, 0, bytes, zeros, 0, NULL, NULL);
     free(zeros);
   } else {
-    err = clEnqueueFillBuffer(ctx->queue, a->buf, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
+    /* in pieces of at most 1 GiB: NVIDIA's driver (580) fails a single fill of 8.9 GB with
+     * CL_INVALID_COMMAND_QUEUE */
+    const size_t piece = (size_t)1 << 30;
+    for (size_t off = 0; off < bytes && err == CL_SUCCESS; off += piece)
+      err = clEnqueueFillBuffer(ctx->queue, a->buf, &zero, sizeof zero, off, bytes - off < piece ? bytes - off : piece, 0,
+                                NULL, NULL);
   }
   if (err == CL_SUCCESS) err = clFinish(ctx->queue);
   if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES)

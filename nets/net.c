@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define GC_NET_MAX_ARENAS 64
+
 enum { OP_CONV, OP_BN, OP_RELU, OP_ADD, OP_POOL, OP_GAP, OP_LINEAR, OP_SIGMOID, OP_CHSCALE };
 
 typedef struct storage {
@@ -50,7 +52,10 @@ struct gc_net {
   int input, logits;
   double flops;
   size_t ws_size;
-  gc_arena pa, ga, ba, aa, da; /* parameters, gradients, buffers, activations, activation gradients */
+  gc_arena pa, ga, ba;    /* parameters, gradients, buffers */
+  gc_arena aa[GC_NET_MAX_ARENAS], da[GC_NET_MAX_ARENAS]; /* activations, their gradients: split so that no
+                          buffer exceeds the context's max_buffer; storage s lives in aa[k] and da[k] */
+  int na;
   gc_tensor ws, labels, xent_ws;
   int allocated;
   unsigned char *written; /* per storage, during backward */
@@ -466,8 +471,10 @@ void gc_net_free(gc_net *net) {
   gc_arena_release(&net->pa);
   gc_arena_release(&net->ga);
   gc_arena_release(&net->ba);
-  gc_arena_release(&net->aa);
-  gc_arena_release(&net->da);
+  for (int k = 0; k < net->na; k++) {
+    gc_arena_release(&net->aa[k]);
+    gc_arena_release(&net->da[k]);
+  }
   free(net->st);
   free(net->acts);
   free(net->nodes);
@@ -493,8 +500,13 @@ static int reserve_all(gc_ctx *ctx, gc_net *net) {
   gc_optim_align(ctx, &net->pa);
   gc_optim_align(ctx, &net->ga);
   gc_arena_init(ctx, &net->ba, "buffers");
-  gc_arena_init(ctx, &net->aa, "activations");
-  gc_arena_init(ctx, &net->da, "activation gradients");
+  for (int k = 0; k < net->na; k++) {
+    gc_arena_release(&net->aa[k]);
+    gc_arena_release(&net->da[k]);
+  }
+  net->na = 1;
+  gc_arena_init(ctx, &net->aa[0], "activations");
+  gc_arena_init(ctx, &net->da[0], "activation gradients");
   for (int i = 0; i < net->nparams; i++) {
     gc_param *p = &net->params[i];
     GC_TRY(gc_arena_reserve(&net->pa, &p->w, p->ndim, p->dims));
@@ -508,16 +520,32 @@ static int reserve_all(gc_ctx *ctx, gc_net *net) {
       GC_TRY(gc_arena_reserve(&net->ba, &net->bufs[n->b0 + 1].t, 1, &c));
     }
     for (int k = 0; k < 2; k++)
-      if (n->save_n[k]) GC_TRY(gc_arena_reserve(&net->aa, &n->save[k], 1, &n->save_n[k]));
-  }
-  for (int i = 0; i < net->nst; i++) {
-    GC_TRY(gc_arena_reserve(&net->aa, &net->st[i].t, 4, net->st[i].dims));
-    GC_TRY(gc_arena_reserve(&net->da, &net->st[i].g, 4, net->st[i].dims));
+      if (n->save_n[k]) GC_TRY(gc_arena_reserve(&net->aa[0], &n->save[k], 1, &n->save_n[k]));
   }
   size_t ws = net->ws_size ? net->ws_size : 1, nb = net->batch, nx = 3 * net->batch;
-  GC_TRY(gc_arena_reserve(&net->aa, &net->ws, 1, &ws));
-  GC_TRY(gc_arena_reserve(&net->aa, &net->labels, 1, &nb));
-  GC_TRY(gc_arena_reserve(&net->aa, &net->xent_ws, 1, &nx));
+  GC_TRY(gc_arena_reserve(&net->aa[0], &net->ws, 1, &ws));
+  GC_TRY(gc_arena_reserve(&net->aa[0], &net->labels, 1, &nb));
+  GC_TRY(gc_arena_reserve(&net->aa[0], &net->xent_ws, 1, &nx));
+  /* storages in order, a new pair of arenas when the next one would take the current past max_buffer
+   * (the alignment padding is under one storage's worth: counted as 64 KiB) */
+  size_t cap = ctx->max_buffer ? ctx->max_buffer : SIZE_MAX;
+  for (int i = 0; i < net->nst; i++) {
+    size_t bytes = prod(net->st[i].dims, 4) * sizeof(float) + 65536;
+    int k = net->na - 1;
+    if (net->aa[k].used > 0 && gc_arena_bytes(&net->aa[k]) + bytes > cap) {
+      if (net->na == GC_NET_MAX_ARENAS)
+        GC_FAIL_GOTO(GC_ERR_ARG, "%s at batch %zu: activations need more than %d buffers of %zu MiB", net->spec.name,
+                     net->batch, GC_NET_MAX_ARENAS, cap >> 20);
+      k = net->na++;
+      char nm[48];
+      snprintf(nm, sizeof nm, "activations %d", k + 1);
+      gc_arena_init(ctx, &net->aa[k], nm);
+      snprintf(nm, sizeof nm, "activation gradients %d", k + 1);
+      gc_arena_init(ctx, &net->da[k], nm);
+    }
+    GC_TRY(gc_arena_reserve(&net->aa[k], &net->st[i].t, 4, net->st[i].dims));
+    GC_TRY(gc_arena_reserve(&net->da[k], &net->st[i].g, 4, net->st[i].dims));
+  }
 cleanup:
   return st;
 }
@@ -526,7 +554,8 @@ void gc_net_memory(const gc_net *net, size_t bytes[4]) {
   bytes[0] = gc_arena_bytes(&net->pa);
   bytes[1] = gc_arena_bytes(&net->ga);
   bytes[2] = gc_arena_bytes(&net->ba);
-  bytes[3] = gc_arena_bytes(&net->aa) + gc_arena_bytes(&net->da);
+  bytes[3] = 0;
+  for (int k = 0; k < net->na; k++) bytes[3] += gc_arena_bytes(&net->aa[k]) + gc_arena_bytes(&net->da[k]);
 }
 
 int gc_net_alloc(gc_ctx *ctx, gc_net *net) {
@@ -544,8 +573,10 @@ int gc_net_alloc(gc_ctx *ctx, gc_net *net) {
   GC_TRY(gc_arena_commit(ctx, &net->pa, 0));
   GC_TRY(gc_arena_commit(ctx, &net->ga, 0));
   GC_TRY(gc_arena_commit(ctx, &net->ba, 0));
-  GC_TRY(gc_arena_commit(ctx, &net->aa, 0));
-  GC_TRY(gc_arena_commit(ctx, &net->da, 0));
+  for (int k = 0; k < net->na; k++) {
+    GC_TRY(gc_arena_commit(ctx, &net->aa[k], 0));
+    GC_TRY(gc_arena_commit(ctx, &net->da[k], 0));
+  }
   for (int i = 0; i < net->nacts; i++) {
     act *a = &net->acts[i];
     storage *s = &net->st[a->st];

@@ -1,6 +1,7 @@
 #!/bin/sh
 # A run interrupted after its first epoch and resumed ends with the same bits as an uninterrupted run:
-# model.safetensors and state.safetensors must be byte-identical.
+# model.safetensors and state.safetensors must be byte-identical, and so must the per-step losses. A run
+# whose activations are split over 1 MiB buffers gives the same bits too.
 #   resume_check.sh GAFCL WORKDIR
 set -e
 gafcl=$1
@@ -16,6 +17,10 @@ grep -q "resuming .* after epoch 1" "$work/part2.log"
 cmp "$work/straight/model.safetensors" "$work/resumed/model.safetensors"
 cmp "$work/straight/state.safetensors" "$work/resumed/state.safetensors"
 [ "$(wc -l < "$work/resumed/metrics.jsonl")" -eq 3 ]
+cmp "$work/straight/steps.jsonl" "$work/resumed/steps.jsonl" # per-step losses, appended on resume
+# activations split over many small buffers (GAFCL_MAX_BUFFER_MB) train to the same bits
+GAFCL_MAX_BUFFER_MB=1 "$gafcl" train $flags --out "$work/split" > "$work/split.log" 2>&1
+cmp "$work/straight/model.safetensors" "$work/split/model.safetensors"
 # a model newer than its state is refused
 cp "$work/straight/model.safetensors" "$work/resumed/model.safetensors"
 "$gafcl" train $flags --out "$work/resumed" --resume "$work/part1-missing" > "$work/bad.log" 2>&1 && exit 1

@@ -158,7 +158,7 @@ int gc_optim_create(gc_ctx *ctx, const gc_optim_config *cfg, gc_arena *params, g
   GC_TRY(gc_arena_commit(ctx, &o->state1, 0));
   GC_TRY(gc_arena_commit(ctx, &o->state2, 0));
 
-  size_t map_elems = (nblocks + 1) / 2, ctl = 8 + 2 * nseg;
+  size_t map_elems = (nblocks + 1) / 2, ctl = 8 + 3 * nseg; /* totals, per-segment pairs, per-segment scratch */
   gc_arena *tabs[5] = {&o->a_map, &o->a_wd, &o->a_chunks, &o->a_part, &o->a_ctl};
   const char *names[5] = {"optimizer segment map", "optimizer weight decays", "optimizer chunks",
                           "optimizer partials", "optimizer control"};
@@ -273,9 +273,9 @@ int gc_optim_step(gc_ctx *ctx, gc_optim *o, float lr, gc_optim_report *rep) {
     GC_TRY(GC_ARG(k, 3, nseg, "optim_stats_final"));
     GC_TRY(GC_ARG(k, 4, o->a_ctl.buf, "optim_stats_final"));
     GC_TRY(GC_ARG(k, 5, max_norm, "optim_stats_final"));
-    size_t one = 1;
+    size_t wg = ctx->wg;
     cl_event ev = NULL;
-    GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &one, &one, 0, NULL, gc_event_slot(ctx, &ev)),
+    GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &wg, &wg, 0, NULL, gc_event_slot(ctx, &ev)),
           "optim_stats_final over %zu chunks", o->nchunks);
     gc_track_event(ctx, ev);
   }

@@ -95,27 +95,40 @@ void optim_stats_partial(__global const float *restrict g, ulong g_off, __global
   }
 }
 
-// Combine the partials in chunk order (one work-item: a few thousand values), per segment and in total;
-// the norm-clipping scale min(1, max_norm / (norm + 1e-6)) as torch.nn.utils.clip_grad_norm_.
-__kernel void optim_stats_final(__global const float *part, __global const uint *chunks, uint nchunks, uint nseg,
-                                __global float *control, float max_norm) {
-  if (get_global_id(0) != 0) return;
-  for (uint s = 0; s < nseg; s++) {
-    control[8 + 2 * s] = 0.0f;
-    control[9 + 2 * s] = 0.0f;
+// Combine the partials, one work-group: work-item l takes segments l, l + GC_WG, ... and adds up that
+// segment's chunks in chunk order (the chunk table is in segment order, so a segment's chunks are
+// contiguous: its first is found by binary search); then work-item 0 adds the segments in order. The
+// sums are those of a serial loop over the chunks, bit for bit. The norm-clipping scale is
+// min(1, max_norm / (norm + 1e-6)) as torch.nn.utils.clip_grad_norm_.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void optim_stats_final(__global const float *part, __global const uint *chunks, uint nchunks, uint nseg,
+                       __global float *control, float max_norm) {
+  const uint lid = get_local_id(0);
+  for (uint s = lid; s < nseg; s += GC_WG) {
+    uint lo = 0, hi = nchunks; // first chunk of segment >= s
+    while (lo < hi) {
+      const uint mid = (lo + hi) / 2;
+      if (chunks[3 * mid + 2] < s) lo = mid + 1; else hi = mid;
+    }
+    float ss = 0.0f, mx = 0.0f, bad = 0.0f;
+    for (uint c = lo; c < nchunks && chunks[3 * c + 2] == s; c++) {
+      ss += part[3 * c];
+      mx = fmax(mx, part[3 * c + 1]);
+      bad = fmax(bad, part[3 * c + 2]);
+    }
+    control[8 + 2 * s] = ss;
+    control[9 + 2 * s] = mx;
+    control[8 + 2 * nseg + s] = bad; // scratch after the per-segment pairs
   }
-  float bad = 0.0f, first_bad = -1.0f;
-  for (uint c = 0; c < nchunks; c++) {
-    const uint s = chunks[3 * c + 2];
-    control[8 + 2 * s] += part[3 * c];
-    control[9 + 2 * s] = fmax(control[9 + 2 * s], part[3 * c + 1]);
-    if (part[3 * c + 2] != 0.0f && bad == 0.0f) first_bad = (float)s;
-    bad = fmax(bad, part[3 * c + 2]);
-  }
-  float total = 0.0f, gmax = 0.0f;
+  barrier(CLK_GLOBAL_MEM_FENCE);
+  if (lid != 0) return;
+  float total = 0.0f, gmax = 0.0f, bad = 0.0f, first_bad = -1.0f;
   for (uint s = 0; s < nseg; s++) {
     total += control[8 + 2 * s];
     gmax = fmax(gmax, control[9 + 2 * s]);
+    const float b = control[8 + 2 * nseg + s];
+    if (b != 0.0f && bad == 0.0f) first_bad = (float)s;
+    bad = fmax(bad, b);
   }
   control[0] = total;
   control[1] = gmax;

@@ -421,8 +421,11 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
                 b + 1, bad);
       }
       if (steps) {
-        fprintf(steps, "{\"run\":\"%s\",\"epoch\":%d,\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"skipped\":%d,\"device\":\"%s\"}\n",
-                tag, e + 1, (long)((size_t)e * nb + b + 1), xr.loss, (double)lr, rep.skipped, ctx->dev.name);
+        fprintf(steps,
+                "{\"run\":\"%s\",\"epoch\":%d,\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s%s\","
+                "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\"}\n",
+                tag, e + 1, (long)((size_t)e * nb + b + 1), xr.loss, (double)lr, rep.skipped, c->net,
+                c->imagenet ? "_imagenet" : "", c->data, c->seed, ctx->dev.name);
       }
       loss_sum += xr.loss;
       correct += xr.top1;

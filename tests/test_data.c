@@ -160,6 +160,7 @@ static void test_loader(void) {
   CHECK(gc_loader_next(a, &ia, &la, &ra) == 0);
   gc_loader_free(a);
   gc_data_free(&d);
+  free(first);
   CHECK_STATUS(gc_data_synthetic(&d, 0, 3, 8, 8, 5, 1), GC_ERR_ARG);
 }
 

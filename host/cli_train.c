@@ -353,13 +353,22 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
   }
   if (c->resume[0]) {
     long me = -1;
+    int has_model = 0;
     snprintf(path, sizeof path, "%s/state.safetensors", c->resume);
-    GC_TRY(gc_ckpt_load_state(ctx, net, opt, path, &start, NULL));
+    GC_TRY(gc_ckpt_load_state(ctx, net, opt, path, &start, NULL, &has_model));
     snprintf(path, sizeof path, "%s/model.safetensors", c->resume);
-    GC_TRY(gc_ckpt_load_model(ctx, net, path, 1, &me));
-    if (me != start)
-      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: model.safetensors is from epoch %ld but state.safetensors from epoch %ld "
-                   "(interrupted between the two writes?)", c->resume, me, start);
+    if (!has_model) { /* a state file of an older version: the weights come from model.safetensors */
+      GC_TRY(gc_ckpt_load_model(ctx, net, path, 1, &me));
+      if (me != start)
+        GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: model.safetensors is from epoch %ld but state.safetensors from epoch %ld",
+                     c->resume, me, start);
+    } else if (c->out[0] && !strcmp(c->out, c->resume)) {
+      /* killed between the two writes: the exported model lags the state by an epoch; bring it level */
+      if (gc_ckpt_inspect(path, NULL) != 0 || gc_ckpt_epoch(path, &me) != 0 || me != start) {
+        GC_TRY(gc_ckpt_save_model(ctx, net, start, path));
+        printf("%s: %s rewritten from state.safetensors (epoch %ld)\n", tag, path, start);
+      }
+    }
     printf("%s: resuming %s after epoch %ld (step %ld)\n", tag, c->resume, start, gc_optim_steps(opt));
   }
   int cifar = !strncmp(c->data, "cifar", 5);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,9 @@ static int cmd_nets(const char *selector, long batch) {
 }
 
 int main(int argc, char **argv) {
+  /* a file-size limit (ulimit -f) must give a write error that keeps the previous checkpoint and names
+   * the cause, not kill the run */
+  signal(SIGXFSZ, SIG_IGN);
   const char *cmd = NULL, *selector = NULL;
   long batch = 256;
   if (argc > 1 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "compare") || !strcmp(argv[1], "eval") ||

@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct entry {
@@ -20,6 +24,40 @@ typedef struct entry {
   size_t bytes;
   void *data; /* host copy */
 } entry;
+
+/* Remove PATH.tmp.PID files left by processes that no longer run (a run killed while writing). */
+static void remove_stale_tmp(const char *path) {
+  char dirbuf[1200], basebuf[1200];
+  snprintf(dirbuf, sizeof dirbuf, "%s", path);
+  snprintf(basebuf, sizeof basebuf, "%s", path);
+  const char *dir = dirname(dirbuf), *base = basename(basebuf);
+  size_t bl = strlen(base);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, base, bl) || strncmp(de->d_name + bl, ".tmp.", 5)) continue;
+    char *end = NULL;
+    long pid = strtol(de->d_name + bl + 5, &end, 10);
+    if (!end || *end || pid <= 0 || pid == (long)getpid()) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* still running (or not ours to judge) */
+    char p[2400];
+    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+    unlink(p);
+  }
+  closedir(d);
+}
+
+/* GAFCL_TEST_CKPT_DELAY_MS: a pause after the data is written and before it is made durable and
+ * renamed, so that tests can kill a run in the middle of writing a checkpoint. */
+static void test_delay(void) {
+  const char *v = getenv("GAFCL_TEST_CKPT_DELAY_MS");
+  long ms = v ? strtol(v, NULL, 10) : 0;
+  if (ms > 0) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
 
 /* header JSON + data, to path atomically */
 static int write_safetensors(const char *path, entry *e, int n, cJSON *meta) {
@@ -46,6 +84,7 @@ static int write_safetensors(const char *path, entry *e, int n, cJSON *meta) {
   size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8; /* pad with spaces to keep the data 8-byte aligned */
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+  remove_stale_tmp(path);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
@@ -53,6 +92,7 @@ static int write_safetensors(const char *path, entry *e, int n, cJSON *meta) {
   for (size_t k = hl; !bad && k < padded; k++) bad = gc_write_all(fd, " ", 1);
   for (int i = 0; !bad && i < n; i++) bad = gc_write_all(fd, e[i].data, e[i].bytes);
   if (bad) GC_FAIL_GOTO(GC_ERR_IO, "writing %s: %s (the previous checkpoint is kept)", tmp, strerror(errno));
+  test_delay();
   if (fsync(fd) != 0) GC_FAIL_GOTO(GC_ERR_IO, "fsync %s: %s (the previous checkpoint is kept)", tmp, strerror(errno));
   if (close(fd) != 0) {
     fd = -1;
@@ -95,31 +135,41 @@ static void free_entries(entry *e, int n, char **names, int nn) {
   free(names);
 }
 
-int gc_ckpt_save_model(gc_ctx *ctx, gc_net *net, long epoch, const char *path) {
+/* The model's tensors (PyTorch state_dict names: parameters, buffers, num_batches_tracked) appended to
+ * e[*k]; counter names go to names[*nn]. */
+static int model_entries(gc_ctx *ctx, gc_net *net, entry *e, int *k, char **names, int *nn) {
   int st = 0, np = gc_net_nparams(net), nb = gc_net_nbuffers(net), nbn = gc_net_nbn(net);
-  int total = np + nb + nbn, k = 0, nn = 0;
+  /* state_dict order: per module, parameters then buffers; the buffers and counters follow their
+   * batch norm's parameters (name order within the file does not matter to safetensors) */
+  for (int i = 0; i < np; i++) GC_TRY(read_tensor_f32(ctx, &gc_net_param(net, i)->w, &e[(*k)++], gc_net_param(net, i)->name));
+  for (int i = 0; i < nb; i++) GC_TRY(read_tensor_f32(ctx, &gc_net_buffer(net, i)->t, &e[(*k)++], gc_net_buffer(net, i)->name));
+  for (int i = 0; i < nbn; i++) {
+    size_t len = strlen(gc_net_bn_name(net, i)) + 32;
+    names[*nn] = malloc(len);
+    if (!names[*nn]) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "names");
+    snprintf(names[*nn], len, "%s.num_batches_tracked", gc_net_bn_name(net, i));
+    int64_t *v = malloc(8);
+    if (!v) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "counter");
+    *v = gc_net_bn_batches(net, i);
+    e[*k] = (entry){names[(*nn)++], "I64", 0, {0}, 8, v};
+    (*k)++;
+  }
+cleanup:
+  return st;
+}
+
+static int model_count(const gc_net *net) { return gc_net_nparams(net) + gc_net_nbuffers(net) + gc_net_nbn(net); }
+
+int gc_ckpt_save_model(gc_ctx *ctx, gc_net *net, long epoch, const char *path) {
+  int st = 0, total = model_count(net), k = 0, nn = 0;
   entry *e = calloc((size_t)total, sizeof *e);
-  char **names = calloc((size_t)nbn + 1, sizeof *names);
+  char **names = calloc((size_t)gc_net_nbn(net) + 1, sizeof *names);
   if (!e || !names) {
     free(e);
     free(names);
     GC_FAIL(GC_ERR_HOST_MEM, "checkpoint of %d tensors", total);
   }
-  /* state_dict order: per module, parameters then buffers; the buffers and counters follow their
-   * batch norm's parameters (name order within the file does not matter to safetensors) */
-  for (int i = 0; i < np; i++) GC_TRY(read_tensor_f32(ctx, &gc_net_param(net, i)->w, &e[k++], gc_net_param(net, i)->name));
-  for (int i = 0; i < nb; i++) GC_TRY(read_tensor_f32(ctx, &gc_net_buffer(net, i)->t, &e[k++], gc_net_buffer(net, i)->name));
-  for (int i = 0; i < nbn; i++) {
-    size_t len = strlen(gc_net_bn_name(net, i)) + 32;
-    names[nn] = malloc(len);
-    if (!names[nn]) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "names");
-    snprintf(names[nn], len, "%s.num_batches_tracked", gc_net_bn_name(net, i));
-    int64_t *v = malloc(8);
-    if (!v) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "counter");
-    *v = gc_net_bn_batches(net, i);
-    e[k] = (entry){names[nn++], "I64", 0, {0}, 8, v};
-    k++;
-  }
+  GC_TRY(model_entries(ctx, net, e, &k, names, &nn));
   cJSON *meta = cJSON_CreateObject();
   cJSON_AddStringToObject(meta, "format", "pt");
   cJSON_AddStringToObject(meta, "gafcl_net", gc_net_spec_name(net));
@@ -218,6 +268,35 @@ static int st_get(const stfile *f, const char *path, const char *name, const cha
   return GC_OK;
 }
 
+/* the model's tensors from an open file into the net */
+static int load_model_from(gc_ctx *ctx, gc_net *net, const stfile *f, const char *path) {
+  int st = 0, np = gc_net_nparams(net), nb = gc_net_nbuffers(net), nbn = gc_net_nbn(net);
+  for (int i = 0; i < np && !st; i++) {
+    const gc_param *p = gc_net_param(net, i);
+    const void *d = NULL;
+    st = st_get(f, path, p->name, "F32", p->ndim, p->dims, &d);
+    if (!st) st = gc_tensor_write(ctx, &p->w, d, gc_tensor_numel(&p->w));
+  }
+  for (int i = 0; i < nb && !st; i++) {
+    const gc_buffer *b = gc_net_buffer(net, i);
+    const void *d = NULL;
+    st = st_get(f, path, b->name, "F32", 1, b->t.dim, &d);
+    if (!st) st = gc_tensor_write(ctx, &b->t, d, gc_tensor_numel(&b->t));
+  }
+  for (int i = 0; i < nbn && !st; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.num_batches_tracked", gc_net_bn_name(net, i));
+    const void *d = NULL;
+    st = st_get(f, path, name, "I64", 0, NULL, &d);
+    if (!st) {
+      int64_t v;
+      memcpy(&v, d, 8);
+      gc_net_set_bn_batches(net, i, v);
+    }
+  }
+  return st;
+}
+
 int gc_ckpt_load_model(gc_ctx *ctx, gc_net *net, const char *path, int strict, long *epoch) {
   stfile f;
   int st = st_open(path, &f);
@@ -227,32 +306,9 @@ int gc_ckpt_load_model(gc_ctx *ctx, gc_net *net, const char *path, int strict, l
     cJSON *ep = meta ? cJSON_GetObjectItemCaseSensitive(meta, "epoch") : NULL;
     *epoch = cJSON_IsString(ep) ? strtol(ep->valuestring, NULL, 10) : -1;
   }
-  int np = gc_net_nparams(net), nb = gc_net_nbuffers(net), nbn = gc_net_nbn(net), expected = np + nb + nbn;
-  for (int i = 0; i < np && !st; i++) {
-    const gc_param *p = gc_net_param(net, i);
-    const void *d = NULL;
-    st = st_get(&f, path, p->name, "F32", p->ndim, p->dims, &d);
-    if (!st) st = gc_tensor_write(ctx, &p->w, d, gc_tensor_numel(&p->w));
-  }
-  for (int i = 0; i < nb && !st; i++) {
-    const gc_buffer *b = gc_net_buffer(net, i);
-    const void *d = NULL;
-    st = st_get(&f, path, b->name, "F32", 1, b->t.dim, &d);
-    if (!st) st = gc_tensor_write(ctx, &b->t, d, gc_tensor_numel(&b->t));
-  }
-  for (int i = 0; i < nbn && !st; i++) {
-    char name[128];
-    snprintf(name, sizeof name, "%s.num_batches_tracked", gc_net_bn_name(net, i));
-    const void *d = NULL;
-    st = st_get(&f, path, name, "I64", 0, NULL, &d);
-    if (!st) {
-      int64_t v;
-      memcpy(&v, d, 8);
-      gc_net_set_bn_batches(net, i, v);
-    }
-  }
+  st = load_model_from(ctx, net, &f, path);
   if (!st && strict) {
-    int count = 0;
+    int count = 0, expected = model_count(net);
     cJSON *it;
     cJSON_ArrayForEach(it, f.hdr) count += strcmp(it->string, "__metadata__") != 0;
     if (count != expected)
@@ -271,13 +327,15 @@ static const char *state_prefix(int which, gc_optim *opt) {
 
 int gc_ckpt_save_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, long epoch, const char *config_json, const char *path) {
   int st = 0, np = gc_net_nparams(net), k = 0, nn = 0;
-  entry *e = calloc((size_t)(2 * np + 1), sizeof *e);
-  char **names = calloc((size_t)(2 * np + 1), sizeof *names);
+  entry *e = calloc((size_t)(2 * np + model_count(net) + 1), sizeof *e);
+  char **names = calloc((size_t)(2 * np + gc_net_nbn(net) + 1), sizeof *names);
   if (!e || !names) {
     free(e);
     free(names);
     GC_FAIL(GC_ERR_HOST_MEM, "state checkpoint");
   }
+  /* the whole model too: this one file, written atomically, is all a resumed run needs */
+  GC_TRY(model_entries(ctx, net, e, &k, names, &nn));
   for (int which = 0; which < 2; which++) {
     const char *pre = state_prefix(which, opt);
     if (!pre) continue;
@@ -301,13 +359,15 @@ int gc_ckpt_save_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, long epoch, cons
   cJSON_AddStringToObject(meta, "epoch", num);
   cJSON_AddStringToObject(meta, "config", config_json ? config_json : "");
   cJSON_AddStringToObject(meta, "gafcl_net", gc_net_spec_name(net));
+  cJSON_AddStringToObject(meta, "has_model", "1");
   GC_TRY(write_safetensors(path, e, k, meta));
 cleanup:
   free_entries(e, k, names, nn);
   return st;
 }
 
-int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, char **config) {
+int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, char **config,
+                       int *has_model) {
   stfile f;
   int st = st_open(path, &f);
   if (st) return st;
@@ -336,6 +396,9 @@ int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path
       if (!st) st = gc_tensor_write(ctx, &t, d, gc_tensor_numel(&t));
     }
   }
+  cJSON *hm = meta ? cJSON_GetObjectItemCaseSensitive(meta, "has_model") : NULL;
+  if (has_model) *has_model = cJSON_IsString(hm) && !strcmp(hm->valuestring, "1");
+  if (!st && has_model && *has_model) st = load_model_from(ctx, net, &f, path);
   if (!st) {
     gc_optim_set_steps(opt, strtol(steps->valuestring, NULL, 10));
     *epoch = strtol(ep->valuestring, NULL, 10);
@@ -346,6 +409,18 @@ int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path
   }
   st_close(&f);
   return st;
+}
+
+int gc_ckpt_epoch(const char *path, long *epoch) {
+  stfile f;
+  *epoch = -1;
+  int st = st_open(path, &f);
+  if (st) return st;
+  cJSON *meta = cJSON_GetObjectItemCaseSensitive(f.hdr, "__metadata__");
+  cJSON *ep = meta ? cJSON_GetObjectItemCaseSensitive(meta, "epoch") : NULL;
+  if (cJSON_IsString(ep)) *epoch = strtol(ep->valuestring, NULL, 10);
+  st_close(&f);
+  return GC_OK;
 }
 
 int gc_ckpt_inspect(const char *path, int *ntensors) {

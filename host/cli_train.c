@@ -409,6 +409,7 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
       GC_TRY(gc_tensor_write(ctx, gc_net_input(net), img, (size_t)c->batch * per));
       GC_TRY(gc_tensor_write(ctx, gc_net_labels(net), lab, (size_t)c->batch));
       GC_TRY(gc_net_zero_grad(ctx, net));
+      GC_TRY(gc_net_buffers_save(ctx, net)); /* a skipped step puts the running statistics back */
       GC_TRY(gc_net_forward(ctx, net, 1));
       gc_xent_result xr;
       GC_TRY(gc_net_loss(ctx, net, 1, &xr));
@@ -422,12 +423,21 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
       opt_s += os;
       if (rep.skipped) {
         res->skipped_steps++;
+        GC_TRY(gc_net_buffers_restore(ctx, net));
         const char *bad = rep.first_bad_segment >= 0 ? gc_net_param(net, rep.first_bad_segment)->name : "?";
+        char origin[256] = "";
+        if (res->skipped_steps == 1) { /* where it began: diagnosed once per run (it reads everything back) */
+          gc_nonfinite_origin o;
+          char d[200];
+          if (gc_net_find_nonfinite(ctx, net, &o) == GC_OK)
+            snprintf(origin, sizeof origin, "; NaN/Inf begin %s", gc_nonfinite_describe(&o, d, sizeof d));
+        }
+        long gstep = (long)((size_t)e * nb + b + 1);
         if (!strcmp(c->on_nonfinite, "stop"))
-          GC_FAIL_GOTO(GC_ERR_NUMERIC, "epoch %d, step %zu: non-finite gradients (first in %s); stopped, weights "
-                       "unchanged by that step", e + 1, b + 1, bad);
-        fprintf(stderr, "\n%s epoch %d, step %zu: non-finite gradients (first in %s): step skipped\n", tag, e + 1,
-                b + 1, bad);
+          GC_FAIL_GOTO(GC_ERR_NUMERIC, "epoch %d, step %ld (batch %zu): non-finite gradients (first in %s)%s; stopped, "
+                       "weights unchanged by that step and the last checkpoint kept", e + 1, gstep, b + 1, bad, origin);
+        fprintf(stderr, "\n%s epoch %d, step %ld (batch %zu): non-finite gradients (first in %s)%s: step skipped\n", tag,
+                e + 1, gstep, b + 1, bad, origin);
       }
       if (steps) {
         fprintf(steps,
@@ -492,7 +502,16 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
       fflush(metrics);
     }
     if (steps) fflush(steps);
-    if (c->out[0]) { /* the state first: a model newer than its state is detected on resume */
+    if (c->out[0]) {
+      /* never overwrite the last good checkpoint with NaN/Inf: finite gradients can still drive the
+       * activations, and with them the running statistics, past the float range */
+      const char *badt = NULL;
+      GC_TRY(gc_net_nonfinite_state(ctx, net, &badt));
+      if (badt)
+        GC_FAIL_GOTO(GC_ERR_NUMERIC, "after epoch %d: %s holds NaN/Inf (the run diverged: lower the learning rate or "
+                     "use the GAF); checkpoint not written, the last one kept", e + 1, badt);
+    }
+    if (c->out[0]) { /* the state (everything a resume needs) first, then the model export */
       char *cfg = train_cfg_json(c);
       snprintf(path, sizeof path, "%s/state.safetensors", c->out);
       st = gc_ckpt_save_state(ctx, net, opt, e + 1, cfg, path);

@@ -254,7 +254,8 @@ double gc_ref_xent(size_t N, size_t K, const double *z, const int *labels, doubl
     int l = labels[n];
     loss += -(r[l] - m - log(s));
     size_t rank = 0;
-    for (size_t k = 0; k < K; k++) rank += r[k] > r[l] || (r[k] == r[l] && (int)k < l);
+    for (size_t k = 0; k < K; k++) rank += r[k] > r[l] || (r[k] == r[l] && (int)k < l) || isnan(r[k]) || isnan(r[l]);
+    if (isnan(r[l])) rank = K + 5;
     t1 += rank < 1;
     t5 += rank < 5;
     if (dz)

@@ -38,12 +38,14 @@ void softmax_xent(__global const float *z, ulong z_off, __global const float *la
   float s = 0.0f;
   for (uint k = 0; k < K; k++) s += exp(z[row + k] - m);
   const float zl = z[row + label];
-  // rank of the label: classes scoring higher, and equal-scoring classes with a lower index
+  // rank of the label: classes scoring higher, and equal-scoring classes with a lower index; a NaN score
+  // (the label's or another's) counts as ranking above the label, so a diverged net scores no hits
   uint rank = 0;
   for (uint k = 0; k < K; k++) {
     const float v = z[row + k];
-    rank += (v > zl || (v == zl && (int)k < label)) ? 1 : 0;
+    rank += (v > zl || (v == zl && (int)k < label) || isnan(v) || isnan(zl)) ? 1 : 0;
   }
+  if (isnan(zl)) rank = K + 5; // the label's own score is NaN: no hit even among fewer than 5 classes
   stats[s_off + 3 * n] = -(zl - m - log(s));
   stats[s_off + 3 * n + 1] = rank < 1 ? 1.0f : 0.0f;
   stats[s_off + 3 * n + 2] = rank < 5 ? 1.0f : 0.0f;

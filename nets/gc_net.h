@@ -118,6 +118,30 @@ int gc_net_profile(gc_net *net, int on);
 int gc_net_nlayers(const gc_net *net);
 void gc_net_layer_profile(const gc_net *net, int i, gc_layer_profile *lp);
 
+/* A snapshot of the buffers (batch-norm running statistics and counters), taken before a training step
+ * and put back when the step is skipped: a skipped step leaves no trace in the model. */
+int gc_net_buffers_save(gc_ctx *ctx, gc_net *net);
+int gc_net_buffers_restore(gc_ctx *ctx, gc_net *net);
+/* The first weight or buffer tensor holding a NaN or Inf (*name = NULL: none). Reads them back. */
+int gc_net_nonfinite_state(gc_ctx *ctx, gc_net *net, const char **name);
+
+/* Where NaN or Inf values begin, after a step whose gradients were non-finite (the activations and
+ * gradients of that step are still on the device): the input batch, the weights, the first layer in
+ * forward order whose output holds one, the loss gradient, or the first layer in backward order whose
+ * input gradient or parameter gradient holds one. Reads everything back: for diagnosis only. */
+enum { GC_NONFINITE_NONE, GC_NONFINITE_INPUT, GC_NONFINITE_WEIGHTS, GC_NONFINITE_FORWARD, GC_NONFINITE_LOSS,
+       GC_NONFINITE_BACKWARD };
+typedef struct gc_nonfinite_origin {
+  int where;        /* GC_NONFINITE_* */
+  int layer;        /* forward/backward: the layer's index, else -1 */
+  const char *op;   /* its operation */
+  char param[96];   /* its first parameter, or the non-finite weight tensor */
+  char group[32];   /* its stage */
+} gc_nonfinite_origin;
+int gc_net_find_nonfinite(gc_ctx *ctx, gc_net *net, gc_nonfinite_origin *o);
+/* "in the forward output of layer 12 (conv layer2.0.conv1.weight, layer2)" */
+const char *gc_nonfinite_describe(const gc_nonfinite_origin *o, char *buf, size_t cap);
+
 /* The CPU reference of the same graph in double precision (tests): forward on `x` (N*C*H*W) to logits
  * (N*classes); backward from dlogits, giving parameter gradients (one array per parameter) and dx.
  * Parameters and running statistics are read from the device. `training` as gc_net_forward (running

@@ -53,6 +53,8 @@ struct gc_net {
   double flops;
   size_t ws_size;
   gc_arena pa, ga, ba;    /* parameters, gradients, buffers */
+  gc_arena bb;            /* a snapshot of the buffers (gc_net_buffers_save), allocated on first use */
+  int64_t *bn_saved;      /* the batch-norm counters of that snapshot */
   gc_arena aa[GC_NET_MAX_ARENAS], da[GC_NET_MAX_ARENAS]; /* activations, their gradients: split so that no
                           buffer exceeds the context's max_buffer; storage s lives in aa[k] and da[k] */
   int na;
@@ -471,6 +473,8 @@ void gc_net_free(gc_net *net) {
   gc_arena_release(&net->pa);
   gc_arena_release(&net->ga);
   gc_arena_release(&net->ba);
+  gc_arena_release(&net->bb);
+  free(net->bn_saved);
   for (int k = 0; k < net->na; k++) {
     gc_arena_release(&net->aa[k]);
     gc_arena_release(&net->da[k]);
@@ -780,6 +784,170 @@ void gc_net_layer_profile(const gc_net *net, int i, gc_layer_profile *lp) {
     lp->forward_s = net->prof[2 * i];
     lp->backward_s = net->prof[2 * i + 1];
   }
+}
+
+/* ---- buffer snapshots and finiteness of the model ---- */
+
+int gc_net_buffers_save(gc_ctx *ctx, gc_net *net) {
+  int st = 0;
+  gc_tensor src, dst;
+  if (!net->nbufs) return GC_OK;
+  if (!net->bb.buf) {
+    size_t n = net->ba.used ? net->ba.used : 1;
+    gc_tensor t;
+    gc_arena_init(ctx, &net->bb, "buffer snapshot");
+    GC_TRY(gc_arena_reserve(&net->bb, &t, 1, &n));
+    GC_TRY(gc_arena_commit(ctx, &net->bb, 0));
+    net->bn_saved = calloc((size_t)(net->nbn ? net->nbn : 1), sizeof *net->bn_saved);
+    if (!net->bn_saved) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "batch-norm counters");
+  }
+  GC_TRY(gc_arena_view(&net->ba, &src));
+  GC_TRY(gc_arena_view(&net->bb, &dst));
+  dst.dim[0] = src.dim[0] = net->ba.used;
+  GC_TRY(gc_copy(ctx, &src, &dst));
+  memcpy(net->bn_saved, net->bn_count, (size_t)net->nbn * sizeof *net->bn_saved);
+cleanup:
+  return st;
+}
+
+int gc_net_buffers_restore(gc_ctx *ctx, gc_net *net) {
+  int st = 0;
+  gc_tensor src, dst;
+  if (!net->nbufs) return GC_OK;
+  if (!net->bb.buf) GC_FAIL(GC_ERR_ARG, "gc_net_buffers_restore without a snapshot");
+  GC_TRY(gc_arena_view(&net->bb, &src));
+  GC_TRY(gc_arena_view(&net->ba, &dst));
+  dst.dim[0] = src.dim[0] = net->ba.used;
+  GC_TRY(gc_copy(ctx, &src, &dst));
+  memcpy(net->bn_count, net->bn_saved, (size_t)net->nbn * sizeof *net->bn_saved);
+cleanup:
+  return st;
+}
+
+/* ---- where non-finite values begin (diagnosis after a skipped step) ---- */
+
+/* Whether the values (or gradients) of activation a hold a NaN or Inf, from a read-back of its storage. */
+static int act_nonfinite(gc_ctx *ctx, gc_net *net, int a, int grad, int *bad) {
+  const act *ac = &net->acts[a];
+  const storage *s = &net->st[ac->st];
+  size_t n = prod(s->dims, 4), hw = s->dims[2] * s->dims[3], img = s->dims[1] * hw;
+  float *h = malloc(n * sizeof *h);
+  *bad = 0;
+  if (!h) return gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "reading an activation of %zu values", n);
+  int st = gc_tensor_read(ctx, grad ? &s->g : &s->t, h, n);
+  for (size_t i = 0; !st && i < s->dims[0] && !*bad; i++)
+    for (size_t k = i * img + ac->c0 * hw, e = k + ac->dims[1] * hw; k < e; k++)
+      if (!isfinite(h[k])) {
+        *bad = 1;
+        break;
+      }
+  free(h);
+  return st;
+}
+
+static int tensor_nonfinite(gc_ctx *ctx, const gc_tensor *t, int *bad) {
+  size_t n = gc_tensor_numel(t);
+  float *h = malloc((n ? n : 1) * sizeof *h);
+  *bad = 0;
+  if (!h) return gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "reading a tensor of %zu values", n);
+  int st = gc_tensor_read(ctx, t, h, n);
+  for (size_t k = 0; !st && k < n; k++)
+    if (!isfinite(h[k])) {
+      *bad = 1;
+      break;
+    }
+  free(h);
+  return st;
+}
+
+static void origin_layer(const gc_net *net, int i, gc_nonfinite_origin *o) {
+  gc_layer_profile lp;
+  gc_net_layer_profile(net, i, &lp);
+  o->layer = i;
+  o->op = lp.op;
+  snprintf(o->param, sizeof o->param, "%s", lp.param);
+  snprintf(o->group, sizeof o->group, "%s", lp.group);
+}
+
+int gc_net_nonfinite_state(gc_ctx *ctx, gc_net *net, const char **name) {
+  int st = 0, bad = 0;
+  *name = NULL;
+  for (int i = 0; i < net->nparams && !*name; i++) {
+    GC_TRY(tensor_nonfinite(ctx, &net->params[i].w, &bad));
+    if (bad) *name = net->params[i].name;
+  }
+  for (int i = 0; i < net->nbufs && !*name; i++) {
+    GC_TRY(tensor_nonfinite(ctx, &net->bufs[i].t, &bad));
+    if (bad) *name = net->bufs[i].name;
+  }
+cleanup:
+  return st;
+}
+
+int gc_net_find_nonfinite(gc_ctx *ctx, gc_net *net, gc_nonfinite_origin *o) {
+  int st = 0, bad = 0;
+  memset(o, 0, sizeof *o);
+  o->layer = -1;
+  GC_TRY(act_nonfinite(ctx, net, net->input, 0, &bad));
+  if (bad) {
+    o->where = GC_NONFINITE_INPUT;
+    return GC_OK;
+  }
+  for (int i = 0; i < net->nparams; i++) {
+    GC_TRY(tensor_nonfinite(ctx, &net->params[i].w, &bad));
+    if (bad) {
+      o->where = GC_NONFINITE_WEIGHTS;
+      snprintf(o->param, sizeof o->param, "%s", net->params[i].name);
+      return GC_OK;
+    }
+  }
+  for (int i = 0; i < net->nnodes; i++) {
+    GC_TRY(act_nonfinite(ctx, net, net->nodes[i].out, 0, &bad));
+    if (bad) {
+      o->where = GC_NONFINITE_FORWARD;
+      origin_layer(net, i, o);
+      return GC_OK;
+    }
+  }
+  GC_TRY(act_nonfinite(ctx, net, net->logits, 1, &bad));
+  if (bad) {
+    o->where = GC_NONFINITE_LOSS;
+    return GC_OK;
+  }
+  for (int i = net->nnodes - 1; i >= 0; i--) {
+    const node *n = &net->nodes[i];
+    for (int k = 0; k < 2 && !bad; k++) {
+      int a = k ? n->in2 : n->in;
+      if (a < 0 || a == net->input || (k && n->op != OP_ADD && n->op != OP_CHSCALE)) continue;
+      GC_TRY(act_nonfinite(ctx, net, a, 1, &bad));
+    }
+    for (int p = 0; p < 2 && !bad; p++) {
+      int pi = p ? n->p1 : n->p0;
+      if (pi >= 0) GC_TRY(tensor_nonfinite(ctx, &net->params[pi].g, &bad));
+    }
+    if (bad) {
+      o->where = GC_NONFINITE_BACKWARD;
+      origin_layer(net, i, o);
+      return GC_OK;
+    }
+  }
+cleanup:
+  return st;
+}
+
+const char *gc_nonfinite_describe(const gc_nonfinite_origin *o, char *buf, size_t cap) {
+  switch (o->where) {
+  case GC_NONFINITE_INPUT: snprintf(buf, cap, "in the input batch"); break;
+  case GC_NONFINITE_WEIGHTS: snprintf(buf, cap, "in the weights before the step (%s)", o->param); break;
+  case GC_NONFINITE_FORWARD:
+  case GC_NONFINITE_BACKWARD:
+    snprintf(buf, cap, "in the %s of layer %d (%s%s%s, %s)", o->where == GC_NONFINITE_FORWARD ? "forward output" : "backward pass",
+             o->layer, o->op, *o->param ? " " : "", o->param, o->group);
+    break;
+  case GC_NONFINITE_LOSS: snprintf(buf, cap, "in the loss gradient (logits finite)"); break;
+  default: snprintf(buf, cap, "nowhere in the activations, weights or gradients any more"); break;
+  }
+  return buf;
 }
 
 int gc_net_forward(gc_ctx *ctx, gc_net *net, int training) {

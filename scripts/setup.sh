@@ -22,7 +22,7 @@ esac
 packages=(build-essential cmake git pkg-config
   ocl-icd-opencl-dev pocl-opencl-icd clinfo
   libclblast-dev libcjson-dev zlib1g-dev libjpeg62-turbo-dev libbenchmark-dev
-  oclgrind clang libclang-rt-14-dev dataset-fashion-mnist)
+  oclgrind clang libclang-rt-14-dev dataset-fashion-mnist python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -516,6 +516,25 @@ static void xent_case(gc_ctx *ctx, size_t N, size_t K) {
   ts_upload(ctx, &s);
   CHECK_STATUS(gc_xent(ctx, Z, L, DZ, WS, &res), GC_ERR_ARG);
   CHECK(strstr(gc_last_error(), "sample 2") != NULL);
+  /* NaN logits (a diverged net) score no hits: sample 0 NaN everywhere, sample 1 NaN in one other class */
+  s.h[1][2] = lab[2];
+  for (size_t k = 0; k < K; k++) s.h[0][k] = NAN;
+  s.h[0][K + (size_t)(labi[1] == 0 ? 1 : 0)] = NAN;
+  ts_upload(ctx, &s);
+  gc_xent_result rn;
+  CHECK_OK(gc_xent(ctx, Z, L, DZ, WS, &rn));
+  for (size_t k = 0; k < 2 * K; k++) zd[k] = s.h[0][k];
+  int n1, n5;
+  gc_ref_xent(N, K, zd, labi, dzr, &n1, &n5);
+  CHECK(rn.top1 == n1 && rn.top5 == n5);
+  {
+    /* top-1: neither NaN sample is a hit; top-5: the all-NaN sample is not, the other may be */
+    int f1 = 0, f5 = 0;
+    double *zf = to_d(s.h[0] + 2 * K, (N - 2) * K), *dzf = zeros_d((N - 2) * K);
+    gc_ref_xent(N - 2, K, zf, labi + 2, dzf, &f1, &f5);
+    CHECK(rn.top1 == f1 && (rn.top5 == f5 || rn.top5 == f5 + 1));
+    free(zf), free(dzf);
+  }
   free(dzd);
   ts_free(&s);
   free(z), free(lab), free(labi), free(zd), free(dzr);

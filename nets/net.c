@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GC_NET_MAX_ARENAS 64
+#define GC_NET_MAX_ARENAS 256
 
 enum { OP_CONV, OP_BN, OP_RELU, OP_ADD, OP_POOL, OP_GAP, OP_LINEAR, OP_SIGMOID, OP_CHSCALE };
 
@@ -58,6 +58,7 @@ struct gc_net {
   gc_arena aa[GC_NET_MAX_ARENAS], da[GC_NET_MAX_ARENAS]; /* activations, their gradients: split so that no
                           buffer exceeds the context's max_buffer; storage s lives in aa[k] and da[k] */
   int na;
+  int split_overflow;     /* more than GC_NET_MAX_ARENAS would be needed: the last one holds the rest */
   gc_tensor ws, labels, xent_ws;
   int allocated;
   unsigned char *written; /* per storage, during backward */
@@ -509,6 +510,7 @@ static int reserve_all(gc_ctx *ctx, gc_net *net) {
     gc_arena_release(&net->da[k]);
   }
   net->na = 1;
+  net->split_overflow = 0;
   gc_arena_init(ctx, &net->aa[0], "activations");
   gc_arena_init(ctx, &net->da[0], "activation gradients");
   for (int i = 0; i < net->nparams; i++) {
@@ -537,9 +539,10 @@ static int reserve_all(gc_ctx *ctx, gc_net *net) {
     size_t bytes = prod(net->st[i].dims, 4) * sizeof(float) + 65536;
     int k = net->na - 1;
     if (net->aa[k].used > 0 && gc_arena_bytes(&net->aa[k]) + bytes > cap) {
-      if (net->na == GC_NET_MAX_ARENAS)
-        GC_FAIL_GOTO(GC_ERR_ARG, "%s at batch %zu: activations need more than %d buffers of %zu MiB", net->spec.name,
-                     net->batch, GC_NET_MAX_ARENAS, cap >> 20);
+      if (net->na == GC_NET_MAX_ARENAS) { /* more goes into the last one; gc_net_alloc reports it */
+        net->split_overflow = 1;
+        goto reserve;
+      }
       k = net->na++;
       char nm[48];
       snprintf(nm, sizeof nm, "activations %d", k + 1);
@@ -547,6 +550,7 @@ static int reserve_all(gc_ctx *ctx, gc_net *net) {
       snprintf(nm, sizeof nm, "activation gradients %d", k + 1);
       gc_arena_init(ctx, &net->da[k], nm);
     }
+  reserve:
     GC_TRY(gc_arena_reserve(&net->aa[k], &net->st[i].t, 4, net->st[i].dims));
     GC_TRY(gc_arena_reserve(&net->da[k], &net->st[i].g, 4, net->st[i].dims));
   }
@@ -574,6 +578,10 @@ int gc_net_alloc(gc_ctx *ctx, gc_net *net) {
             "activations and workspace %.1f MiB) but %s has %.1f MiB; use a smaller batch",
             net->spec.name, net->batch, need / 1048576.0, b[0] / 1048576.0, b[1] / 1048576.0, b[2] / 1048576.0,
             b[3] / 1048576.0, ctx->dev.name, ctx->dev.global_mem / 1048576.0);
+  if (net->split_overflow)
+    GC_FAIL(GC_ERR_DEVICE_MEM, "network %s at batch %zu: activations of %.1f MiB need more than %d buffers of %.0f MiB; "
+            "use a smaller batch", net->spec.name, net->batch, b[3] / 1048576.0, GC_NET_MAX_ARENAS,
+            ctx->max_buffer / 1048576.0);
   GC_TRY(gc_arena_commit(ctx, &net->pa, 0));
   GC_TRY(gc_arena_commit(ctx, &net->ga, 0));
   GC_TRY(gc_arena_commit(ctx, &net->ba, 0));

@@ -1,5 +1,5 @@
 // gafcl_bench: every kernel benchmark in one program (Google Benchmark, OpenCL event time as manual time):
-// GEMM, device copy and axpy (bench_kernels.cpp); convolution forward/backward, batch norm and pooling
+// GEMM, device copy and axpy (bench_kernels.cpp, registered statically by BENCHMARK()); convolution forward/backward, batch norm and pooling
 // (bench_layers.cpp); the fused optimizer updates with and without each GAF (bench_optim.cpp).
 //
 //   GAFCL_DEVICE=... gafcl_bench [--benchmark_filter=REGEX] [--benchmark_format=json] [--benchmark_out=FILE]
@@ -7,7 +7,6 @@
 // The JSON context holds the device, platform, driver, git revision and batch.
 #include "bench_common.h"
 
-void register_kernels();
 void register_layers();
 void register_optim();
 
@@ -15,7 +14,6 @@ int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   if (int rc = bench_open(argv[0])) return rc;
-  register_kernels();
   register_layers();
   register_optim();
   benchmark::RunSpecifiedBenchmarks();

@@ -421,6 +421,7 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
       double os = 0;
       GC_TRY(gc_timing_end(ctx, &os));
       opt_s += os;
+      const long gstep = (long)((size_t)e * nb + b + 1);
       if (rep.skipped) {
         res->skipped_steps++;
         GC_TRY(gc_net_buffers_restore(ctx, net));
@@ -432,7 +433,6 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
           if (gc_net_find_nonfinite(ctx, net, &o) == GC_OK)
             snprintf(origin, sizeof origin, "; NaN/Inf begin %s", gc_nonfinite_describe(&o, d, sizeof d));
         }
-        long gstep = (long)((size_t)e * nb + b + 1);
         if (!strcmp(c->on_nonfinite, "stop"))
           GC_FAIL_GOTO(GC_ERR_NUMERIC, "epoch %d, step %ld (batch %zu): non-finite gradients (first in %s)%s; stopped, "
                        "weights unchanged by that step and the last checkpoint kept", e + 1, gstep, b + 1, bad, origin);
@@ -443,7 +443,7 @@ int train_run(gc_ctx *ctx, const train_cfg *c, const char *tag, FILE *metrics, F
         fprintf(steps,
                 "{\"run\":\"%s\",\"epoch\":%d,\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s%s\","
                 "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\"}\n",
-                tag, e + 1, (long)((size_t)e * nb + b + 1), xr.loss, (double)lr, rep.skipped, c->net,
+                tag, e + 1, gstep, xr.loss, (double)lr, rep.skipped, c->net,
                 c->imagenet ? "_imagenet" : "", c->data, c->seed, ctx->dev.name);
       }
       loss_sum += xr.loss;

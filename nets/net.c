@@ -994,7 +994,10 @@ int gc_net_forward(gc_ctx *ctx, gc_net *net, int training) {
       st = gc_chscale_forward(ctx, T(n->in), T(n->in2), T(n->out));
       break;
     }
-    if (!st && net->prof) st = prof_add(ctx, &net->prof[2 * i]);
+    if (net->prof) { /* close the interval also after a failure, so later launches are not kept timed */
+      int pst = prof_add(ctx, &net->prof[2 * i]);
+      if (!st) st = pst;
+    }
     if (st) {
       const char *pname = n->p0 >= 0 ? net->params[n->p0].name : "";
       return gc_error_prefix(st, "%s forward, layer %d%s%s: ", net->spec.name, i, *pname ? " " : "", pname);
@@ -1083,7 +1086,10 @@ int gc_net_backward(gc_ctx *ctx, gc_net *net) {
       st = gc_chscale_backward(ctx, T(n->in), T(n->in2), G(n->out), G(n->in), acc, G(n->in2), acc2);
       break;
     }
-    if (!st && net->prof) st = prof_add(ctx, &net->prof[2 * i + 1]);
+    if (net->prof) {
+      int pst = prof_add(ctx, &net->prof[2 * i + 1]);
+      if (!st) st = pst;
+    }
     if (st) {
       const char *pname = n->p0 >= 0 ? net->params[n->p0].name : "";
       return gc_error_prefix(st, "%s backward, layer %d%s%s: ", net->spec.name, i, *pname ? " " : "", pname);

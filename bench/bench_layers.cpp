@@ -52,28 +52,29 @@ static void rate(benchmark::State &state, double flops) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The forward pass with one algorithm of the table (host/conv.c).
 static void BM_conv_fwd(benchmark::State &state, Shape s, int algo) {
   ConvSetup cs(s);
   if (!cs.ok) return state.SkipWithError(gc_last_error());
-  int save = g_ctx->conv_fwd_algo;
-  g_ctx->conv_fwd_algo = algo;
+  if (gc_conv_algo_set(g_ctx, gc_conv_algo_name(algo)) != 0) return state.SkipWithError(gc_last_error());
   timed(state, [&] { return gc_conv_forward(g_ctx, &cs.c, &cs.x, &cs.w, nullptr, &cs.y, &cs.ws); });
-  g_ctx->conv_fwd_algo = save;
   rate(state, cs.flops());
 }
 
 // The weight-gradient pass alone (dx not wanted): layout change of dy, im2col, split GEMM, partial sums.
-static void BM_conv_wgrad(benchmark::State &state, Shape s) {
+static void BM_conv_wgrad(benchmark::State &state, Shape s, int algo) {
   ConvSetup cs(s);
   if (!cs.ok) return state.SkipWithError(gc_last_error());
+  if (gc_conv_algo_set(g_ctx, gc_conv_algo_name(algo)) != 0) return state.SkipWithError(gc_last_error());
   timed(state, [&] { return gc_conv_backward(g_ctx, &cs.c, &cs.x, &cs.w, &cs.dy, nullptr, 0, &cs.dw, nullptr, &cs.ws); });
   rate(state, cs.flops());
 }
 
-// The whole backward pass: weight gradient and data gradient (GEMM + col2im).
-static void BM_conv_bwd(benchmark::State &state, Shape s) {
+// The whole backward pass: weight gradient and data gradient.
+static void BM_conv_bwd(benchmark::State &state, Shape s, int algo) {
   ConvSetup cs(s);
   if (!cs.ok) return state.SkipWithError(gc_last_error());
+  if (gc_conv_algo_set(g_ctx, gc_conv_algo_name(algo)) != 0) return state.SkipWithError(gc_last_error());
   timed(state, [&] { return gc_conv_backward(g_ctx, &cs.c, &cs.x, &cs.w, &cs.dy, &cs.dx, 0, &cs.dw, nullptr, &cs.ws); });
   rate(state, 2.0 * cs.flops());
 }
@@ -190,14 +191,22 @@ void register_layers() {
   for (const Shape &s : kShapes) {
     std::string n = s.name;
     benchmark::RegisterBenchmark(("gemm_bare/" + n).c_str(), BM_gemm_bare, s)->UseManualTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("conv_fwd_gemm/" + n).c_str(), BM_conv_fwd, s, (int)GC_CONV_FWD_GEMM)
-        ->UseManualTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("conv_fwd_batched/" + n).c_str(), BM_conv_fwd, s, (int)GC_CONV_FWD_BATCHED)
-        ->UseManualTime()->Unit(benchmark::kMillisecond);
+    // every algorithm of the table that runs the shape: conv_fwd_<algorithm>, conv_bwd_<algorithm>
+    gc_conv c = {s.cin, s.cout, s.k, s.k, s.stride, s.stride, s.pad, s.pad, 1, 1, 0};
+    for (int a = 0; a < gc_conv_algo_count(); a++) {
+      std::string an = gc_conv_algo_name(a);
+      if (gc_conv_algo_supports(a, &c, GC_CONV_FORWARD))
+        benchmark::RegisterBenchmark(("conv_fwd_" + an + "/" + n).c_str(), BM_conv_fwd, s, a)
+            ->UseManualTime()->Unit(benchmark::kMillisecond);
+      if (gc_conv_algo_supports(a, &c, GC_CONV_BACKWARD)) {
+        benchmark::RegisterBenchmark(("conv_wgrad_" + an + "/" + n).c_str(), BM_conv_wgrad, s, a)
+            ->UseManualTime()->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("conv_bwd_" + an + "/" + n).c_str(), BM_conv_bwd, s, a)
+            ->UseManualTime()->Unit(benchmark::kMillisecond);
+      }
+    }
     benchmark::RegisterBenchmark(("conv_fwd_clblast/" + n).c_str(), BM_conv_fwd_clblast, s)
         ->UseManualTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("conv_wgrad/" + n).c_str(), BM_conv_wgrad, s)->UseManualTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("conv_bwd/" + n).c_str(), BM_conv_bwd, s)->UseManualTime()->Unit(benchmark::kMillisecond);
   }
   for (const MapShape &s : kMaps) {
     std::string n = s.name;

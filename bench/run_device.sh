@@ -33,7 +33,7 @@ step() { # step NAME SECONDS COMMAND...
   [ $rc -eq 0 ] || failed=$((failed + 1))
 }
 if [ "${QUICK:-0}" = 1 ]; then
-  B=8; NB=2; EI=196; filt='sgemm/256|copy/1048576|conv_fwd_batched/layer1|conv_bwd/layer1|bn_relu_fwd/64x32|maxpool3x3s2_fwd/64x32|update_sgdm(_arctan)?/resnet18'
+  B=8; NB=2; EI=196; filt='sgemm/256|copy/1048576|conv_fwd_im2col_batched/layer1|conv_bwd_im2col_gemm/layer1|bn_relu_fwd/64x32|maxpool3x3s2_fwd/64x32|update_sgdm(_arctan)?/resnet18'
   acc=(--net resnet10_w16 --epochs 1 --subset 512 --test-subset 256 --batch 64); BB=4; MT=0.01
 else
   B=256; NB=64; EI=196; filt='.'; acc=(--net "${ACC_NET:-resnet18}" --epochs "${ACC_EPOCHS:-5}" --subset 0 --test-subset 0 --batch 128); BB=$B; MT=0.1

@@ -1,98 +1,9 @@
-/* Element-wise kernels and the CLBlast GEMM wrapper. */
+/* The CLBlast GEMM wrapper on tensor views, and its CPU reference. */
 #include "gc_blas.h"
 
 #include <clblast_c.h>
 #include <limits.h>
 #include <stdio.h>
-
-static int check_vec(const gc_tensor *t, const char *op, const char *name) {
-  if (!t || !t->arena || !t->arena->buf) GC_FAIL(GC_ERR_ARG, "%s: tensor %s is not in an allocated arena", op, name);
-  size_t n = gc_tensor_numel(t);
-  if (n > UINT_MAX) GC_FAIL(GC_ERR_ARG, "%s: %s has %zu elements (at most %u per launch)", op, name, n, UINT_MAX);
-  if (t->offset + n > t->arena->capacity)
-    GC_FAIL(GC_ERR_ARG, "%s: %s [%zu, +%zu) lies beyond arena '%s' (%zu elements)", op, name, t->offset, n,
-            t->arena->name, t->arena->capacity);
-  return GC_OK;
-}
-
-static int check_same(const gc_tensor *x, const gc_tensor *y, const char *op) {
-  char sx[96], sy[96];
-  if (gc_tensor_numel(x) != gc_tensor_numel(y))
-    GC_FAIL(GC_ERR_ARG, "%s: x %s (%zu elements) and y %s (%zu elements) differ in size", op,
-            gc_shape_str(x, sx, sizeof sx), gc_tensor_numel(x), gc_shape_str(y, sy, sizeof sy), gc_tensor_numel(y));
-  return GC_OK;
-}
-
-int gc_fill(gc_ctx *ctx, const gc_tensor *y, float value) {
-  int st = 0;
-  cl_kernel k;
-  GC_TRY(check_vec(y, "fill", "y"));
-  cl_ulong off = y->offset;
-  cl_uint n = (cl_uint)gc_tensor_numel(y);
-  GC_TRY(gc_kernel_get(ctx, "eltwise", NULL, "eltwise_fill", &k));
-  GC_TRY(GC_ARG(k, 0, y->arena->buf, "eltwise_fill"));
-  GC_TRY(GC_ARG(k, 1, off, "eltwise_fill"));
-  GC_TRY(GC_ARG(k, 2, n, "eltwise_fill"));
-  GC_TRY(GC_ARG(k, 3, value, "eltwise_fill"));
-  GC_TRY(gc_launch_1d(ctx, k, n, "eltwise_fill"));
-cleanup:
-  return st;
-}
-
-int gc_copy(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *y) {
-  int st = 0;
-  cl_kernel k;
-  GC_TRY(check_vec(x, "copy", "x"));
-  GC_TRY(check_vec(y, "copy", "y"));
-  GC_TRY(check_same(x, y, "copy"));
-  cl_ulong xo = x->offset, yo = y->offset;
-  cl_uint n = (cl_uint)gc_tensor_numel(y);
-  GC_TRY(gc_kernel_get(ctx, "eltwise", NULL, "eltwise_copy", &k));
-  GC_TRY(GC_ARG(k, 0, x->arena->buf, "eltwise_copy"));
-  GC_TRY(GC_ARG(k, 1, xo, "eltwise_copy"));
-  GC_TRY(GC_ARG(k, 2, y->arena->buf, "eltwise_copy"));
-  GC_TRY(GC_ARG(k, 3, yo, "eltwise_copy"));
-  GC_TRY(GC_ARG(k, 4, n, "eltwise_copy"));
-  GC_TRY(gc_launch_1d(ctx, k, n, "eltwise_copy"));
-cleanup:
-  return st;
-}
-
-int gc_scale(gc_ctx *ctx, const gc_tensor *y, float a) {
-  int st = 0;
-  cl_kernel k;
-  GC_TRY(check_vec(y, "scale", "y"));
-  cl_ulong off = y->offset;
-  cl_uint n = (cl_uint)gc_tensor_numel(y);
-  GC_TRY(gc_kernel_get(ctx, "eltwise", NULL, "eltwise_scale", &k));
-  GC_TRY(GC_ARG(k, 0, y->arena->buf, "eltwise_scale"));
-  GC_TRY(GC_ARG(k, 1, off, "eltwise_scale"));
-  GC_TRY(GC_ARG(k, 2, n, "eltwise_scale"));
-  GC_TRY(GC_ARG(k, 3, a, "eltwise_scale"));
-  GC_TRY(gc_launch_1d(ctx, k, n, "eltwise_scale"));
-cleanup:
-  return st;
-}
-
-int gc_axpy(gc_ctx *ctx, float a, const gc_tensor *x, const gc_tensor *y) {
-  int st = 0;
-  cl_kernel k;
-  GC_TRY(check_vec(x, "axpy", "x"));
-  GC_TRY(check_vec(y, "axpy", "y"));
-  GC_TRY(check_same(x, y, "axpy"));
-  cl_ulong xo = x->offset, yo = y->offset;
-  cl_uint n = (cl_uint)gc_tensor_numel(y);
-  GC_TRY(gc_kernel_get(ctx, "eltwise", NULL, "eltwise_axpy", &k));
-  GC_TRY(GC_ARG(k, 0, x->arena->buf, "eltwise_axpy"));
-  GC_TRY(GC_ARG(k, 1, xo, "eltwise_axpy"));
-  GC_TRY(GC_ARG(k, 2, y->arena->buf, "eltwise_axpy"));
-  GC_TRY(GC_ARG(k, 3, yo, "eltwise_axpy"));
-  GC_TRY(GC_ARG(k, 4, n, "eltwise_axpy"));
-  GC_TRY(GC_ARG(k, 5, a, "eltwise_axpy"));
-  GC_TRY(gc_launch_1d(ctx, k, n, "eltwise_axpy"));
-cleanup:
-  return st;
-}
 
 /* ---- GEMM ---- */
 
@@ -207,18 +118,5 @@ void gc_ref_gemm(const gc_gemm_args *g, const float *a, const float *b, float *c
         double old = g->beta == 0.0f ? 0.0 : (double)g->beta * (double)*cv;
         *cv = (float)((double)g->alpha * acc + old);
       }
-  }
-}
-
-void gc_ref_fill(float *y, size_t n, float value) {
-  for (size_t i = 0; i < n; i++) y[i] = value;
-}
-void gc_ref_scale(float *y, size_t n, float a) {
-  for (size_t i = 0; i < n; i++) y[i] = a * y[i];
-}
-void gc_ref_axpy(float a, const float *x, float *y, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    float p = a * x[i];
-    y[i] = p + y[i];
   }
 }

@@ -1,5 +1,6 @@
 /* Device discovery and selection; the context and its queue. */
 #include "gc_runtime.h"
+#include "gc_ops.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -277,18 +278,6 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
     if (*end != '\0' || v < 1) GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_MAX_BUFFER_MB='%s': needs a positive number of MiB", mb);
     if ((size_t)v << 20 < ctx->max_buffer) ctx->max_buffer = (size_t)v << 20;
   }
-  ctx->conv_fwd_algo = 2; /* GC_CONV_FWD_AUTO (gc_layers.h) */
-  const char *algo = getenv("GAFCL_CONV_FWD");
-  if (algo && *algo) {
-    if (!strcmp(algo, "gemm"))
-      ctx->conv_fwd_algo = 0;
-    else if (!strcmp(algo, "batched"))
-      ctx->conv_fwd_algo = 1;
-    else if (!strcmp(algo, "auto"))
-      ctx->conv_fwd_algo = 2;
-    else
-      GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_CONV_FWD='%s': use auto, gemm or batched", algo);
-  }
   *out = ctx;
   ctx = NULL;
 cleanup:
@@ -301,6 +290,11 @@ void gc_ctx_free(gc_ctx *ctx) {
   if (!ctx) return;
   if (ctx->queue) clFinish(ctx->queue);
   drop_events(ctx);
+  if (ctx->ops) {
+    gc_kfamily_release(ctx);
+    gc_conv_state_free(ctx->ops->conv);
+    free(ctx->ops);
+  }
   gc_program_cache_release(ctx);
   if (ctx->queue) clReleaseCommandQueue(ctx->queue);
   if (ctx->context) clReleaseContext(ctx->context);
@@ -314,45 +308,26 @@ cleanup:
   return st;
 }
 
-int gc_arg(cl_kernel k, cl_uint i, size_t size, const void *value, const char *what) {
+int gc_launch(gc_ctx *ctx, cl_kernel k, const char *what, size_t items, size_t groups, int nargs,
+              const gc_karg *args) {
   int st = 0;
-  GC_CL(clSetKernelArg(k, i, size, value), "%s argument %u (%zu bytes)", what, i, size);
-cleanup:
-  return st;
-}
-
-int gc_launch_1d(gc_ctx *ctx, cl_kernel k, size_t n, const char *what) {
-  int st = 0;
-  if (n == 0) return GC_OK;
-  size_t local = ctx->wg;
-  size_t global = (n + local - 1) / local * local;
+  for (int i = 0; i < nargs; i++)
+    GC_CL(clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr), "%s argument %d (%zu bytes)", what, i,
+          args[i].size);
+  size_t local = ctx->wg, global = items ? (items + local - 1) / local * local : groups * local;
+  if (global == 0) return GC_OK;
   cl_event ev = NULL;
   GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, gc_event_slot(ctx, &ev)),
-        "%s over %zu items (global %zu, local %zu)", what, n, global, local);
+        "%s over %zu %s (global %zu, local %zu)", what, items ? items : groups, items ? "items" : "work-groups",
+        global, local);
   gc_track_event(ctx, ev);
 cleanup:
   return st;
 }
 
-int gc_run(gc_ctx *ctx, const char *file, const char *kernel, size_t items, size_t groups, int nargs,
-           const gc_karg *args) {
-  int st = 0;
-  cl_kernel k;
-  GC_TRY(gc_kernel_get(ctx, file, NULL, kernel, &k));
-  for (int i = 0; i < nargs; i++)
-    GC_CL(clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr), "%s argument %d (%zu bytes)", kernel, i,
-          args[i].size);
-  if (items) {
-    GC_TRY(gc_launch_1d(ctx, k, items, kernel));
-  } else if (groups) {
-    size_t local = ctx->wg, global = groups * ctx->wg;
-    cl_event ev = NULL;
-    GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, gc_event_slot(ctx, &ev)),
-          "%s over %zu work-groups of %zu", kernel, groups, local);
-    gc_track_event(ctx, ev);
-  }
-cleanup:
-  return st;
+struct gc_ctx_ops *gc_ctx_ops_get(gc_ctx *ctx) {
+  if (!ctx->ops) ctx->ops = calloc(1, sizeof *ctx->ops);
+  return ctx->ops;
 }
 
 cl_event *gc_event_slot(gc_ctx *ctx, cl_event *slot) {

@@ -29,21 +29,41 @@ typedef struct gc_conv {
   int bias;   /* 1: a bias per output channel */
 } gc_conv;
 
-/* How the forward pass is lowered (gc_ctx.conv_fwd_algo; GAFCL_CONV_FWD=auto|gemm|batched overrides):
- *   GC_CONV_FWD_GEMM     im2col of a chunk of images into one K x (B*P) matrix, ONE GEMM over the chunk,
- *                        then a transpose to NCHW that also adds the bias.
- *   GC_CONV_FWD_BATCHED  im2col per image and one strided-batched GEMM call (B GEMMs of Co x P x K)
- *                        writing NCHW directly (1x1 stride-1 convolutions read x itself, no im2col).
- *   GC_CONV_FWD_AUTO     (default) BATCHED when the output map has >= 64 positions, else GEMM.
- * Measured with bench/bench_layers.cpp on the ResNet-18 CIFAR shapes (PoCL, 2 cores, batch 16): per-image
- * batched GEMMs beat one big GEMM by 1.2-1.4x on maps of 8x8 and larger (each image's GEMM is large,
- * fits the caches and needs no transpose afterwards) but lose 1.8-2x on 4x4 maps, where per-image GEMMs
- * are too small; CLBlast's own convgemm was 2.5-4x slower than either. */
-enum { GC_CONV_FWD_GEMM = 0, GC_CONV_FWD_BATCHED = 1, GC_CONV_FWD_AUTO = 2 };
+/* Convolution algorithms are the rows of a table in host/conv.c (im2col_gemm, im2col_batched,
+ * pointwise, ...): each says which shapes it supports, the workspace it needs, and runs the forward pass
+ * and/or the backward pass (weight and data gradients). The algorithm for each shape and pass is chosen
+ * on first use on a context, by the mode:
+ *   "measure"   (default) time every supporting algorithm on the layer's tensors, keep the fastest, and
+ *               remember the choice in the program cache folder (keyed by device, driver and shape) so
+ *               that every later run on the device uses it; with no cache folder, the heuristic;
+ *   "heuristic" a fixed rule (1x1 stride-1: pointwise; maps of >= 64 positions: im2col_batched, else
+ *               im2col_gemm; backward: im2col_gemm);
+ *   a name      that algorithm where it supports the shape and pass, the heuristic elsewhere.
+ * The mode is gc_conv_algo_set's, else the environment variable GAFCL_CONV_ALGO's, else "measure". */
+enum { GC_CONV_FORWARD = 1, GC_CONV_BACKWARD = 2 };
+int gc_conv_algo_count(void);
+const char *gc_conv_algo_name(int i);        /* NULL past the end */
+const char *gc_conv_algo_description(int i);
+/* Whether algorithm i runs `pass` (GC_CONV_FORWARD / GC_CONV_BACKWARD) for this descriptor. */
+int gc_conv_algo_supports(int i, const gc_conv *c, int pass);
+/* Set the mode ("measure", "heuristic" or an algorithm's name); GC_ERR_ARG names the valid ones.
+ * Choices made before are forgotten. */
+int gc_conv_algo_set(gc_ctx *ctx, const char *mode);
+/* The algorithm chosen on this context for a shape (a batch of n images of h x w) and pass, -1 if none yet. */
+int gc_conv_algo_chosen(gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass);
+/* How the choices of this context were made so far. */
+typedef struct gc_conv_stats {
+  int measured;  /* measured here and remembered in the cache */
+  int loaded;    /* read from the cache */
+  int forced;    /* the algorithm the mode names */
+  int heuristic; /* by the heuristic (mode, a single candidate, no cache, or a choice that could not be kept) */
+} gc_conv_stats;
+int gc_conv_algo_stats(gc_ctx *ctx, gc_conv_stats *out);
 
 int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo);
-/* Workspace elements for a batch of n images of h x w (the im2col buffer is bounded by working in
- * chunks of images: ctx->conv_ws_limit elements at most, but always at least one image). */
+/* Workspace elements for a batch of n images of h x w, enough for every algorithm that supports the
+ * shape (the im2col buffer is bounded by working in chunks of images: ctx->conv_ws_limit elements at
+ * most, but always at least one image). */
 size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w);
 /* x (N, c_in, H, W), w (c_out, c_in, kh, kw), b (c_out) or NULL, y (N, c_out, Ho, Wo). */
 int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,

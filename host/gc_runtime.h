@@ -78,11 +78,11 @@ typedef struct gc_ctx {
   size_t conv_ws_limit;      /* elements: the im2col workspace bound (GAFCL_CONV_WS_MB, default 64 MiB) */
   size_t max_buffer;         /* bytes: the largest buffer gafcl asks for where it can split (a net's
                                 activations): min(CL_DEVICE_MAX_MEM_ALLOC_SIZE, 2 GiB, GAFCL_MAX_BUFFER_MB) */
-  int conv_fwd_algo;         /* GC_CONV_FWD_* (gc_layers.h); GAFCL_CONV_FWD=auto|gemm|batched */
   size_t conv_wgrad_split;   /* reduction length of one weight-gradient partial (GAFCL_WGRAD_SPLIT, 4096) */
   int timing;                /* set by gc_timing_begin: launches keep their events */
   cl_event t_first, t_last;  /* the opening marker (or first launch) and the last launch since gc_timing_begin */
   int t_marker;              /* t_first is a marker */
+  struct gc_ctx_ops *ops;    /* the op families' kernel handles and convolution algorithm choices (internal) */
 } gc_ctx;
 
 /* Create a context on the device chosen by `selector` (see gc_device_select); NULL selector means
@@ -103,9 +103,6 @@ int gc_kernel_get(gc_ctx *ctx, const char *file, const char *options, const char
 /* The source of kernels/<file>.cl: from GAFCL_KERNEL_DIR when that is set, else the embedded copy.
  * *owned is set when the caller must free(*src). */
 int gc_kernel_source(const char *file, const char **src, size_t *len, int *owned);
-
-/* Launch a 1-D kernel over n items with the context's work-group size (global rounded up). */
-int gc_launch_1d(gc_ctx *ctx, cl_kernel k, size_t n, const char *what);
 
 /* Device time of a sequence of launches, from OpenCL profiling events: gc_timing_begin (enqueues a
  * marker), enqueue any library operations, then gc_timing_end waits for them and gives the time from the
@@ -129,19 +126,12 @@ typedef struct gc_karg {
 /* A tensor as the (buffer, element offset) pair every kernel takes. */
 #define GC_KT(t) GC_KMEM((t)->arena->buf), GC_KU64((t)->offset)
 
-/* Set the arguments and launch kernels/<file>.cl:<kernel> over `items` work-items (rounded up to the
- * work-group size), or, when items is 0, over `groups` whole work-groups (reductions). */
-int gc_run(gc_ctx *ctx, const char *file, const char *kernel, size_t items, size_t groups, int nargs,
-           const gc_karg *args);
+/* The one way to launch a kernel: set its arguments from `args` (nargs of them) and run it over `items`
+ * work-items (rounded up to the context's work-group size), or, when items is 0, over `groups` whole
+ * work-groups (reductions). `what` names the kernel in error messages. */
+int gc_launch(gc_ctx *ctx, cl_kernel k, const char *what, size_t items, size_t groups, int nargs,
+              const gc_karg *args);
 #define GC_NARGS(...) ((int)(sizeof((gc_karg[]){__VA_ARGS__}) / sizeof(gc_karg)))
-#define GC_RUN(ctx, file, kernel, items, ...)                                                            \
-  gc_run((ctx), (file), (kernel), (items), 0, GC_NARGS(__VA_ARGS__), (gc_karg[]){__VA_ARGS__})
-#define GC_RUN_GROUPS(ctx, file, kernel, groups, ...)                                                    \
-  gc_run((ctx), (file), (kernel), 0, (groups), GC_NARGS(__VA_ARGS__), (gc_karg[]){__VA_ARGS__})
-
-/* Set kernel argument i from a value of any type; `what` names the kernel in messages. */
-int gc_arg(cl_kernel k, cl_uint i, size_t size, const void *value, const char *what);
-#define GC_ARG(k, i, v, what) gc_arg((k), (i), sizeof(v), &(v), (what))
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@ struct gc_optim {
   long steps;
   char options[160];
   float *host_control;
+  cl_kernel k_update, k_stats_partial, k_stats_final; /* built at creation, owned by the program cache */
 };
 
 void gc_optim_config_default(gc_optim_config *c, gc_opt_kind kind) {
@@ -188,8 +189,10 @@ int gc_optim_create(gc_ctx *ctx, const gc_optim_config *cfg, gc_arena *params, g
   snprintf(o->options, sizeof o->options, "-DGC_OPT=%d -DGC_GAF=%d -DGC_GAF_POS=%d -DGC_CLIP=%d%s", (int)cfg->kind,
            (int)cfg->gaf, cfg->kind >= GC_OPT_ADAM ? 0 : (int)cfg->gaf_pos, (int)cfg->clip,
            (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt" : "");
-  cl_kernel k;
-  GC_TRY(gc_kernel_get(ctx, "gafmath+optim", o->options, "optim_update", &k)); /* build now, not mid-run */
+  /* built now, not mid-run */
+  GC_TRY(gc_kernel_get(ctx, "gafmath+optim", o->options, "optim_update", &o->k_update));
+  GC_TRY(gc_kernel_get(ctx, "gafmath+optim", o->options, "optim_stats_partial", &o->k_stats_partial));
+  GC_TRY(gc_kernel_get(ctx, "gafmath+optim", o->options, "optim_stats_final", &o->k_stats_final));
   *out = o;
   o = NULL;
 cleanup:
@@ -247,55 +250,27 @@ int gc_optim_step(gc_ctx *ctx, gc_optim *o, float lr, gc_optim_report *rep) {
   }
   if (!isfinite(lr) || lr < 0.0f) GC_FAIL(GC_ERR_ARG, "optimizer step: learning rate %g", lr);
   if (o->n == 0) return GC_OK;
-  const char *prog = "gafmath+optim";
   int ctl = use_control(o);
   if (ctl) {
-    if (o->nchunks) {
-      cl_kernel k;
-      GC_TRY(gc_kernel_get(ctx, prog, o->options, "optim_stats_partial", &k));
-      GC_TRY(GC_ARG(k, 0, o->grads->buf, "optim_stats_partial"));
-      GC_TRY(gc_arg(k, 1, sizeof(cl_ulong), &(cl_ulong){0}, "optim_stats_partial"));
-      GC_TRY(GC_ARG(k, 2, o->a_chunks.buf, "optim_stats_partial"));
-      GC_TRY(GC_ARG(k, 3, o->a_part.buf, "optim_stats_partial"));
-      size_t local = ctx->wg, global = o->nchunks * ctx->wg;
-      cl_event ev = NULL;
-      GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, gc_event_slot(ctx, &ev)),
-            "optim_stats_partial over %zu chunks", o->nchunks);
-      gc_track_event(ctx, ev);
-    }
-    cl_kernel k;
-    GC_TRY(gc_kernel_get(ctx, prog, o->options, "optim_stats_final", &k));
-    cl_uint nch = (cl_uint)o->nchunks, nseg = (cl_uint)o->nseg;
+    if (o->nchunks)
+      GC_TRY(gc_launch(ctx, o->k_stats_partial, "optim_stats_partial", 0, o->nchunks, 4,
+                       (gc_karg[]){GC_KMEM(o->grads->buf), GC_KU64(0), GC_KMEM(o->a_chunks.buf), GC_KMEM(o->a_part.buf)}));
     float max_norm = c->clip == GC_CLIP_NORM ? c->clip_threshold : 1.0f;
-    GC_TRY(GC_ARG(k, 0, o->a_part.buf, "optim_stats_final"));
-    GC_TRY(GC_ARG(k, 1, o->a_chunks.buf, "optim_stats_final"));
-    GC_TRY(GC_ARG(k, 2, nch, "optim_stats_final"));
-    GC_TRY(GC_ARG(k, 3, nseg, "optim_stats_final"));
-    GC_TRY(GC_ARG(k, 4, o->a_ctl.buf, "optim_stats_final"));
-    GC_TRY(GC_ARG(k, 5, max_norm, "optim_stats_final"));
-    size_t wg = ctx->wg;
-    cl_event ev = NULL;
-    GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &wg, &wg, 0, NULL, gc_event_slot(ctx, &ev)),
-          "optim_stats_final over %zu chunks", o->nchunks);
-    gc_track_event(ctx, ev);
+    GC_TRY(gc_launch(ctx, o->k_stats_final, "optim_stats_final", 0, 1, 6,
+                     (gc_karg[]){GC_KMEM(o->a_part.buf), GC_KMEM(o->a_chunks.buf), GC_KU32(o->nchunks),
+                                 GC_KU32(o->nseg), GC_KMEM(o->a_ctl.buf), GC_KF32(max_norm)}));
   }
   long t = o->steps + 1;
   float step = 0.0f, bc2s = 1.0f;
   if (c->kind >= GC_OPT_ADAM) adam_steps(c, lr, t, &step, &bc2s);
-  cl_kernel k;
-  GC_TRY(gc_kernel_get(ctx, prog, o->options, "optim_update", &k));
   cl_mem s1 = o->state1.buf, s2 = o->state2.buf;
-  cl_ulong zero = 0;
-  cl_uint shift = o->shift, uc = ctl ? 1u : 0u, n = (cl_uint)o->n, first = o->steps == 0 ? 1u : 0u;
-  float mu = c->momentum, b2 = c->beta2, eps = c->eps, alpha = c->gaf_alpha, beta = c->gaf_beta, thr = c->clip_threshold;
-  const gc_karg args[] = {GC_KMEM(o->params->buf), GC_KU64(zero), GC_KMEM(o->grads->buf), GC_KU64(zero), GC_KMEM(s1),
-                          GC_KU64(zero), GC_KMEM(s2), GC_KU64(zero), GC_KMEM(o->a_map.buf), GC_KU32(shift),
-                          GC_KMEM(o->a_wd.buf), GC_KMEM(o->a_ctl.buf), GC_KU32(uc), GC_KU32(n), GC_KF32(lr),
-                          GC_KF32(mu), GC_KF32(b2), GC_KF32(eps), GC_KF32(alpha), GC_KF32(beta), GC_KF32(thr),
-                          GC_KF32(step), GC_KF32(bc2s), GC_KU32(first)};
-  for (cl_uint i = 0; i < sizeof args / sizeof *args; i++)
-    GC_CL(clSetKernelArg(k, i, args[i].size, args[i].ptr), "optim_update argument %u", i);
-  GC_TRY(gc_launch_1d(ctx, k, o->n, "optim_update"));
+  const gc_karg args[] = {GC_KMEM(o->params->buf), GC_KU64(0), GC_KMEM(o->grads->buf), GC_KU64(0), GC_KMEM(s1),
+                          GC_KU64(0), GC_KMEM(s2), GC_KU64(0), GC_KMEM(o->a_map.buf), GC_KU32(o->shift),
+                          GC_KMEM(o->a_wd.buf), GC_KMEM(o->a_ctl.buf), GC_KU32(ctl ? 1u : 0u), GC_KU32(o->n), GC_KF32(lr),
+                          GC_KF32(c->momentum), GC_KF32(c->beta2), GC_KF32(c->eps), GC_KF32(c->gaf_alpha),
+                          GC_KF32(c->gaf_beta), GC_KF32(c->clip_threshold), GC_KF32(step), GC_KF32(bc2s),
+                          GC_KU32(o->steps == 0 ? 1u : 0u)};
+  GC_TRY(gc_launch(ctx, o->k_update, "optim_update", o->n, 0, (int)(sizeof args / sizeof *args), args));
   int skipped = 0;
   if (ctl) {
     size_t ncl = 8 + 2 * o->nseg;

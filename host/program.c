@@ -13,6 +13,7 @@
  * accepts the binary; otherwise it is counted as rejected, rebuilt from source and rewritten. Writes go
  * to a temporary file in the same folder, are fsync'ed and renamed over the old entry. */
 #include "gc_runtime.h"
+#include "gc_ops.h"
 #include "gc_sha256.h"
 #include "gc_io.h"
 
@@ -192,7 +193,7 @@ static void cache_key(const gc_ctx *ctx, const char *file, const char *src, size
   gc_sha256_final(&s, key);
 }
 
-static int mkdir_p(const char *dir) {
+int gc_mkdir_p(const char *dir) {
   char tmp[1024];
   snprintf(tmp, sizeof tmp, "%s", dir);
   for (char *p = tmp + 1; *p; p++)
@@ -263,7 +264,7 @@ int gc_write_all(int fd, const void *p, size_t n) {
 /* Best effort: a cache that cannot be written costs a rebuild next time, nothing else. */
 static int cache_write(const gc_ctx *ctx, const char *path, const uint8_t key[32], const unsigned char *bin,
                        size_t len) {
-  if (mkdir_p(ctx->cache_dir) != 0) return -1;
+  if (gc_mkdir_p(ctx->cache_dir) != 0) return -1;
   static unsigned counter;
   char tmp[1200];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
@@ -457,4 +458,42 @@ void gc_program_cache_release(gc_ctx *ctx) {
     free(p);
   }
   ctx->programs = NULL;
+}
+
+/* ---- kernel families: handles created once per context ---- */
+
+int gc_kfamily_kernel(gc_ctx *ctx, const gc_kfamily *f, int id, cl_kernel *k) {
+  int st = 0;
+  struct gc_ctx_ops *ops = gc_ctx_ops_get(ctx);
+  if (!ops) GC_FAIL(GC_ERR_HOST_MEM, "kernel tables");
+  if (id < 0 || id >= f->count) GC_FAIL(GC_ERR_ARG, "kernel %d of kernels/%s.cl (it has %d)", id, f->file, f->count);
+  cl_kernel *tab = ops->kernels[f->slot];
+  if (!tab) {
+    tab = calloc((size_t)f->count, sizeof *tab);
+    if (!tab) GC_FAIL(GC_ERR_HOST_MEM, "kernel table of kernels/%s.cl", f->file);
+    for (int i = 0; i < f->count && !st; i++) {
+      st = gc_kernel_get(ctx, f->file, NULL, f->names[i], &tab[i]);
+    }
+    if (st) {
+      free(tab); /* the handles themselves belong to the program cache */
+      return st;
+    }
+    ops->kernels[f->slot] = tab;
+  }
+  *k = tab[id];
+  return GC_OK;
+}
+
+void gc_kfamily_release(gc_ctx *ctx) {
+  for (int i = 0; i < GC_KF_COUNT; i++) {
+    free(ctx->ops->kernels[i]);
+    ctx->ops->kernels[i] = NULL;
+  }
+}
+
+int gc_kfamily_run(gc_ctx *ctx, const gc_kfamily *f, int id, size_t items, size_t groups, int nargs,
+                   const gc_karg *args) {
+  cl_kernel k = NULL;
+  int st = gc_kfamily_kernel(ctx, f, id, &k);
+  return st ? st : gc_launch(ctx, k, f->names[id], items, groups, nargs, args);
 }

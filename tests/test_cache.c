@@ -26,14 +26,8 @@ static gc_cache_stats run_once(const char *opts) {
   gc_arena_init(ctx, &a, "t");
   CHECK_OK(gc_arena_reserve(&a, &t, 1, &n));
   CHECK_OK(gc_arena_commit(ctx, &a, 0));
-  cl_ulong off = 0;
-  cl_uint nn = 100;
-  float v = 1.25f, h[100];
-  CHECK_OK(GC_ARG(k, 0, a.buf, "fill"));
-  CHECK_OK(GC_ARG(k, 1, off, "fill"));
-  CHECK_OK(GC_ARG(k, 2, nn, "fill"));
-  CHECK_OK(GC_ARG(k, 3, v, "fill"));
-  CHECK_OK(gc_launch_1d(ctx, k, n, "fill"));
+  float h[100];
+  CHECK_OK(gc_launch(ctx, k, "fill", n, 0, 4, (gc_karg[]){GC_KMEM(a.buf), GC_KU64(0), GC_KU32(100), GC_KF32(1.25f)}));
   CHECK_OK(gc_tensor_read(ctx, &t, h, n));
   int ok = 1;
   for (int i = 0; i < 100; i++) ok &= h[i] == 1.25f;

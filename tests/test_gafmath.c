@@ -102,14 +102,8 @@ static float *run_device(gc_ctx *ctx, const float *x, size_t n, int which) {
   const char *opts = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? "-cl-fp32-correctly-rounded-divide-sqrt" : NULL;
   cl_kernel k;
   CHECK_OK(gc_kernel_get(ctx, "gafmath+optim", opts, "gafmath_eval", &k));
-  cl_uint nn = (cl_uint)n, w = (cl_uint)which;
-  CHECK_OK(GC_ARG(k, 0, a.buf, "eval"));
-  CHECK_OK(GC_ARG(k, 1, tx.offset, "eval"));
-  CHECK_OK(GC_ARG(k, 2, a.buf, "eval"));
-  CHECK_OK(GC_ARG(k, 3, ty.offset, "eval"));
-  CHECK_OK(GC_ARG(k, 4, nn, "eval"));
-  CHECK_OK(GC_ARG(k, 5, w, "eval"));
-  CHECK_OK(gc_launch_1d(ctx, k, n, "gafmath_eval"));
+  CHECK_OK(gc_launch(ctx, k, "gafmath_eval", n, 0, 6,
+                     (gc_karg[]){GC_KT(&tx), GC_KT(&ty), GC_KU32(n), GC_KU32(which)}));
   CHECK_OK(gc_tensor_read(ctx, &ty, y, n));
   free(img);
   gc_arena_release(&a);

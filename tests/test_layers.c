@@ -5,6 +5,8 @@
  * `--small` runs a subset for Oclgrind. Prints the largest relative error per layer. */
 #include "layer_util.h"
 
+#include <dirent.h>
+
 static int small;
 
 /* dense[n, c, p] = big[n, c0 + c, p] */
@@ -29,7 +31,7 @@ static double conv_loss(void *u) {
 }
 
 /* strided: x, y, dy, dx are channel views of wider tensors. chunky: tiny workspace bound and split. */
-static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, int algo, int strided, int chunky,
+static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, const char *algo, int strided, int chunky,
                       int acc_dx, int fd) {
   size_t Ho, Wo;
   CHECK_OK(gc_conv_out(&c, H, W, &Ho, &Wo));
@@ -56,8 +58,8 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, int 
     for (size_t i = 0; i < N * Ci * P; i++) dx[i] += dx0[i];
 
   char group[96];
-  snprintf(group, sizeof group, "conv %zu->%zu k%dx%d s%d p%d d%d%s", Ci, Co, c.kh, c.kw, c.sh, c.ph, c.dh,
-           c.bias ? " +b" : "");
+  snprintf(group, sizeof group, "conv %zu->%zu k%dx%d s%d p%d d%d%s %s", Ci, Co, c.kh, c.kw, c.sh, c.ph, c.dh,
+           c.bias ? " +b" : "", algo);
   if (fd) {
     /* the reference backward against central differences (gradients without the initial values) */
     double *gx = zeros_d(N * Ci * P), *gw = zeros_d(Co * K), *gb = zeros_d(Co);
@@ -72,8 +74,7 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, int 
 
   /* device */
   size_t save_ws = ctx->conv_ws_limit, save_split = ctx->conv_wgrad_split;
-  int save_algo = ctx->conv_fwd_algo;
-  ctx->conv_fwd_algo = algo;
+  CHECK_OK(gc_conv_algo_set(ctx, algo));
   if (chunky) {
     ctx->conv_ws_limit = (K + Co) * Po * 2; /* two images per chunk */
     ctx->conv_wgrad_split = Po;             /* one image per partial */
@@ -95,6 +96,11 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, int 
   }
   CHECK_OK(gc_conv_forward(ctx, &c, &x, Wt, c.bias ? B : NULL, &y, WS));
   CHECK_OK(gc_conv_backward(ctx, &c, &x, Wt, &dy, &dxv, acc_dx, DW, c.bias ? DB : NULL, WS));
+  /* a forced algorithm runs wherever it supports the shape and pass */
+  for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_BACKWARD; pass++)
+    for (int i = 0; i < gc_conv_algo_count(); i++)
+      if (!strcmp(algo, gc_conv_algo_name(i)) && gc_conv_algo_supports(i, &c, pass))
+        CHECK(gc_conv_algo_chosen(ctx, &c, N, H, W, pass) == i);
   float *yd = ts_read(ctx, &y), *dxd = ts_read(ctx, &dxv), *dwd = ts_read(ctx, DW), *dbd = ts_read(ctx, DB);
   double tol = 2e-6 * sqrt((double)K);
   cmp_dr(group, "y", yd, yref, N * Co * Po, tol, 1e-4);
@@ -112,7 +118,6 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, int 
   }
   ctx->conv_ws_limit = save_ws;
   ctx->conv_wgrad_split = save_split;
-  ctx->conv_fwd_algo = save_algo;
   free(yd);
   free(dxd);
   free(dwd);
@@ -140,27 +145,37 @@ static void test_conv(gc_ctx *ctx) {
     size_t H = shapes[i][0] == 7 ? 11 : 9, W = shapes[i][0] == 7 ? 10 : 7;
     if (shapes[i][3] == 6) H = W = 13;
     if (small && i > 3) break;
-    conv_case(ctx, c, 1, H, W, GC_CONV_FWD_GEMM, 0, 0, 0, !small);
+    conv_case(ctx, c, 1, H, W, "heuristic", 0, 0, 0, !small);
     if (small) continue;
-    conv_case(ctx, c, 3, H, W, GC_CONV_FWD_GEMM, 0, 0, 1, 0);
-    conv_case(ctx, c, 3, H, W, GC_CONV_FWD_BATCHED, 0, 0, 0, 0);
-    conv_case(ctx, c, 5, H, W, GC_CONV_FWD_GEMM, 1, 1, 1, 0);   /* views, chunks of 2, one image per partial */
-    conv_case(ctx, c, 5, H, W, GC_CONV_FWD_BATCHED, 1, 1, 0, 0);
+    /* every algorithm that runs this shape: plain, accumulating dx, views with chunks of 2 images and
+     * one image per weight-gradient partial */
+    for (int k = 0; k < gc_conv_algo_count(); k++) {
+      if (!gc_conv_algo_supports(k, &c, GC_CONV_FORWARD) && !gc_conv_algo_supports(k, &c, GC_CONV_BACKWARD)) continue;
+      conv_case(ctx, c, 3, H, W, gc_conv_algo_name(k), 0, 0, 0, 0);
+      conv_case(ctx, c, 3, H, W, gc_conv_algo_name(k), 0, 0, 1, 0);
+      conv_case(ctx, c, 5, H, W, gc_conv_algo_name(k), 1, 1, 1, 0);
+      conv_case(ctx, c, 5, H, W, gc_conv_algo_name(k), 1, 1, 0, 0);
+    }
   }
   if (!small) {
-    /* bottleneck shapes: wide 1x1 convolutions (channel counts well above the work-group size) */
-    conv_case(ctx, (gc_conv){64, 256, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
-    conv_case(ctx, (gc_conv){256, 64, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 1, 0);
-    conv_case(ctx, (gc_conv){64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
-    conv_case(ctx, (gc_conv){256, 128, 1, 1, 2, 2, 0, 0, 1, 1, 0}, 2, 8, 8, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
-    conv_case(ctx, (gc_conv){512, 2048, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 4, 4, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
-    conv_case(ctx, (gc_conv){2048, 512, 1, 1, 1, 1, 0, 0, 1, 1, 0}, 2, 4, 4, GC_CONV_FWD_AUTO, 0, 0, 0, 0);
+    /* bottleneck shapes: wide 1x1 convolutions (channel counts well above the work-group size), each
+     * algorithm that runs them */
+    static const gc_conv wide[] = {{64, 256, 1, 1, 1, 1, 0, 0, 1, 1, 0},  {256, 64, 1, 1, 1, 1, 0, 0, 1, 1, 0},
+                                   {64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 0},   {256, 128, 1, 1, 2, 2, 0, 0, 1, 1, 0},
+                                   {512, 2048, 1, 1, 1, 1, 0, 0, 1, 1, 0}, {2048, 512, 1, 1, 1, 1, 0, 0, 1, 1, 0}};
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) {
+      size_t hw = wide[i].c_in >= 512 ? 4 : 8;
+      for (int k = 0; k < gc_conv_algo_count(); k++)
+        if (gc_conv_algo_supports(k, &wide[i], GC_CONV_FORWARD) || gc_conv_algo_supports(k, &wide[i], GC_CONV_BACKWARD))
+          conv_case(ctx, wide[i], 2, hw, hw, gc_conv_algo_name(k), 0, 0, (int)(i & 1), 0);
+    }
   }
   if (small) {
-    /* every conv kernel at least once: views, chunks, split partials, bias in both forward paths */
-    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0}, 3, 5, 4, GC_CONV_FWD_GEMM, 1, 1, 1, 0);
-    conv_case(ctx, (gc_conv){2, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1}, 3, 5, 4, GC_CONV_FWD_BATCHED, 1, 1, 0, 0);
-    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1}, 2, 5, 5, GC_CONV_FWD_GEMM, 0, 0, 0, 0);
+    /* every conv kernel at least once: views, chunks, split partials, bias in every forward path */
+    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0}, 3, 5, 4, "im2col_gemm", 1, 1, 1, 0);
+    conv_case(ctx, (gc_conv){2, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1}, 3, 5, 4, "im2col_batched", 1, 1, 0, 0);
+    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1}, 3, 5, 5, "im2col_gemm", 0, 0, 0, 0);
+    conv_case(ctx, (gc_conv){2, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 3, 5, 4, "pointwise", 1, 1, 1, 0);
   }
   /* errors: a workspace too small, a wrong weight shape */
   tset s;
@@ -571,12 +586,102 @@ static void test_l2norm(gc_ctx *ctx) {
   free(x), free(g), free(dy), free(dg0), free(xd), free(gd), free(r), free(yr), free(dxr), free(dgr);
 }
 
+/* The measured choice: made once per shape and pass, kept in the cache folder, reused by a second
+ * context; a corrupt entry is measured again and replaced; without a cache folder, the heuristic. */
+static int count_entries(const char *dir) {
+  int n = 0;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    size_t l = strlen(e->d_name);
+    n += l > 5 && !strcmp(e->d_name + l - 5, ".conv");
+  }
+  closedir(d);
+  return n;
+}
+
+static void conv_pointwise_pass(gc_ctx *ctx, const gc_conv *c, size_t N, size_t HW) {
+  tset s;
+  ts_init(ctx, &s);
+  size_t Ci = (size_t)c->c_in, Co = (size_t)c->c_out;
+  float *x = rand_f(N * Ci * HW * HW, 11, 1.0f), *w = rand_f(Co * Ci, 12, 0.5f), *dy = rand_f(N * Co * HW * HW, 13, 1.0f);
+  gc_tensor *X = TS4(&s, N, Ci, HW, HW, x), *Y = TS4(&s, N, Co, HW, HW, NULL), *DY = TS4(&s, N, Co, HW, HW, dy);
+  gc_tensor *DX = TS4(&s, N, Ci, HW, HW, NULL), *Wt = TS1(&s, Co * Ci, w), *DW = TS1(&s, Co * Ci, NULL);
+  gc_tensor *WS = TS1(&s, gc_conv_workspace(ctx, c, N, HW, HW), NULL);
+  ts_commit(ctx, &s);
+  CHECK_OK(gc_conv_forward(ctx, c, X, Wt, NULL, Y, WS));
+  CHECK_OK(gc_conv_backward(ctx, c, X, Wt, DY, DX, 0, DW, NULL, WS));
+  /* the gradient was accumulated once, whatever the measurement ran: dw = dy * x^T from zero */
+  float *dwd = ts_read(ctx, DW);
+  double *xd = to_d(x, N * Ci * HW * HW), *wd = to_d(w, Co * Ci), *dyd = to_d(dy, N * Co * HW * HW);
+  double *gx = zeros_d(N * Ci * HW * HW), *gw = zeros_d(Co * Ci);
+  gc_ref_conv_bwd(c, N, HW, HW, xd, wd, dyd, gx, gw, NULL);
+  cmp_dr("conv measured", "dw", dwd, gw, Co * Ci, 1e-5, 1e-4);
+  free(dwd), free(xd), free(wd), free(dyd), free(gx), free(gw), free(x), free(w), free(dy);
+  ts_free(&s);
+}
+
+static void test_conv_choice(void) {
+  char dir[] = "/tmp/gafcl-conv-choice-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  const gc_conv c = {6, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0}; /* pointwise: 3 forward and 2 backward candidates */
+  gc_conv_stats st;
+  int fwd = -1, bwd = -1;
+  for (int round = 0; round < 3; round++) {
+    gc_ctx *ctx = gc_test_open();
+    if (!ctx) return;
+    snprintf(ctx->cache_dir, sizeof ctx->cache_dir, "%s", dir);
+    CHECK_OK(gc_conv_algo_set(ctx, "measure"));
+    conv_pointwise_pass(ctx, &c, 3, 6);
+    CHECK_OK(gc_conv_algo_stats(ctx, &st));
+    int f = gc_conv_algo_chosen(ctx, &c, 3, 6, 6, GC_CONV_FORWARD), b = gc_conv_algo_chosen(ctx, &c, 3, 6, 6, GC_CONV_BACKWARD);
+    CHECK(gc_conv_algo_supports(f, &c, GC_CONV_FORWARD) && gc_conv_algo_supports(b, &c, GC_CONV_BACKWARD));
+    CHECK(count_entries(dir) == 2);
+    if (round == 0) { /* measured and kept */
+      CHECK(st.measured == 2 && st.loaded == 0);
+      fwd = f, bwd = b;
+    } else if (round == 1) { /* a new context reads the same choices */
+      CHECK(st.measured == 0 && st.loaded == 2);
+      CHECK(f == fwd && b == bwd);
+      /* corrupt every entry: the next context measures again and replaces them */
+      DIR *d = opendir(dir);
+      for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        if (strstr(e->d_name, ".conv")) {
+          char p[2048];
+          snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+          FILE *fp = fopen(p, "w");
+          if (fp) fputs("gafcl convolution choice 1\nshape garbage\n", fp), fclose(fp);
+        }
+      if (d) closedir(d);
+    } else {
+      CHECK(st.measured == 2 && st.loaded == 0);
+    }
+    gc_ctx_free(ctx);
+  }
+  /* no cache folder: nothing measured (a choice that cannot be kept would make runs differ) */
+  gc_ctx *ctx = gc_test_open();
+  if (!ctx) return;
+  ctx->cache_dir[0] = '\0';
+  CHECK_OK(gc_conv_algo_set(ctx, "measure"));
+  conv_pointwise_pass(ctx, &c, 3, 6);
+  CHECK_OK(gc_conv_algo_stats(ctx, &st));
+  CHECK(st.measured == 0 && st.loaded == 0 && st.heuristic == 2);
+  /* a bad mode names the valid ones */
+  CHECK_STATUS(gc_conv_algo_set(ctx, "winograd"), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "measure, heuristic, im2col_gemm") != NULL);
+  gc_ctx_free(ctx);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--small")) small = 1;
   gc_ctx *ctx = gc_test_open();
   if (!ctx) return 1;
   test_conv(ctx);
+  if (!small) test_conv_choice();
   test_bn(ctx);
   test_pool(ctx);
   test_elementwise(ctx);

@@ -1,0 +1,665 @@
+/* Convolution (kernels/conv.cl + CLBlast GEMM) as a table of algorithms, and the choice among them.
+ *
+ * Every algorithm is one row of `algos`: whether it supports a shape, the workspace it needs, and its
+ * forward and backward (weight gradient and/or data gradient in one pass: both start from the same
+ * transposed output gradient). The algorithm of each (shape, pass) is chosen on first use:
+ *   measure    (default) run every supporting algorithm on the layer's real tensors and keep the
+ *              fastest; the choice is remembered in the program cache folder (keyed by platform,
+ *              device, driver, shape, workspace settings and the candidates), so later runs on the
+ *              same device reuse it and compute the same bits. Without a cache folder, or when the
+ *              choice cannot be written, the heuristic below is used instead, so that a run never
+ *              depends on a measurement that was not kept.
+ *   heuristic  the rule measured on a 2-core CPU (bench/bench_layers.cpp, ResNet-18 CIFAR shapes):
+ *              1x1 stride-1 convolutions read x directly; maps of 64 positions or more use per-image
+ *              GEMMs (each GEMM large enough, no transpose afterwards), smaller maps one GEMM over a
+ *              chunk of images; backward im2col_gemm.
+ *   NAME       that algorithm wherever it supports the shape and pass, the heuristic elsewhere.
+ * The mode comes from gc_conv_algo_set, else the environment variable GAFCL_CONV_ALGO. */
+#include "gc_layers.h"
+
+#include "gc_blas.h"
+#include "gc_ops.h"
+#include "gc_io.h"
+#include "gc_sha256.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+  K_CONV_IM2COL,
+  K_CONV_COL2IM,
+  K_CONV_CNHW_TO_NCHW,
+  K_CONV_NCHW_TO_CNHW,
+  K_CONV_BIAS_ADD,
+  K_CONV_SUM_PARTIALS,
+  K_ROWS_SUM_ACC,
+  K_COUNT
+};
+static const char *const k_names[K_COUNT] = {"conv_im2col",       "conv_col2im",     "conv_cnhw_to_nchw",
+                                             "conv_nchw_to_cnhw", "conv_bias_add",   "conv_sum_partials",
+                                             "rows_sum_acc"};
+static const gc_kfamily fam = {GC_KF_CONV, "conv", K_COUNT, k_names};
+
+int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo) {
+  if (c->c_in < 1 || c->c_out < 1 || c->kh < 1 || c->kw < 1 || c->sh < 1 || c->sw < 1 || c->ph < 0 || c->pw < 0 ||
+      c->dh < 1 || c->dw < 1)
+    GC_FAIL(GC_ERR_ARG, "conv %d->%d kernel %dx%d stride %dx%d pad %dx%d dilation %dx%d: invalid", c->c_in, c->c_out,
+            c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->dh, c->dw);
+  long eh = (long)h + 2L * c->ph - (long)c->dh * (c->kh - 1) - 1;
+  long ew = (long)w + 2L * c->pw - (long)c->dw * (c->kw - 1) - 1;
+  if (eh < 0 || ew < 0)
+    GC_FAIL(GC_ERR_ARG, "conv kernel %dx%d (dilation %d) does not fit a %zux%zu input with padding %d", c->kh, c->kw,
+            c->dh, h, w, c->ph);
+  *ho = (size_t)(eh / c->sh + 1);
+  *wo = (size_t)(ew / c->sw + 1);
+  return GC_OK;
+}
+
+/* How a batch is cut into chunks of images and where the workspace's parts lie (shared by every
+ * algorithm, so that the chunking, and with it the GEMM shapes, do not depend on the choice). */
+typedef struct conv_plan {
+  size_t ho, wo, P, K;
+  size_t chunk;         /* images per chunk */
+  size_t gi;            /* images per partial of the split weight-gradient reduction */
+  size_t G;             /* partials per chunk */
+  size_t col, yt, part; /* workspace offsets: im2col (K, chunk*P), transposed y/dy (Co, chunk*P), partials */
+  size_t total;
+} conv_plan;
+
+static int conv_plan_make(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, conv_plan *p) {
+  memset(p, 0, sizeof *p);
+  int st = gc_conv_out(c, h, w, &p->ho, &p->wo);
+  if (st) return st;
+  p->P = p->ho * p->wo;
+  p->K = (size_t)c->c_in * c->kh * c->kw;
+  size_t per_image = (p->K + (size_t)c->c_out) * p->P;
+  size_t chunk = ctx->conv_ws_limit / (per_image ? per_image : 1);
+  if (chunk > n) chunk = n;
+  if (chunk < 1) chunk = 1;
+  p->chunk = chunk;
+  /* the reduction length of one weight-gradient partial (ctx->conv_wgrad_split): long enough to keep a
+   * GEMM busy, short enough that a chunk of a large batch splits into partials run as one batched call */
+  size_t split = ctx->conv_wgrad_split ? ctx->conv_wgrad_split : 4096;
+  p->gi = (split + p->P - 1) / p->P;
+  if (p->gi > chunk) p->gi = chunk;
+  p->G = (chunk + p->gi - 1) / p->gi;
+  p->col = 0;
+  p->yt = chunk * p->K * p->P;
+  p->part = p->yt + chunk * (size_t)c->c_out * p->P;
+  p->total = p->part + (p->G > 1 ? p->G * (size_t)c->c_out * p->K : 0);
+  return GC_OK;
+}
+
+static int is_pointwise(const gc_conv *c) {
+  return c->kh == 1 && c->kw == 1 && c->sh == 1 && c->sw == 1 && c->ph == 0 && c->pw == 0;
+}
+
+static int im2col(gc_ctx *ctx, const gc_conv *c, const conv_plan *p, const gc_tensor *x, size_t b0, size_t bc,
+                  const gc_tensor *ws, size_t col_ks, size_t col_bs) {
+  size_t H = x->dim[2], W = x->dim[3];
+  return GC_LAUNCH(ctx, &fam, K_CONV_IM2COL, gc_rows_items(ctx, p->K * bc * p->P, p->wo), GC_KMEM(x->arena->buf),
+                   GC_KU64(x->offset + b0 * gc_tensor_nstride(x)), GC_KU32(GC_NS(x)), GC_KMEM(ws->arena->buf),
+                   GC_KU64(ws->offset + p->col), GC_KU32(col_ks), GC_KU32(col_bs), GC_KU32(bc), GC_KU32(c->c_in),
+                   GC_KU32(H), GC_KU32(W), GC_KU32(c->kh), GC_KU32(c->kw), GC_KU32(c->sh), GC_KU32(c->sw),
+                   GC_KU32(c->ph), GC_KU32(c->pw), GC_KU32(c->dh), GC_KU32(c->dw), GC_KU32(p->ho), GC_KU32(p->wo));
+}
+
+/* ---- the algorithms ---- */
+
+/* The arguments of one call (forward: y; backward: dy, dx, dw, db). */
+typedef struct conv_call {
+  const gc_conv *c;
+  const conv_plan *p;
+  const gc_tensor *x, *w, *b, *y, *ws;     /* forward; y is dy in backward */
+  const gc_tensor *dx, *dw, *db;           /* backward: dx and/or dw may be NULL */
+  int accumulate_dx;
+} conv_call;
+
+static int bias_add(gc_ctx *ctx, const conv_call *a, size_t b0, size_t bc) {
+  size_t Co = (size_t)a->c->c_out;
+  return GC_LAUNCH(ctx, &fam, K_CONV_BIAS_ADD, bc * Co * a->p->P, GC_KMEM(a->y->arena->buf),
+                   GC_KU64(a->y->offset + b0 * gc_tensor_nstride(a->y)), GC_KU32(GC_NS(a->y)), GC_KT(a->b),
+                   GC_KU32(bc), GC_KU32(Co), GC_KU32(a->p->P));
+}
+
+/* im2col_gemm forward: im2col of a chunk into one K x (B*P) matrix, ONE GEMM over the chunk
+ * (yt (Co, B*P) = W (Co, K) * col), then a transpose to NCHW that also adds the bias. */
+static int fwd_im2col_gemm(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *y = a->y, *ws = a->ws;
+  size_t n = x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
+    GC_TRY(im2col(ctx, a->c, p, x, b0, bc, ws, L, p->P));
+    gc_gemm_args g = {GC_ROW_MAJOR, 0, 0, Co, L, p->K, 1.0f, 0.0f, {a->w, 0, p->K, 0}, {ws, p->col, L, 0},
+                      {ws, p->yt, L, 0}, 1};
+    GC_TRY(gc_gemm(ctx, &g));
+    const gc_tensor *bias = a->c->bias ? a->b : a->w; /* any valid buffer when there is no bias */
+    GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_CNHW_TO_NCHW, gc_rows_items(ctx, bc * Co * p->P, p->P), GC_KMEM(ws->arena->buf),
+                     GC_KU64(ws->offset + p->yt), GC_KMEM(y->arena->buf),
+                     GC_KU64(y->offset + b0 * gc_tensor_nstride(y)), GC_KU32(GC_NS(y)), GC_KT(bias),
+                     GC_KU32(a->c->bias ? 1 : 0), GC_KU32(bc), GC_KU32(Co), GC_KU32(p->P)));
+  }
+cleanup:
+  return st;
+}
+
+/* im2col_batched forward: im2col per image and one strided-batched GEMM call (B GEMMs of Co x P x K)
+ * writing NCHW directly. */
+static int fwd_im2col_batched(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *y = a->y, *ws = a->ws;
+  size_t n = x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk;
+    GC_TRY(im2col(ctx, a->c, p, x, b0, bc, ws, p->P, p->K * p->P));
+    gc_gemm_args g = {GC_ROW_MAJOR, 0, 0, Co, p->P, p->K, 1.0f, 0.0f, {a->w, 0, p->K, 0}, {ws, p->col, p->P, p->K * p->P},
+                      {y, b0 * gc_tensor_nstride(y), p->P, gc_tensor_nstride(y)}, bc};
+    GC_TRY(gc_gemm(ctx, &g));
+    if (a->c->bias) GC_TRY(bias_add(ctx, a, b0, bc));
+  }
+cleanup:
+  return st;
+}
+
+/* pointwise forward (1x1, stride 1, no padding): the same per-image GEMMs reading x itself, no im2col. */
+static int fwd_pointwise(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *y = a->y;
+  size_t n = x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk;
+    gc_gemm_args g = {GC_ROW_MAJOR, 0, 0, Co, p->P, p->K, 1.0f, 0.0f, {a->w, 0, p->K, 0},
+                      {x, b0 * gc_tensor_nstride(x), p->P, gc_tensor_nstride(x)},
+                      {y, b0 * gc_tensor_nstride(y), p->P, gc_tensor_nstride(y)}, bc};
+    GC_TRY(gc_gemm(ctx, &g));
+    if (a->c->bias) GC_TRY(bias_add(ctx, a, b0, bc));
+  }
+cleanup:
+  return st;
+}
+
+/* The backward of im2col_gemm, per chunk: dyt (Co, L) = the chunk's dy as one matrix; db += row sums;
+ * col (K, L) = im2col(x); dw += dyt * col^T with the reduction over L split into partials of gi images
+ * summed in a fixed order; dcol = W^T * dyt, then col2im (a gather, no atomics).
+ * direct_dx (pointwise only): dx_b = W^T * dy_b per image straight into dx (GEMM beta = accumulate),
+ * without the col buffer and col2im. */
+static int bwd_common(gc_ctx *ctx, const conv_call *a, int direct_dx) {
+  int st = 0;
+  const gc_conv *c = a->c;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *w = a->w, *dy = a->y, *dx = a->dx, *dw = a->dw, *db = a->db, *ws = a->ws;
+  size_t n = x->dim[0], Co = (size_t)c->c_out, CK = Co * p->K;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
+    if (dw || (c->bias && db) || (dx && !direct_dx))
+      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_NCHW_TO_CNHW, gc_rows_items(ctx, bc * Co * p->P, p->P), GC_KMEM(dy->arena->buf),
+                       GC_KU64(dy->offset + b0 * gc_tensor_nstride(dy)), GC_KU32(GC_NS(dy)), GC_KMEM(ws->arena->buf),
+                       GC_KU64(ws->offset + p->yt), GC_KU32(bc), GC_KU32(Co), GC_KU32(p->P)));
+    if (c->bias && db)
+      GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_ROWS_SUM_ACC, Co, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->yt),
+                              GC_KU32(L), GC_KU32(L), GC_KT(db)));
+    if (dw) {
+      GC_TRY(im2col(ctx, c, p, x, b0, bc, ws, L, p->P));
+      size_t Lg = p->gi * p->P, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
+      if (G == 1) {
+        gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, L, 1.0f, 1.0f, {ws, p->yt, L, 0}, {ws, p->col, L, 0},
+                          {dw, 0, p->K, 0}, 1};
+        GC_TRY(gc_gemm(ctx, &g));
+      } else {
+        if (nf > 0) {
+          gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, Lg, 1.0f, 0.0f, {ws, p->yt, L, Lg}, {ws, p->col, L, Lg},
+                            {ws, p->part, p->K, CK}, nf};
+          GC_TRY(gc_gemm(ctx, &g));
+        }
+        if (rem) {
+          gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, rem * p->P, 1.0f, 0.0f, {ws, p->yt + nf * Lg, L, 0},
+                            {ws, p->col + nf * Lg, L, 0}, {ws, p->part + nf * CK, p->K, 0}, 1};
+          GC_TRY(gc_gemm(ctx, &g));
+        }
+        GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->part),
+                         GC_KU32(G), GC_KU32(CK), GC_KT(dw)));
+      }
+    }
+    if (dx && direct_dx) {
+      gc_gemm_args g = {GC_ROW_MAJOR, 1, 0, p->K, p->P, Co, 1.0f, a->accumulate_dx ? 1.0f : 0.0f, {w, 0, p->K, 0},
+                        {dy, b0 * gc_tensor_nstride(dy), p->P, gc_tensor_nstride(dy)},
+                        {dx, b0 * gc_tensor_nstride(dx), p->P, gc_tensor_nstride(dx)}, bc};
+      GC_TRY(gc_gemm(ctx, &g));
+    } else if (dx) {
+      gc_gemm_args g = {GC_ROW_MAJOR, 1, 0, p->K, L, Co, 1.0f, 0.0f, {w, 0, p->K, 0}, {ws, p->yt, L, 0},
+                        {ws, p->col, L, 0}, 1};
+      GC_TRY(gc_gemm(ctx, &g));
+      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_COL2IM, gc_rows_items(ctx, bc * (size_t)c->c_in * x->dim[2] * x->dim[3], x->dim[3]),
+                       GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->col), GC_KU32(L), GC_KU32(p->P),
+                       GC_KMEM(dx->arena->buf), GC_KU64(dx->offset + b0 * gc_tensor_nstride(dx)), GC_KU32(GC_NS(dx)),
+                       GC_KU32(a->accumulate_dx ? 1 : 0), GC_KU32(bc), GC_KU32(c->c_in), GC_KU32(x->dim[2]),
+                       GC_KU32(x->dim[3]), GC_KU32(c->kh), GC_KU32(c->kw), GC_KU32(c->sh), GC_KU32(c->sw),
+                       GC_KU32(c->ph), GC_KU32(c->pw), GC_KU32(c->dh), GC_KU32(c->dw), GC_KU32(p->ho), GC_KU32(p->wo)));
+    }
+  }
+cleanup:
+  return st;
+}
+
+static int bwd_im2col_gemm(gc_ctx *ctx, const conv_call *a) { return bwd_common(ctx, a, 0); }
+static int bwd_pointwise(gc_ctx *ctx, const conv_call *a) { return bwd_common(ctx, a, 1); }
+
+static int any_shape(const gc_conv *c) { return c != NULL; }
+
+static size_t ws_full(const conv_plan *p) { return p->total; }
+static size_t ws_col(const conv_plan *p) { return p->yt; }
+
+typedef struct conv_algo {
+  const char *name;
+  const char *description;
+  int (*supports)(const gc_conv *c);
+  size_t (*workspace)(const conv_plan *p); /* elements */
+  int (*forward)(gc_ctx *ctx, const conv_call *a);  /* NULL: not a forward algorithm */
+  int (*backward)(gc_ctx *ctx, const conv_call *a); /* NULL: not a backward algorithm */
+} conv_algo;
+
+static const conv_algo algos[] = {
+    {"im2col_gemm", "im2col of a chunk of images, one GEMM over the chunk, transpose to NCHW; backward: split-"
+                    "reduction weight gradient, GEMM + col2im data gradient",
+     any_shape, ws_full, fwd_im2col_gemm, bwd_im2col_gemm},
+    {"im2col_batched", "im2col per image, one strided-batched GEMM call writing NCHW (forward only)", any_shape,
+     ws_col, fwd_im2col_batched, NULL},
+    {"pointwise", "1x1 stride-1 convolutions: GEMMs on x itself, no im2col; backward: data gradient by per-image "
+                  "GEMMs straight into dx",
+     is_pointwise, ws_full, fwd_pointwise, bwd_pointwise},
+};
+enum { NALGO = (int)(sizeof algos / sizeof algos[0]) };
+
+int gc_conv_algo_count(void) { return NALGO; }
+const char *gc_conv_algo_name(int i) { return i >= 0 && i < NALGO ? algos[i].name : NULL; }
+const char *gc_conv_algo_description(int i) { return i >= 0 && i < NALGO ? algos[i].description : NULL; }
+
+int gc_conv_algo_supports(int i, const gc_conv *c, int pass) {
+  if (i < 0 || i >= NALGO || !algos[i].supports(c)) return 0;
+  return pass == GC_CONV_FORWARD ? algos[i].forward != NULL : algos[i].backward != NULL;
+}
+
+size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w) {
+  conv_plan p;
+  if (conv_plan_make(ctx, c, n, h, w, &p)) return 0;
+  size_t most = 0;
+  for (int i = 0; i < NALGO; i++)
+    if (algos[i].supports(c) && algos[i].workspace(&p) > most) most = algos[i].workspace(&p);
+  return most;
+}
+
+static int heuristic(const gc_conv *c, const conv_plan *p, int pass) {
+  if (pass == GC_CONV_BACKWARD) return 0;                 /* im2col_gemm */
+  if (is_pointwise(c)) return 2;                          /* pointwise */
+  return p->P >= 64 ? 1 : 0;                              /* im2col_batched : im2col_gemm */
+}
+
+/* ---- the choice per shape ---- */
+
+enum { MODE_MEASURE = -2, MODE_HEURISTIC = -1 };
+
+typedef struct conv_key {
+  int pass;
+  int c_in, c_out, kh, kw, sh, sw, ph, pw, dh, dw, bias;
+  size_t n, h, w, ws_limit, split;
+} conv_key;
+
+typedef struct conv_choice {
+  conv_key key;
+  int algo;
+} conv_choice;
+
+struct gc_conv_state {
+  int mode;          /* MODE_* or a forced algorithm */
+  int mode_set;      /* set through gc_conv_algo_set or read from the environment */
+  conv_choice *list;
+  size_t n, cap;
+  gc_conv_stats stats;
+};
+
+void gc_conv_state_free(gc_conv_state *s) {
+  if (!s) return;
+  free(s->list);
+  free(s);
+}
+
+static int parse_mode(const char *m, int *mode) {
+  if (!strcmp(m, "measure")) {
+    *mode = MODE_MEASURE;
+    return GC_OK;
+  }
+  if (!strcmp(m, "heuristic")) {
+    *mode = MODE_HEURISTIC;
+    return GC_OK;
+  }
+  for (int i = 0; i < NALGO; i++)
+    if (!strcmp(m, algos[i].name)) {
+      *mode = i;
+      return GC_OK;
+    }
+  char list[256] = "measure, heuristic";
+  for (int i = 0; i < NALGO; i++) {
+    strncat(list, ", ", sizeof list - strlen(list) - 1);
+    strncat(list, algos[i].name, sizeof list - strlen(list) - 1);
+  }
+  GC_FAIL(GC_ERR_ARG, "convolution algorithm '%s': use %s", m, list);
+}
+
+static int conv_state(gc_ctx *ctx, gc_conv_state **out) {
+  struct gc_ctx_ops *ops = gc_ctx_ops_get(ctx);
+  if (!ops) GC_FAIL(GC_ERR_HOST_MEM, "convolution state");
+  if (!ops->conv) {
+    ops->conv = calloc(1, sizeof *ops->conv);
+    if (!ops->conv) GC_FAIL(GC_ERR_HOST_MEM, "convolution state");
+    ops->conv->mode = MODE_MEASURE;
+  }
+  gc_conv_state *s = ops->conv;
+  if (!s->mode_set) {
+    const char *env = getenv("GAFCL_CONV_ALGO");
+    if (env && *env) {
+      int st = parse_mode(env, &s->mode);
+      if (st) return gc_error_prefix(st, "GAFCL_CONV_ALGO: ");
+    }
+    s->mode_set = 1;
+  }
+  *out = s;
+  return GC_OK;
+}
+
+int gc_conv_algo_set(gc_ctx *ctx, const char *mode) {
+  gc_conv_state *s;
+  int m, st = parse_mode(mode, &m);
+  if (st) return st;
+  struct gc_ctx_ops *ops = gc_ctx_ops_get(ctx);
+  if (!ops) GC_FAIL(GC_ERR_HOST_MEM, "convolution state");
+  if (!ops->conv) {
+    ops->conv = calloc(1, sizeof *ops->conv);
+    if (!ops->conv) GC_FAIL(GC_ERR_HOST_MEM, "convolution state");
+  }
+  s = ops->conv;
+  s->mode = m;
+  s->mode_set = 1;
+  s->n = 0; /* choices made under another mode are forgotten */
+  return GC_OK;
+}
+
+int gc_conv_algo_stats(gc_ctx *ctx, gc_conv_stats *out) {
+  gc_conv_state *s = NULL;
+  memset(out, 0, sizeof *out);
+  int st = conv_state(ctx, &s);
+  if (st) return st;
+  *out = s->stats;
+  return GC_OK;
+}
+
+static void make_key(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass, conv_key *k) {
+  memset(k, 0, sizeof *k); /* compared with memcmp: padding zeroed */
+  k->pass = pass, k->c_in = c->c_in, k->c_out = c->c_out, k->kh = c->kh, k->kw = c->kw, k->sh = c->sh, k->sw = c->sw;
+  k->ph = c->ph, k->pw = c->pw, k->dh = c->dh, k->dw = c->dw, k->bias = c->bias;
+  k->n = n, k->h = h, k->w = w, k->ws_limit = ctx->conv_ws_limit, k->split = ctx->conv_wgrad_split;
+}
+
+int gc_conv_algo_chosen(gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass) {
+  gc_conv_state *s = ctx->ops ? ctx->ops->conv : NULL;
+  if (!s) return -1;
+  conv_key k;
+  make_key(ctx, c, n, h, w, pass, &k);
+  for (size_t i = 0; i < s->n; i++)
+    if (!memcmp(&s->list[i].key, &k, sizeof k)) return s->list[i].algo;
+  return -1;
+}
+
+static void key_text(const conv_key *k, char *out, size_t cap) {
+  snprintf(out, cap,
+           "%s n=%zu c_in=%d h=%zu w=%zu c_out=%d kernel=%dx%d stride=%dx%d pad=%dx%d dilation=%dx%d bias=%d "
+           "workspace=%zu split=%zu",
+           k->pass == GC_CONV_FORWARD ? "forward" : "backward", k->n, k->c_in, k->h, k->w, k->c_out, k->kh, k->kw,
+           k->sh, k->sw, k->ph, k->pw, k->dh, k->dw, k->bias, k->ws_limit, k->split);
+}
+
+/* The cache entry's path for a key and its candidates (their names are part of the key: a new
+ * algorithm makes old choices stale). */
+static void entry_path(const gc_ctx *ctx, const conv_key *k, const int *cand, int nc, char *path, size_t cap) {
+  char text[512];
+  uint8_t dig[32];
+  char hex[65];
+  gc_sha256 h;
+  gc_sha256_init(&h);
+  const char *tag = "gafcl convolution choice v1";
+  const gc_device_info *d = &ctx->dev;
+  const char *parts[] = {tag, d->platform, d->platform_version, d->vendor, d->name, d->version, d->driver};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) gc_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+  key_text(k, text, sizeof text);
+  gc_sha256_update(&h, text, strlen(text) + 1);
+  for (int i = 0; i < nc; i++) gc_sha256_update(&h, algos[cand[i]].name, strlen(algos[cand[i]].name) + 1);
+  gc_sha256_final(&h, dig);
+  gc_sha256_hex(dig, hex);
+  snprintf(path, cap, "%s/%s.conv", ctx->cache_dir, hex);
+}
+
+/* The algorithm an entry names, if it is one of the candidates; -1 when absent, unreadable or foreign. */
+static int entry_read(const char *path, const char *keytext, const int *cand, int nc) {
+  char buf[2048];
+  int fd = open(path, O_RDONLY | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat sb;
+  ssize_t got = -1;
+  if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size < (off_t)sizeof buf) got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (got <= 0) return -1;
+  buf[got] = '\0';
+  char want[600];
+  snprintf(want, sizeof want, "gafcl convolution choice 1\nshape %s\nalgorithm ", keytext);
+  if (strncmp(buf, want, strlen(want)) != 0) return -1;
+  const char *name = buf + strlen(want);
+  size_t len = strcspn(name, "\n");
+  for (int i = 0; i < nc; i++)
+    if (strlen(algos[cand[i]].name) == len && !strncmp(name, algos[cand[i]].name, len)) return cand[i];
+  return -1;
+}
+
+/* Write an entry unless a valid one exists (link(2) does not replace): the first process to measure a
+ * shape decides for every process after it. An unreadable or foreign entry is replaced. 0 when written
+ * or already present. */
+static int entry_write(const gc_ctx *ctx, const char *path, const char *text, int replace) {
+  if (gc_mkdir_p(ctx->cache_dir) != 0) return -1;
+  char tmp[1300];
+  static unsigned counter;
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return -1;
+  int bad = gc_write_all(fd, text, strlen(text)) || fsync(fd) != 0;
+  if (close(fd) != 0) bad = 1;
+  if (!bad && (replace ? rename(tmp, path) : link(tmp, path)) != 0 && errno != EEXIST) bad = 1;
+  unlink(tmp);
+  return bad ? -1 : 0;
+}
+
+static double wall_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int run_algo(gc_ctx *ctx, int i, int pass, const conv_call *a) {
+  return pass == GC_CONV_FORWARD ? algos[i].forward(ctx, a) : algos[i].backward(ctx, a);
+}
+
+/* Time each candidate: one untimed run (builds CLBlast's kernels for the shape), then the best of two
+ * timed runs, each from an idle queue to the end of its work. Backward candidates write into scratch
+ * gradients so that the layer's own accumulate only once. */
+static int measure(gc_ctx *ctx, const conv_call *a, int pass, const int *cand, int nc, double *ms, int *best) {
+  int st = 0;
+  gc_arena scratch;
+  gc_tensor sdx, sdw, sdb;
+  conv_call b = *a;
+  gc_arena_init(ctx, &scratch, "convolution measurement");
+  if (pass == GC_CONV_BACKWARD) {
+    if (a->dx) {
+      size_t d[4] = {a->dx->dim[0], a->dx->dim[1], a->dx->dim[2], a->dx->dim[3]};
+      GC_TRY(gc_arena_reserve(&scratch, &sdx, 4, d));
+      b.dx = &sdx;
+      b.accumulate_dx = 0;
+    }
+    if (a->dw) {
+      size_t nw = gc_tensor_numel(a->dw);
+      GC_TRY(gc_arena_reserve(&scratch, &sdw, 1, &nw));
+      b.dw = &sdw;
+    }
+    if (a->db) {
+      size_t nb = gc_tensor_numel(a->db);
+      GC_TRY(gc_arena_reserve(&scratch, &sdb, 1, &nb));
+      b.db = &sdb;
+    }
+    GC_TRY(gc_arena_commit(ctx, &scratch, 0));
+  }
+  *best = -1;
+  for (int j = 0; j < nc; j++) {
+    ms[j] = 1e300;
+    for (int r = 0; r < 3; r++) {
+      GC_TRY(gc_finish(ctx));
+      double t0 = wall_s();
+      GC_TRY(run_algo(ctx, cand[j], pass, &b));
+      GC_TRY(gc_finish(ctx));
+      double t = (wall_s() - t0) * 1e3;
+      if (r > 0 && t < ms[j]) ms[j] = t;
+    }
+    if (*best < 0 || ms[j] < ms[*best]) *best = j;
+  }
+cleanup:
+  gc_arena_release(&scratch);
+  return st;
+}
+
+/* The algorithm for this call's shape and pass: remembered, read from the cache, measured, forced or
+ * by the heuristic (see the top of this file). */
+static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
+  int st = 0;
+  gc_conv_state *s = NULL;
+  GC_TRY(conv_state(ctx, &s));
+  const gc_conv *c = a->c;
+  int known = gc_conv_algo_chosen(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass);
+  if (known >= 0) {
+    *algo = known;
+    return GC_OK;
+  }
+  int cand[NALGO], nc = 0;
+  for (int i = 0; i < NALGO; i++)
+    if (gc_conv_algo_supports(i, c, pass)) cand[nc++] = i;
+  int pick = heuristic(c, a->p, pass);
+  if (s->mode >= 0 && gc_conv_algo_supports(s->mode, c, pass)) {
+    pick = s->mode;
+    s->stats.forced++;
+  } else if (s->mode == MODE_MEASURE && nc > 1 && ctx->cache_dir[0]) {
+    conv_key k;
+    char path[1200], keytext[512];
+    make_key(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass, &k);
+    key_text(&k, keytext, sizeof keytext);
+    entry_path(ctx, &k, cand, nc, path, sizeof path);
+    int got = entry_read(path, keytext, cand, nc);
+    if (got >= 0) {
+      pick = got;
+      s->stats.loaded++;
+    } else {
+      double ms[NALGO];
+      int best;
+      GC_TRY(measure(ctx, a, pass, cand, nc, ms, &best));
+      char text[1400];
+      int len = snprintf(text, sizeof text, "gafcl convolution choice 1\nshape %s\nalgorithm %s\nmilliseconds", keytext,
+                         algos[cand[best]].name);
+      for (int j = 0; j < nc && len > 0 && (size_t)len < sizeof text; j++)
+        len += snprintf(text + len, sizeof text - (size_t)len, " %s=%.4f", algos[cand[j]].name, ms[j]);
+      if (len > 0 && (size_t)len < sizeof text - 1) strcat(text, "\n");
+      /* the entry on disk decides, also when another process wrote it first; if none can be kept, the
+       * heuristic does (a measurement that was not kept must not decide a run's bits) */
+      struct stat sb;
+      int stale = lstat(path, &sb) == 0; /* present but not valid (entry_read failed above) */
+      got = entry_write(ctx, path, text, stale) == 0 ? entry_read(path, keytext, cand, nc) : -1;
+      if (got >= 0) {
+        pick = got;
+        s->stats.measured++;
+      } else {
+        s->stats.heuristic++;
+      }
+    }
+  } else {
+    s->stats.heuristic++;
+  }
+  if (s->n == s->cap) {
+    size_t nc2 = s->cap ? 2 * s->cap : 32;
+    conv_choice *l = realloc(s->list, nc2 * sizeof *l);
+    if (!l) GC_FAIL(GC_ERR_HOST_MEM, "convolution choices");
+    s->list = l;
+    s->cap = nc2;
+  }
+  conv_choice *e = &s->list[s->n++];
+  make_key(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass, &e->key);
+  e->algo = pick;
+  *algo = pick;
+cleanup:
+  return st;
+}
+
+/* ---- the layer ---- */
+
+static int conv_check(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,
+                      const gc_tensor *y_or_dy, const gc_tensor *ws, conv_plan *p, const char *what) {
+  int st = 0;
+  if (!x || x->ndim != 4) GC_FAIL(GC_ERR_ARG, "%s: x must be a 4-D NCHW tensor", what);
+  size_t n = x->dim[0], h = x->dim[2], wd = x->dim[3];
+  GC_TRY(conv_plan_make(ctx, c, n, h, wd, p));
+  GC_TRY(gc_need4(x, n, (size_t)c->c_in, h, wd, what, "x"));
+  GC_TRY(gc_need_n(w, (size_t)c->c_out * p->K, what, "w"));
+  if (c->bias && b) GC_TRY(gc_need_n(b, (size_t)c->c_out, what, "bias"));
+  GC_TRY(gc_need4(y_or_dy, n, (size_t)c->c_out, p->ho, p->wo, what, "y/dy"));
+  GC_TRY(gc_need(ws, what, "workspace"));
+  size_t need = gc_conv_workspace(ctx, c, n, h, wd);
+  if (gc_tensor_numel(ws) < need)
+    GC_FAIL(GC_ERR_ARG, "%s: workspace has %zu elements, needs %zu (gc_conv_workspace)", what, gc_tensor_numel(ws), need);
+cleanup:
+  return st;
+}
+
+int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,
+                    const gc_tensor *y, const gc_tensor *ws) {
+  int st = 0, algo = -1;
+  conv_plan p;
+  GC_TRY(conv_check(ctx, c, x, w, b, y, ws, &p, "conv forward"));
+  if (c->bias && !b) GC_FAIL(GC_ERR_ARG, "conv forward: the layer has a bias but none was given");
+  conv_call a = {c, &p, x, w, b, y, ws, NULL, NULL, NULL, 0};
+  GC_TRY(choose(ctx, &a, GC_CONV_FORWARD, &algo));
+  GC_TRY(algos[algo].forward(ctx, &a));
+cleanup:
+  if (st)
+    gc_error_prefix(st, "conv %d->%d %dx%d/%d%s%s: ", c->c_in, c->c_out, c->kh, c->kw, c->sh, algo >= 0 ? " " : "",
+                    algo >= 0 ? algos[algo].name : "");
+  return st;
+}
+
+int gc_conv_backward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *dy,
+                     const gc_tensor *dx, int accumulate_dx, const gc_tensor *dw, const gc_tensor *db,
+                     const gc_tensor *ws) {
+  int st = 0, algo = -1;
+  conv_plan p;
+  GC_TRY(conv_check(ctx, c, x, w, db, dy, ws, &p, "conv backward"));
+  GC_TRY(gc_need_n(dw, (size_t)c->c_out * p.K, "conv backward", "dw"));
+  if (dx) GC_TRY(gc_need4(dx, x->dim[0], (size_t)c->c_in, x->dim[2], x->dim[3], "conv backward", "dx"));
+  conv_call a = {c, &p, x, w, NULL, dy, ws, dx, dw, c->bias ? db : NULL, accumulate_dx};
+  GC_TRY(choose(ctx, &a, GC_CONV_BACKWARD, &algo));
+  GC_TRY(algos[algo].backward(ctx, &a));
+cleanup:
+  if (st)
+    gc_error_prefix(st, "conv %d->%d %dx%d/%d backward%s%s: ", c->c_in, c->c_out, c->kh, c->kw, c->sh,
+                    algo >= 0 ? " " : "", algo >= 0 ? algos[algo].name : "");
+  return st;
+}

@@ -17,11 +17,17 @@ void gc_data_free(gc_dataset *d) {
   for (size_t i = 0; d->paths && i < d->n; i++) free(d->paths[i]);
   free(d->paths);
   free(d->labels);
+  free(d->targets);
   memset(d, 0, sizeof *d);
 }
 
 void gc_data_truncate(gc_dataset *d, size_t n) {
-  if (n < d->n) d->n = n;
+  if (n >= d->n) return;
+  for (size_t i = n; d->paths && i < d->n; i++) { /* what gc_data_free will no longer see */
+    free(d->paths[i]);
+    d->paths[i] = NULL;
+  }
+  d->n = n;
 }
 
 static int file_exists(const char *p) {

@@ -1,7 +1,11 @@
-/* Data sets and batches: Fashion-MNIST/MNIST (idx, gzip'ed or not), CIFAR-10/100 binary, synthetic
- * data; augmentation (random crop with zero padding, horizontal flip, per-channel normalisation) from a
- * counter-based generator, and a prefetch thread with a bounded queue so the device never waits for
- * batches to be assembled. */
+/* Data sets and batches: Fashion-MNIST/MNIST (idx, gzip'ed or not), CIFAR-10/100 binary, ImageNet-style
+ * JPEG folders, .npy pairs, synthetic data; augmentation (random crop with zero padding, horizontal flip,
+ * per-channel normalisation) from a counter-based generator, and a prefetch thread with a bounded queue
+ * so the device never waits for batches to be assembled.
+ *
+ * Every image carries targets of a task-defined kind: target_dim floats (gc_task.h). The readers here
+ * give classification targets (the class index, target_dim 1, from `labels`); a set with other targets
+ * (boxes, ...) fills `targets` with target_dim floats per image instead. */
 #ifndef GC_DATA_H
 #define GC_DATA_H
 
@@ -21,7 +25,10 @@ typedef struct gc_dataset {
   float *fimages;      /* or float images, already normalised (.npy sets): used as they are */
   char **paths;        /* or JPEG files, decoded when a batch is assembled (image folders) */
   int decode_train;    /* folders: random-resized crop + flip (else resize and centre crop) */
-  uint16_t *labels;    /* n */
+  uint16_t *labels;    /* n class indices (classification), or NULL when `targets` is set */
+  size_t target_dim;   /* floats of targets per image: 1 for labels (0 is read as 1) */
+  float *targets;      /* or n * target_dim task-defined floats, copied as they are (no geometric
+                          augmentation transforms them: the loader refuses crops and flips then) */
   float mean[3], std[3]; /* normalisation per channel (of values in [0, 1]) */
 } gc_dataset;
 
@@ -56,17 +63,19 @@ typedef struct gc_augment {
 } gc_augment;
 
 typedef struct gc_loader gc_loader;
-/* Start a loader producing batches of `batch` images (float NCHW) and labels (float) in a background
- * thread, `depth` batches ahead. shuffle=0 keeps the set's order (evaluation). */
+/* Start a loader producing batches of `batch` images (float NCHW) and their targets (batch * target_dim
+ * floats; classification: the class indices) in a background thread, `depth` batches ahead. shuffle=0
+ * keeps the set's order (evaluation). */
 int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_augment *aug, uint64_t seed,
                      int depth, gc_loader **out);
-/* Batches per epoch. */
+/* Batches per epoch (the last one padded); floats of targets per image. */
 size_t gc_loader_batches(const gc_loader *l);
+size_t gc_loader_target_dim(const gc_loader *l);
 /* Begin epoch e (0-based); call before the epoch's first gc_loader_next. */
 int gc_loader_start_epoch(gc_loader *l, long epoch);
 /* The next batch of the epoch: pointers valid until the following call; *real = images that are not
  * padding. 0 when the epoch is over; -1 (GC_ERR_FORMAT recorded) when an image could not be decoded. */
-int gc_loader_next(gc_loader *l, const float **images, const float **labels, size_t *real);
+int gc_loader_next(gc_loader *l, const float **images, const float **targets, size_t *real);
 void gc_loader_free(gc_loader *l);
 
 #ifdef __cplusplus

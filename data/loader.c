@@ -9,7 +9,7 @@
 #include "gc_error.h"
 
 typedef struct slot {
-  float *images, *labels;
+  float *images, *targets;
   size_t real;
   long batch; /* index within the epoch, -1 when empty */
 } slot;
@@ -19,6 +19,7 @@ struct gc_loader {
   size_t batch, nbatches;
   int shuffle;
   gc_augment aug;
+  size_t tdim;        /* target floats per image */
   uint64_t seed;
   int depth;
   slot *slots;
@@ -55,8 +56,16 @@ static void make_perm(gc_loader *l, long epoch) {
   }
 }
 
-/* image `pos` of the epoch (wrapping around for padding) into out (c*h*w floats) */
-static void assemble(gc_loader *l, long epoch, size_t pos, float *out, float *label) {
+static void targets_of(const gc_loader *l, size_t idx, float *t) {
+  const gc_dataset *d = l->d;
+  if (d->targets)
+    memcpy(t, d->targets + idx * l->tdim, l->tdim * sizeof *t);
+  else
+    t[0] = (float)d->labels[idx];
+}
+
+/* image `pos` of the epoch (wrapping around for padding) into out (c*h*w floats), its targets into t */
+static void assemble(gc_loader *l, long epoch, size_t pos, float *out, float *t) {
   const gc_dataset *d = l->d;
   size_t idx = l->perm[pos % d->n];
   int C = d->c, H = d->h, W = d->w;
@@ -65,7 +74,7 @@ static void assemble(gc_loader *l, long epoch, size_t pos, float *out, float *la
   uint64_t r = mix(l->seed ^ 0x5eed, (uint64_t)epoch, pos);
   if (d->paths) {
     char msg[512];
-    *label = (float)d->labels[idx];
+    targets_of(l, idx, t);
     if (gc_data_folder_image(d, idx, r, mix(r, 17, 23), out, msg, sizeof msg) != 0) {
       /* a broken file: remembered (the consumer reports it) and replaced by zeros */
       for (size_t k = 0; k < (size_t)C * H * W; k++) out[k] = 0.0f;
@@ -97,7 +106,7 @@ static void assemble(gc_loader *l, long epoch, size_t pos, float *out, float *la
         out[((size_t)c * H + (size_t)y) * W + (size_t)x] = fsrc ? v : (v - m) / s;
       }
   }
-  *label = (float)d->labels[idx];
+  targets_of(l, idx, t);
 }
 
 static void *producer(void *arg) {
@@ -117,7 +126,7 @@ static void *producer(void *arg) {
     for (size_t k = 0; k < l->batch; k++) {
       size_t pos = (size_t)b * l->batch + k;
       if (pos < l->d->n) real++;
-      assemble(l, epoch, pos, s->images + k * per, &s->labels[k]);
+      assemble(l, epoch, pos, s->images + k * per, s->targets + k * l->tdim);
     }
     pthread_mutex_lock(&l->mu);
     if (gen != l->generation) continue; /* the epoch was restarted meanwhile */
@@ -134,6 +143,9 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
                      int depth, gc_loader **out) {
   *out = NULL;
   if (d->n == 0 || batch == 0) GC_FAIL(GC_ERR_ARG, "loader: %zu images, batch %zu", d->n, batch);
+  if (!d->targets && !d->labels) GC_FAIL(GC_ERR_ARG, "loader: %s has neither labels nor targets", d->name);
+  if (d->targets && aug && (aug->crop_pad > 0 || aug->flip || d->paths))
+    GC_FAIL(GC_ERR_ARG, "loader: %s: crops and flips would not transform its task's targets", d->name);
   gc_loader *l = calloc(1, sizeof *l);
   if (!l) GC_FAIL(GC_ERR_HOST_MEM, "loader");
   l->d = d;
@@ -141,6 +153,7 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
   l->nbatches = (d->n + batch - 1) / batch;
   l->shuffle = shuffle;
   if (aug) l->aug = *aug;
+  l->tdim = d->targets ? (d->target_dim ? d->target_dim : 1) : 1;
   l->seed = seed;
   l->depth = depth < 2 ? 2 : depth + 1; /* one slot is held by the consumer */
   l->epoch = -1;
@@ -150,8 +163,8 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
   int ok = l->slots && l->perm;
   for (int i = 0; ok && i < l->depth; i++) {
     l->slots[i].images = malloc(batch * per * sizeof(float));
-    l->slots[i].labels = malloc(batch * sizeof(float));
-    ok = l->slots[i].images && l->slots[i].labels;
+    l->slots[i].targets = malloc(batch * l->tdim * sizeof(float));
+    ok = l->slots[i].images && l->slots[i].targets;
   }
   if (!ok) {
     gc_loader_free(l);
@@ -171,6 +184,7 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
 }
 
 size_t gc_loader_batches(const gc_loader *l) { return l->nbatches; }
+size_t gc_loader_target_dim(const gc_loader *l) { return l->tdim; }
 
 int gc_loader_start_epoch(gc_loader *l, long epoch) {
   pthread_mutex_lock(&l->mu);
@@ -187,7 +201,7 @@ int gc_loader_start_epoch(gc_loader *l, long epoch) {
   return GC_OK;
 }
 
-int gc_loader_next(gc_loader *l, const float **images, const float **labels, size_t *real) {
+int gc_loader_next(gc_loader *l, const float **images, const float **targets, size_t *real) {
   pthread_mutex_lock(&l->mu);
   if (l->epoch < 0 || l->consumed >= (long)l->nbatches) {
     pthread_mutex_unlock(&l->mu);
@@ -205,7 +219,7 @@ int gc_loader_next(gc_loader *l, const float **images, const float **labels, siz
   pthread_cond_broadcast(&l->cv); /* the previous slot is free again */
   pthread_mutex_unlock(&l->mu);
   *images = s->images;
-  *labels = s->labels;
+  *targets = s->targets;
   *real = s->real;
   return 1;
 }
@@ -223,7 +237,7 @@ void gc_loader_free(gc_loader *l) {
   }
   for (int i = 0; l->slots && i < l->depth; i++) {
     free(l->slots[i].images);
-    free(l->slots[i].labels);
+    free(l->slots[i].targets);
   }
   free(l->slots);
   free(l->perm);

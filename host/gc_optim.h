@@ -84,6 +84,8 @@ typedef struct gc_optim_report {
  * gradients leaves weights and state untouched and is not counted. */
 int gc_optim_step(gc_ctx *ctx, gc_optim *opt, float lr, gc_optim_report *rep);
 
+/* The configuration the optimizer was created with. */
+const gc_optim_config *gc_optim_get_config(const gc_optim *opt);
 /* Steps taken (Adam's t); state buffers for checkpoints (which: 0 momentum/m, 1 v; NULL if unused). */
 long gc_optim_steps(const gc_optim *opt);
 void gc_optim_set_steps(gc_optim *opt, long t);

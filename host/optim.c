@@ -217,6 +217,7 @@ void gc_optim_free(gc_optim *o) {
 }
 
 long gc_optim_steps(const gc_optim *o) { return o->steps; }
+const gc_optim_config *gc_optim_get_config(const gc_optim *o) { return &o->cfg; }
 
 void gc_optim_align(const gc_ctx *ctx, gc_arena *a) {
   if (a->align < ctx->wg) a->align = ctx->wg;

@@ -1,7 +1,9 @@
 /* Networks as graphs of layers over flat arenas: ResNet-18/34/50, PreAct-ResNet-18/34/50,
  * SE-ResNet-18/34/50, DenseNet-CIFAR/121/169 (CIFAR forms of the official code, kuangliu/pytorch-cifar
- * names) and the ImageNet forms of ResNet and SE-ResNet (torchvision names). Parameter names, shapes and
- * order are PyTorch's state_dict, so weights move between gafcl and PyTorch.
+ * names) and the ImageNet forms of ResNet and SE-ResNet (torchvision names), listed in one architecture
+ * table (nets/archs.c). Parameter names, shapes and order are PyTorch's state_dict, so weights move
+ * between gafcl and PyTorch. The graph knows nothing of a task: it maps an input batch to one output
+ * tensor (N, classes) and back; the loss on that output is the task's (gc_task.h).
  *
  * A net owns five arenas: parameters and gradients (the same layout, aligned for the fused optimizer:
  * one segment per tensor), buffers (batch-norm running statistics), activations (every activation, the
@@ -18,19 +20,29 @@ extern "C" {
 #endif
 
 typedef struct gc_net_spec {
-  char name[32];   /* resnet18 resnet34 resnet50 preact_resnet18/34/50 se_resnet18/34/50
-                      densenet_cifar densenet121 densenet169; resnet10_w16 (not from the paper: a
-                      ResNet with one basic block per stage and widths 16-128, for quick runs on CPUs) */
+  char name[32];   /* a name of the architecture table (gc_net_arch) */
   int imagenet;    /* the ImageNet form (7x7/2 stem + max pool, torchvision names): ResNet and SE-ResNet */
   int in_ch, in_h, in_w;
   int classes;
 } gc_net_spec;
 
-/* Fill a spec with the CIFAR defaults (3x32x32, 10 classes; ImageNet form: 3x224x224, 1000 classes).
- * GC_ERR_ARG for an unknown name (the message lists the known ones). */
+/* The architecture table: one row per network. */
+enum { GC_FORM_CIFAR = 1, GC_FORM_IMAGENET = 2 };
+typedef struct gc_net_arch_info {
+  const char *name;        /* "resnet18" */
+  const char *family;      /* "resnet", "densenet" */
+  const char *description;
+  int forms;               /* GC_FORM_CIFAR | GC_FORM_IMAGENET */
+  /* published parameter counts (the official definitions'; 0 where there is none): CIFAR form with
+   * 10 and 100 classes, ImageNet form with 1000. test_nets checks every row against them. */
+  size_t params_cifar10, params_cifar100, params_imagenet;
+} gc_net_arch_info;
+int gc_net_arch_count(void);
+const gc_net_arch_info *gc_net_arch(int i); /* NULL past the end */
+
+/* Fill a spec with the form's defaults (CIFAR: 3x32x32, 10 classes; ImageNet: 3x224x224, 1000 classes).
+ * GC_ERR_ARG for an unknown name (the message lists the known ones) or a form the network lacks. */
 int gc_net_spec_init(gc_net_spec *s, const char *name, int imagenet);
-/* The known names, NULL-terminated. */
-const char *const *gc_net_names(void);
 
 typedef enum gc_param_kind { GC_P_CONV_W, GC_P_CONV_B, GC_P_BN_W, GC_P_BN_B, GC_P_LIN_W, GC_P_LIN_B } gc_param_kind;
 
@@ -80,13 +92,14 @@ gc_arena *gc_net_grads(gc_net *net);
  * biases when no_wd_bn_bias. `segs` must hold gc_net_nparams entries. */
 void gc_net_segments(const gc_net *net, float wd, int no_wd_bn_bias, gc_optim_segment *segs);
 
-/* Input (N, C, H, W), labels (N) as float class indices, logits (N, classes), their gradient. */
+/* Input (N, C, H, W), output (N, classes, 1, 1) and the output's gradient, which a task's loss writes
+ * before gc_net_backward. */
 const gc_tensor *gc_net_input(const gc_net *net);
-const gc_tensor *gc_net_labels(const gc_net *net);
-const gc_tensor *gc_net_logits(const gc_net *net);
-const gc_tensor *gc_net_dlogits(const gc_net *net);
+const gc_tensor *gc_net_output(const gc_net *net);
+const gc_tensor *gc_net_doutput(const gc_net *net);
 size_t gc_net_batch(const gc_net *net);
 const char *gc_net_spec_name(const gc_net *net);
+const gc_net_spec *gc_net_get_spec(const gc_net *net);
 
 /* PyTorch's default initialisation from a counter-based generator (Philox4x32-10) keyed by seed,
  * parameter index and element index: the same seed gives the same weights on every device.
@@ -94,13 +107,9 @@ const char *gc_net_spec_name(const gc_net *net);
  * batch-norm weight 1, bias 0, running mean 0, variance 1. */
 int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed);
 
-/* Forward from the input to the logits (training: batch statistics, running statistics updated). */
+/* Forward from the input to the output (training: batch statistics, running statistics updated). */
 int gc_net_forward(gc_ctx *ctx, gc_net *net, int training);
-/* Loss (mean softmax cross-entropy) and top-1/top-5 on the logits; with dlogits when `grad`. */
-int gc_net_loss(gc_ctx *ctx, gc_net *net, int grad, gc_xent_result *res);
-/* The same over the batch's first `valid` images (the rest is padding of a last partial batch). */
-int gc_net_loss_valid(gc_ctx *ctx, gc_net *net, int grad, size_t valid, gc_xent_result *res);
-/* Backward from dlogits: parameter gradients are ADDED to (zero them with gc_net_zero_grad). */
+/* Backward from the output's gradient: parameter gradients are ADDED to (zero them with gc_net_zero_grad). */
 int gc_net_backward(gc_ctx *ctx, gc_net *net);
 int gc_net_zero_grad(gc_ctx *ctx, gc_net *net);
 
@@ -115,6 +124,7 @@ typedef struct gc_layer_profile {
   double forward_s, backward_s;
 } gc_layer_profile;
 int gc_net_profile(gc_net *net, int on);
+int gc_net_profiling(const gc_net *net);
 int gc_net_nlayers(const gc_net *net);
 void gc_net_layer_profile(const gc_net *net, int i, gc_layer_profile *lp);
 
@@ -127,8 +137,9 @@ int gc_net_nonfinite_state(gc_ctx *ctx, gc_net *net, const char **name);
 
 /* Where NaN or Inf values begin, after a step whose gradients were non-finite (the activations and
  * gradients of that step are still on the device): the input batch, the weights, the first layer in
- * forward order whose output holds one, the loss gradient, or the first layer in backward order whose
- * input gradient or parameter gradient holds one. Reads everything back: for diagnosis only. */
+ * forward order whose output holds one, the loss gradient (the output's gradient), or the first layer
+ * in backward order whose input gradient or parameter gradient holds one. Reads everything back: for
+ * diagnosis only. */
 enum { GC_NONFINITE_NONE, GC_NONFINITE_INPUT, GC_NONFINITE_WEIGHTS, GC_NONFINITE_FORWARD, GC_NONFINITE_LOSS,
        GC_NONFINITE_BACKWARD };
 typedef struct gc_nonfinite_origin {
@@ -142,8 +153,9 @@ int gc_net_find_nonfinite(gc_ctx *ctx, gc_net *net, gc_nonfinite_origin *o);
 /* "in the forward output of layer 12 (conv layer2.0.conv1.weight, layer2)" */
 const char *gc_nonfinite_describe(const gc_nonfinite_origin *o, char *buf, size_t cap);
 
-/* The CPU reference of the same graph in double precision (tests): forward on `x` (N*C*H*W) to logits
- * (N*classes); backward from dlogits, giving parameter gradients (one array per parameter) and dx.
+/* The CPU reference of the same graph in double precision (tests): forward on `x` (N*C*H*W) to the
+ * output (N*classes); backward from its gradient, giving parameter gradients (one array per parameter)
+ * and dx.
  * Parameters and running statistics are read from the device. `training` as gc_net_forward (running
  * statistics are not written back). */
 typedef struct gc_net_ref gc_net_ref;
@@ -151,8 +163,13 @@ int gc_net_ref_create(gc_ctx *ctx, gc_net *net, gc_net_ref **out);
 void gc_net_ref_free(gc_net_ref *r);
 double *gc_net_ref_param(gc_net_ref *r, int i);     /* the reference's copy of parameter i (writable) */
 double *gc_net_ref_pgrad(gc_net_ref *r, int i);     /* its gradient after gc_net_ref_backward */
-void gc_net_ref_forward(gc_net_ref *r, const double *x, int training, double *logits);
-void gc_net_ref_backward(gc_net_ref *r, const double *dlogits, double *dx);
+void gc_net_ref_forward(gc_net_ref *r, const double *x, int training, double *out);
+void gc_net_ref_backward(gc_net_ref *r, const double *dout, double *dx);
+
+/* The optimizer for a net's parameters: one segment per parameter tensor with weight decay wd (0 on
+ * batch-norm parameters and biases when no_wd_bn_bias). */
+int gc_net_optim_create(gc_ctx *ctx, gc_net *net, const gc_optim_config *cfg, float wd, int no_wd_bn_bias,
+                        gc_optim **out);
 
 #ifdef __cplusplus
 }

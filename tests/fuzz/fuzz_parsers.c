@@ -12,7 +12,7 @@
 #include "gc_data.h"
 #include "gc_npy.h"
 #include "gc_checkpoint.h"
-#include "cli_train.h"
+#include "cli.h"
 
 static char dir[64];
 
@@ -54,12 +54,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int n;
   gc_ckpt_inspect(put("x.safetensors", data, size), &n);
 #elif GC_FUZZ_TARGET == 5 /* the JSON configuration of gafcl train */
-  train_cfg c;
-  train_cfg_default(&c);
+  gafcl_cfg c;
+  cli_cfg_defaults(&c, CMD_TRAIN);
   char p[128];
   snprintf(p, sizeof p, "%s", put("config.json", data, size));
   char *argv[] = {"--config", p};
-  train_cfg_parse(&c, 2, argv);
+  if (cli_cfg_parse(&c, CMD_TRAIN, 2, argv) == 0) cli_cfg_validate(&c, CMD_TRAIN);
 #elif GC_FUZZ_TARGET == 6 /* a JPEG file of an image folder */
   char *paths[1] = {(char *)put("x.jpg", data, size)};
   uint16_t label = 0;

@@ -1,12 +1,13 @@
-/* `gafcl reproduce`: the recipes of the paper's CIFAR tables, with and without the GAF, over several
- * seeds, with the paper's number beside each result (../shared REFERENCE §2-3, written into the table
- * below). */
+/* gafcl reproduce: the recipes of the paper's CIFAR tables (Liu et al., "Activated Gradients for Deep
+ * Neural Networks", Tables II and III), every variant with and without the GAF over several seeds, with
+ * the paper's number beside each result. */
+#include "cli.h"
+
+#include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "cli_train.h"
+#include <sys/stat.h>
 
 typedef struct variant {
   const char *gaf;
@@ -45,22 +46,37 @@ static double paper(int table, const char *net, const char *data, int v) {
   return NAN;
 }
 
-int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metrics, FILE *steps) {
-  if (table != 2 && table != 3) GC_FAIL(GC_ERR_ARG, "--table %d: 2 (CIFAR-100, SGD-momentum) or 3 (Adam)", table);
-  if (seeds < 1) GC_FAIL(GC_ERR_ARG, "--seeds %d", seeds);
+/* The CIFAR recipe of the paper's code: SGD-momentum, lr 0.1 (Table II); Adam, lr 1e-3 (Table III);
+ * batch 256, weight decay 5e-4, cosine over 200 epochs. */
+void cmd_reproduce_recipe(gafcl_cfg *c, long table) {
+  snprintf(c->data, sizeof c->data, "%s", table == 2 ? "cifar100" : "cifar10");
+  snprintf(c->net, sizeof c->net, "%s", table == 2 ? "densenet_cifar" : "resnet34");
+  c->epochs = 200;
+  c->batch = 256;
+  c->lr = table == 2 ? 0.1 : 1e-3;
+  snprintf(c->optimizer, sizeof c->optimizer, "%s", table == 2 ? "sgdm" : "adam");
+  c->weight_decay = 5e-4;
+  snprintf(c->gaf_pos, sizeof c->gaf_pos, "%s", table == 2 ? "momentum" : "grad");
+}
+
+int cmd_reproduce(gafcl_cfg *base) {
+  const int table = (int)base->table, seeds = (int)base->seeds;
   const variant *vs = table == 2 ? t2v : t3v;
   int nv = table == 2 ? 7 : 3;
-  /* the recipe (REFERENCE §2): flags given explicitly still win, see cmd_reproduce */
-  double *best = calloc((size_t)(nv * seeds), sizeof *best), *fin = calloc((size_t)(nv * seeds), sizeof *fin);
-  if (!best || !fin) {
-    free(best);
-    free(fin);
-    GC_FAIL(GC_ERR_HOST_MEM, "results");
+  if (cli_save_config(base, CMD_REPRODUCE)) return 1;
+  gc_ctx *ctx = NULL;
+  int st = cli_open(base, &ctx);
+  if (st) return cli_fail(st, "cannot open the device");
+  FILE *m = NULL, *sl = NULL;
+  if (cli_open_logs(base, &m, &sl)) {
+    gc_ctx_free(ctx);
+    return 1;
   }
-  int st = 0;
+  double *best = calloc((size_t)(nv * seeds), sizeof *best), *fin = calloc((size_t)(nv * seeds), sizeof *fin);
+  if (!best || !fin) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "results");
   for (int s = 0; s < seeds && !st; s++)
     for (int v = 0; v < nv && !st; v++) {
-      train_cfg c = *base;
+      gafcl_cfg c = *base;
       c.seed = base->seed + (unsigned long long)s;
       snprintf(c.gaf, sizeof c.gaf, "%s", vs[v].gaf);
       if (vs[v].alpha > 0) c.gaf_alpha = vs[v].alpha, c.gaf_beta = vs[v].beta;
@@ -69,29 +85,40 @@ int cli_reproduce(gc_ctx *ctx, train_cfg *base, int table, int seeds, FILE *metr
       char tag[64];
       snprintf(tag, sizeof tag, "%s(%g,%g) seed %llu", vs[v].gaf, vs[v].alpha, vs[v].beta, c.seed);
       if (!strcmp(vs[v].gaf, "none")) snprintf(tag, sizeof tag, "none seed %llu", c.seed);
-      train_result r;
-      st = train_run(ctx, &c, tag, metrics, steps, &r);
-      best[v * seeds + s] = r.best_top1;
-      fin[v * seeds + s] = r.final_top1;
+      /* each run checkpoints into a folder of its own inside --out */
+      if (base->out[0]) {
+        int n = snprintf(c.out, sizeof c.out, "%s/%s-%g-%g-seed%llu", base->out, vs[v].gaf, vs[v].alpha, vs[v].beta, c.seed);
+        if (n < 0 || (size_t)n >= sizeof c.out || (mkdir(c.out, 0755) != 0 && errno != EEXIST)) {
+          st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot create the run folder %s", c.out);
+          break;
+        }
+      }
+      run_outcome r;
+      st = cli_run_training(ctx, &c, tag, m, sl, NULL, 0, &r);
+      best[v * seeds + s] = r.res.best;
+      fin[v * seeds + s] = r.final_test.n > 1 ? r.final_test.v[r.final_test.primary] : 0.0;
     }
+  cli_close_logs(m, sl);
   if (!st) {
-    printf("\nTable %s, %s on %s, %d epochs, %d seed(s) (best test top-1 over epochs, as the paper reports):\n",
+    printf("\nTable %s, %s on %s, %ld epochs, %d seed(s) (best test top-1 over epochs, as the paper reports):\n",
            table == 2 ? "II (SGD-momentum, GAF on the momentum)" : "III (Adam, GAF on the gradient)", base->net,
            base->data, base->epochs, seeds);
     printf("%-18s %16s %16s %10s\n", "GAF", "best top-1 %", "final top-1 %", "paper %");
     for (int v = 0; v < nv; v++) {
-      double m = 0, q = 0, mf = 0;
-      for (int s = 0; s < seeds; s++) m += best[v * seeds + s] / seeds, mf += fin[v * seeds + s] / seeds;
-      for (int s = 0; s < seeds; s++) q += (best[v * seeds + s] - m) * (best[v * seeds + s] - m);
+      double mb = 0, q = 0, mf = 0;
+      for (int s = 0; s < seeds; s++) mb += best[v * seeds + s] / seeds, mf += fin[v * seeds + s] / seeds;
+      for (int s = 0; s < seeds; s++) q += (best[v * seeds + s] - mb) * (best[v * seeds + s] - mb);
       double sd = seeds > 1 ? sqrt(q / (seeds - 1)) : 0.0, p = paper(table, base->net, base->data, v);
       char name[32], ps[16];
       snprintf(name, sizeof name, vs[v].alpha > 0 ? "%s(%g,%g)" : "%s", vs[v].gaf, vs[v].alpha, vs[v].beta);
       snprintf(ps, sizeof ps, isnan(p) ? "-" : "%.2f", p);
-      printf("%-18s %10.2f +-%4.2f %16.2f %10s\n", name, m, sd, mf, ps);
+      printf("%-18s %10.2f +-%4.2f %16.2f %10s\n", name, mb, sd, mf, ps);
     }
     printf("(paper: Liu et al., Tables II/III; '-' where the paper has no such row. The paper trains 200 epochs.)\n");
   }
   free(best);
   free(fin);
-  return st;
+  int rc = st ? cli_fail(st, "reproduce failed") : 0;
+  gc_ctx_free(ctx);
+  return rc;
 }

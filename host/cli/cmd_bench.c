@@ -2,7 +2,7 @@
  * with each GAF, split into forward, backward and optimizer (device time from OpenCL events), with the
  * GAF overhead and its spread over repeats. Baseline and GAF runs alternate (base, arctan, base, tanh,
  * base, log, ...) so that drift on a busy machine cancels in the paired differences. */
-#include "cli_bench.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "gc_net.h"
 
 #ifndef GAFCL_GIT_REV
 #define GAFCL_GIT_REV "unknown"
@@ -21,23 +20,14 @@ typedef struct phase_times {
   double fwd, bwd, opt, iter; /* seconds per iteration */
 } phase_times;
 
-static int run_iters(gc_ctx *ctx, gc_net *net, gc_optim *opt, int iters, phase_times *t) {
+/* iterations of the trainer's step on the batch already on the device, timed by phase */
+static int run_iters(gc_trainer *tr, int iters, phase_times *t) {
   int st = 0;
   memset(t, 0, sizeof *t);
   for (int i = 0; i < iters; i++) {
-    double a = 0, b = 0, c = 0;
-    gc_xent_result r;
-    GC_TRY(gc_net_zero_grad(ctx, net));
-    gc_timing_begin(ctx);
-    GC_TRY(gc_net_forward(ctx, net, 1));
-    GC_TRY(gc_net_loss(ctx, net, 1, &r));
-    GC_TRY(gc_timing_end(ctx, &a));
-    gc_timing_begin(ctx);
-    GC_TRY(gc_net_backward(ctx, net));
-    GC_TRY(gc_timing_end(ctx, &b));
-    gc_timing_begin(ctx);
-    GC_TRY(gc_optim_step(ctx, opt, 1e-3f, NULL));
-    GC_TRY(gc_timing_end(ctx, &c));
+    gc_step_report r;
+    GC_TRY(gc_train_step(tr, NULL, NULL, 1e-3f, &r));
+    double a = r.forward_s + r.loss_s, b = r.backward_s, c = r.optimizer_s;
     t->fwd += a / iters;
     t->bwd += b / iters;
     t->opt += c / iters;
@@ -51,21 +41,18 @@ cleanup:
  * optimizer step of the baseline and of each GAF timed as wholes. Adds "profile" to jn and prints the time
  * split by operation and by stage. Layers wait for their own events here, so these iterations are slower
  * than the measured ones and only their shares are meaningful. */
-static int profile_net(gc_ctx *ctx, gc_net *net, gc_optim *const *opt, int iters, cJSON *jn) {
+static int profile_net(gc_ctx *ctx, gc_net *net, gc_trainer *const *tr, gc_optim *const *opt, int iters, cJSON *jn) {
   int st = 0;
   double loss_s = 0, opt_s[4] = {0, 0, 0, 0};
   GC_TRY(gc_net_profile(net, 1));
   for (int i = 0; i < iters; i++) {
-    gc_xent_result r;
-    double a = 0;
-    GC_TRY(gc_net_zero_grad(ctx, net));
-    GC_TRY(gc_net_forward(ctx, net, 1));
-    gc_timing_begin(ctx);
-    GC_TRY(gc_net_loss(ctx, net, 1, &r));
-    GC_TRY(gc_timing_end(ctx, &a));
-    loss_s += a / iters;
-    GC_TRY(gc_net_backward(ctx, net));
-    for (int v = 0; v < 4; v++) {
+    /* a baseline step with every layer timed, then the GAF variants' updates of the same gradients */
+    gc_step_report r;
+    GC_TRY(gc_train_step(tr[0], NULL, NULL, 1e-3f, &r));
+    loss_s += r.loss_s / iters;
+    opt_s[0] += r.optimizer_s / iters;
+    for (int v = 1; v < 4; v++) {
+      double a = 0;
       gc_timing_begin(ctx);
       GC_TRY(gc_optim_step(ctx, opt[v], 1e-3f, NULL));
       GC_TRY(gc_timing_end(ctx, &a));
@@ -132,7 +119,7 @@ static void mean_sd(const double *v, int n, double *m, double *sd) {
   *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0;
 }
 
-int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
+static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
   int st = 0;
   cJSON *root = cJSON_CreateObject(), *jnets = cJSON_AddArrayToObject(root, "nets");
   cJSON_AddStringToObject(root, "device", ctx->dev.name);
@@ -151,20 +138,17 @@ int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
   for (char *save = NULL, *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
     gc_net *net = NULL;
     gc_optim *opt[4] = {NULL, NULL, NULL, NULL};
-    gc_optim_segment *segs = NULL;
     float *x = NULL, *lab = NULL;
     gc_net_spec s;
     if ((st = gc_net_spec_init(&s, name, c->imagenet)) != 0) break;
-    if (c->size > 0) s.in_h = s.in_w = c->size;
-    if (c->classes > 0) s.classes = c->classes;
+    if (c->size > 0) s.in_h = s.in_w = (int)c->size;
+    if (c->classes > 0) s.classes = (int)c->classes;
     st = gc_net_create(ctx, &s, (size_t)c->batch, &net);
     if (!st) st = gc_net_init(ctx, net, 1);
     size_t nx = (size_t)c->batch * 3 * (size_t)s.in_h * s.in_w;
     x = malloc(nx * sizeof *x);
     lab = malloc((size_t)c->batch * sizeof *lab);
-    int np = net ? gc_net_nparams(net) : 0;
-    segs = malloc((size_t)(np ? np : 1) * sizeof *segs);
-    if (!st && (!x || !lab || !segs)) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "bench buffers");
+    if (!st && (!x || !lab)) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "bench buffers");
     if (!st) {
       uint64_t r = 88172645463325252ull;
       for (size_t i = 0; i < nx; i++) {
@@ -173,25 +157,31 @@ int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
       }
       for (long i = 0; i < c->batch; i++) lab[i] = (float)(i % s.classes);
       st = gc_tensor_write(ctx, gc_net_input(net), x, nx);
-      if (!st) st = gc_tensor_write(ctx, gc_net_labels(net), lab, (size_t)c->batch);
-      gc_net_segments(net, 5e-4f, 0, segs);
     }
+    gc_task *task = NULL;
+    gc_trainer *tr[4] = {NULL, NULL, NULL, NULL};
+    gc_train_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.time_phases = 1;
+    if (!st) st = gc_task_create(ctx, &gc_task_classify, net, &task);
+    if (!st) st = gc_task_set_targets(ctx, task, lab);
     for (int v = 0; v < 4 && !st; v++) {
       gc_optim_config oc;
       gc_optim_config_default(&oc, GC_OPT_SGDM);
       oc.gaf = v ? gafs[v - 1] : GC_GAF_NONE;
-      st = gc_optim_create(ctx, &oc, gc_net_params(net), gc_net_grads(net), (size_t)np, segs, &opt[v]);
+      st = gc_net_optim_create(ctx, net, &oc, 5e-4f, 0, &opt[v]);
+      if (!st) st = gc_trainer_create(ctx, net, task, opt[v], &tc, NULL, &tr[v]);
     }
     /* warm-up: every program built, caches warm */
     phase_times w;
-    for (int v = 0; v < 4 && !st; v++) st = run_iters(ctx, net, opt[v], 1, &w);
-    int R = c->repeats;
+    for (int v = 0; v < 4 && !st; v++) st = run_iters(tr[v], 1, &w);
+    int R = (int)c->repeats;
     phase_times *base = calloc((size_t)(3 * R), sizeof *base), *with = calloc((size_t)(3 * R), sizeof *with);
     if (!st && (!base || !with)) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "bench results");
     for (int rep = 0; rep < R && !st; rep++)
       for (int g = 0; g < 3 && !st; g++) {
-        st = run_iters(ctx, net, opt[0], c->iters, &base[3 * rep + g]);
-        if (!st) st = run_iters(ctx, net, opt[g + 1], c->iters, &with[3 * rep + g]);
+        st = run_iters(tr[0], (int)c->iters, &base[3 * rep + g]);
+        if (!st) st = run_iters(tr[g + 1], (int)c->iters, &with[3 * rep + g]);
       }
     if (!st) {
       cJSON *jn = cJSON_CreateObject();
@@ -248,13 +238,13 @@ int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
       }
       free(tmp);
       cJSON_AddItemToArray(jnets, jn);
-      if (c->profile > 0) st = profile_net(ctx, net, opt, c->profile, jn);
+      if (c->profile > 0) st = profile_net(ctx, net, tr, opt, (int)c->profile, jn);
     }
     free(base);
     free(with);
-    for (int v = 0; v < 4; v++) gc_optim_free(opt[v]);
+    for (int v = 0; v < 4; v++) gc_trainer_free(tr[v]), gc_optim_free(opt[v]);
+    gc_task_free(task);
     gc_net_free(net);
-    free(segs);
     free(x);
     free(lab);
     if (st) gc_error_prefix(st, "bench %s: ", name);
@@ -262,14 +252,30 @@ int cli_bench(gc_ctx *ctx, const bench_cfg *c) {
   if (!st && c->out[0]) {
     char *js = cJSON_Print(root);
     FILE *f = fopen(c->out, "w");
-    if (!f || fputs(js, f) < 0 || fclose(f) != 0)
+    int bad = !f || fputs(js, f) < 0;
+    if (f && fclose(f) != 0) bad = 1;
+    if (bad)
       st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot write %s", c->out);
     else
       printf("results written to %s\n", c->out);
     free(js);
   }
-  printf("(overhead: iteration time with the GAF vs the baseline run just before it, mean +- sd over %d repeats; "
+  printf("(overhead: iteration time with the GAF vs the baseline run just before it, mean +- sd over %ld repeats; "
          "epoch = %ld iterations)\n", c->repeats, c->epoch_iters);
   cJSON_Delete(root);
   return st;
+}
+
+void cmd_bench_defaults(gafcl_cfg *c) { c->batch = 32; }
+
+int cmd_bench(gafcl_cfg *c) {
+  gc_ctx *ctx = NULL;
+  int st = cli_open(c, &ctx);
+  if (st) return cli_fail(st, "cannot open the device");
+  printf("device: %s (%s, driver %s); batch %ld, %ld iterations x %ld alternating repeats\n", ctx->dev.name,
+         ctx->dev.platform, ctx->dev.driver, c->batch, c->iters, c->repeats);
+  st = bench(ctx, c);
+  int rc = st ? cli_fail(st, "bench failed") : 0;
+  gc_ctx_free(ctx);
+  return rc;
 }

@@ -1,0 +1,154 @@
+/* The gafcl program: its configuration (one struct for every command), the flag table that parses,
+ * validates, documents and saves it (flags.c), and the commands (cmd_*.c; the command table is in
+ * main.c). The program uses the libraries only through their public headers. */
+#ifndef GAFCL_CLI_H
+#define GAFCL_CLI_H
+
+#include <stdio.h>
+
+#include "gafcl.h"
+#include "gc_data.h"
+#include "gc_train.h"
+
+/* The commands, as bits of a flag's `cmds`. */
+enum {
+  CMD_MAIN = 1 << 0, /* no command: the device table and the self-check */
+  CMD_DEVICES = 1 << 1,
+  CMD_SELFCHECK = 1 << 2,
+  CMD_NETS = 1 << 3,
+  CMD_TRAIN = 1 << 4,
+  CMD_COMPARE = 1 << 5,
+  CMD_REPRODUCE = 1 << 6,
+  CMD_EVAL = 1 << 7,
+  CMD_STEPS = 1 << 8,
+  CMD_BENCH = 1 << 9,
+};
+#define CMD_RUNS (CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE) /* commands that train over a data set */
+
+/* Every setting of every command; the flag table (flags.c) says which command takes which. */
+typedef struct gafcl_cfg {
+  char device[256];
+  char conv_algo[32];
+  /* the training runs */
+  char net[32];
+  int imagenet;
+  char data[16];          /* fashion | cifar10 | cifar100 | folder | npy | synthetic */
+  char data_dir[512];
+  long image_size;        /* folder: output size (0: 224 with --imagenet, else 32) */
+  char images[512], labels[512];           /* .npy: float32 (N, C, H, W) and integer labels (N) */
+  char test_images[512], test_labels[512]; /* --data npy: the test set (default: the training set) */
+  long subset, test_subset;                /* images used (0: all) */
+  long epochs, batch;
+  double lr;
+  unsigned long long seed;
+  char optimizer[16];     /* sgd sgdm nesterov adam adamw */
+  double momentum, weight_decay;
+  int no_wd_bn_bias;
+  char gaf[16];           /* none arctan tanh log */
+  double gaf_alpha, gaf_beta;
+  char gaf_pos[16];       /* momentum | grad */
+  char clip[16];          /* none value norm */
+  double clip_threshold;
+  char schedule[16];      /* cosine constant step */
+  int per_iteration;
+  char milestones[160];   /* "30,60" (normalised) */
+  long warmup_iters;
+  long augment;           /* crop + flip for the CIFAR sets */
+  char on_nonfinite[8];   /* skip | stop */
+  char out[512];          /* train: the run folder; bench: the JSON results file */
+  char resume[512];
+  char init[512];
+  long stop_after;
+  /* reproduce */
+  long table, seeds;
+  /* eval / steps */
+  char weights[512], logits[512], save[512];
+  long steps, classes;
+  int bn_train;
+  /* bench */
+  char nets[256];
+  long size, iters, repeats, epoch_iters, profile;
+  /* selfcheck */
+  int verbose;
+  /* not a flag: gafcl reproduce's paper value for a run, written into its metrics lines (0: none) */
+  double paper_top1;
+} gafcl_cfg;
+
+/* ---- the flag table (flags.c) ---- */
+typedef enum flag_type { FT_STR, FT_CHOICE, FT_INT, FT_U64, FT_DOUBLE, FT_BOOL, FT_LIST } flag_type;
+enum { FP_RECIPE = 1 }; /* part of a run's recipe: kept with its checkpoints */
+typedef struct flag_def {
+  const char *name;    /* --name, and the key in config.json */
+  flag_type type;
+  size_t off, size;    /* the field of gafcl_cfg */
+  const char *def;     /* the default, as text */
+  double lo, hi;       /* numbers: the range (lo excluded when lo_open) */
+  int lo_open;
+  const char *choices; /* FT_CHOICE: "a|b|c" */
+  const char *metavar;
+  unsigned cmds;       /* CMD_* bits of the commands that take it */
+  unsigned props;      /* FP_* */
+  int (*check)(const gafcl_cfg *c); /* validation that needs the libraries (names of nets, ...) */
+  const char *help;
+} flag_def;
+int cli_flag_count(void);
+const flag_def *cli_flag(int i);
+
+/* The table's defaults for a command. */
+void cli_cfg_defaults(gafcl_cfg *c, unsigned cmd);
+/* --config FILE (a JSON object of the same keys; read first) and `--flag value`, `--flag=value`,
+ * `--bool-flag`; GC_ERR_ARG / GC_ERR_FORMAT with the reason. argv[0] is the first flag. */
+int cli_cfg_parse(gafcl_cfg *c, unsigned cmd, int argc, char **argv);
+/* A JSON object of flags (the contents of a --config file) into c. */
+int cli_cfg_load_json(gafcl_cfg *c, unsigned cmd, const char *text, const char *what);
+/* The checks that need the libraries (network, optimizer, GAF and convolution algorithm names). */
+int cli_cfg_validate(const gafcl_cfg *c, unsigned cmd);
+/* Every flag of the command as a JSON object (recipe_only: only the run's recipe); caller frees. */
+char *cli_cfg_json(const gafcl_cfg *c, unsigned cmd, int recipe_only);
+/* The flags of a command with their defaults as set in c. */
+void cli_cfg_help(FILE *f, const gafcl_cfg *c, unsigned cmd);
+
+/* ---- shared by the commands (main.c) ---- */
+/* Print the failure and give the exit status: 2 for setup and usage problems, else 1. */
+int cli_fail(int st, const char *what);
+/* Open the device of --device (else GAFCL_DEVICE, else the default rule) with --conv-algo applied. */
+int cli_open(const gafcl_cfg *c, gc_ctx **ctx);
+/* Print the configuration and write DIR/config.json (with --out). 0 or an exit status. */
+int cli_save_config(const gafcl_cfg *c, unsigned cmd);
+/* DIR/metrics.jsonl and DIR/steps.jsonl (appended to on --resume); both NULL without --out. */
+int cli_open_logs(const gafcl_cfg *c, FILE **metrics, FILE **steps);
+void cli_close_logs(FILE *metrics, FILE *steps);
+/* The optimizer configuration the flags describe. */
+int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc);
+
+/* ---- training runs (cmd_train.c) ---- */
+typedef struct run_outcome {
+  gc_train_result res;
+  gc_metrics final_test;
+  double epoch_s[64];    /* wall time of each training epoch of this call (the first 64) */
+  int nepochs;
+} run_outcome;
+/* One training run of the configuration: data, net, task, optimizer, trainer; lines to the logs.
+ * warm (may be NULL) lists optimizer configurations to warm up on a scratch net before the run. */
+int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, FILE *metrics, FILE *steps,
+                     const gc_optim_config *warm, int nwarm, run_outcome *out);
+
+/* ---- the commands ---- */
+int cmd_devices(gafcl_cfg *c);
+int cmd_selfcheck(gafcl_cfg *c);
+int cmd_main(gafcl_cfg *c);
+int cmd_nets(gafcl_cfg *c);
+int cmd_train(gafcl_cfg *c);
+int cmd_compare(gafcl_cfg *c);
+void cmd_compare_defaults(gafcl_cfg *c);
+int cmd_reproduce(gafcl_cfg *c);
+int cmd_eval(gafcl_cfg *c);
+int cmd_steps(gafcl_cfg *c);
+void cmd_batch_defaults(gafcl_cfg *c);
+int cmd_bench(gafcl_cfg *c);
+void cmd_bench_defaults(gafcl_cfg *c);
+void cmd_nets_defaults(gafcl_cfg *c);
+/* gafcl reproduce: the paper's value of a run (NaN: none), and its recipe for a table */
+void cmd_reproduce_recipe(gafcl_cfg *c, long table);
+
+#endif

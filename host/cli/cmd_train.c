@@ -1,0 +1,340 @@
+/* gafcl train and gafcl compare, and the training run every training command shares: the data sets and
+ * loaders of the flags, the net, the task, the optimizer and the trainer, whose reports go to the
+ * terminal and to the run folder's JSON lines. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int load_data(const gafcl_cfg *c, int train, gc_dataset *d) {
+  const char *dir = c->data_dir[0] ? c->data_dir : NULL;
+  if (!strcmp(c->data, "fashion")) return gc_data_fashion_mnist(d, dir, train);
+  if (!strcmp(c->data, "folder")) {
+    char p[1100];
+    if (!dir) GC_FAIL(GC_ERR_ARG, "--data folder needs --data-dir ROOT (ROOT/train/<class>/*.jpg, ROOT/val/...)");
+    snprintf(p, sizeof p, "%s/%s", dir, train ? "train" : "val");
+    return gc_data_folder(d, p, c->image_size > 0 ? (int)c->image_size : (c->imagenet ? 224 : 32), train);
+  }
+  if (!strcmp(c->data, "npy")) {
+    if (!c->images[0] || !c->labels[0]) GC_FAIL(GC_ERR_ARG, "--data npy needs --images X.npy and --labels Y.npy");
+    if (!train && c->test_images[0]) {
+      if (!c->test_labels[0]) GC_FAIL(GC_ERR_ARG, "--test-images needs --test-labels");
+      return gc_data_npy(d, c->test_images, c->test_labels);
+    }
+    return gc_data_npy(d, c->images, c->labels);
+  }
+  if (!strcmp(c->data, "synthetic"))
+    return gc_data_synthetic(d, train ? 2048 : 512, 3, 32, 32, 10, train ? c->seed : c->seed + 1);
+  if (!dir) GC_FAIL(GC_ERR_ARG, "--data %s needs --data-dir (the folder of the binary version)", c->data);
+  return gc_data_cifar(d, dir, !strcmp(c->data, "cifar100"), train);
+}
+
+/* the data library's loader as the trainer's batch source */
+static int loader_start(void *impl, long epoch) { return gc_loader_start_epoch(impl, epoch); }
+static int loader_next(void *impl, const float **x, const float **t, size_t *real) { return gc_loader_next(impl, x, t, real); }
+
+/* ---- the trainer's reports: the terminal and the run folder ---- */
+
+typedef struct reporter {
+  const char *tag;
+  FILE *metrics, *steps;
+  run_outcome *out;
+} reporter;
+
+static void on_log(void *u, gc_log_level level, const char *msg) {
+  (void)u;
+  if (level == GC_LOG_WARNING) {
+    fprintf(stderr, "\n%s\n", msg);
+  } else {
+    printf("%s\n", msg);
+    fflush(stdout);
+  }
+}
+
+static void on_progress(void *u, const gc_train_progress *p) {
+  reporter *r = u;
+  if (!isatty(2)) return;
+  int w = 24, fill = p->batches ? (int)((double)p->batch / (double)p->batches * w) : w;
+  char bar[32];
+  for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+  bar[w] = '\0';
+  fprintf(stderr, "\r%s epoch %ld/%ld [%s] %zu/%zu  %.0f img/s  loss %.4f  ETA %d:%02d   ", r->tag, p->epoch, p->epochs,
+          bar, p->batch, p->batches, p->images_per_s, p->loss, (int)(p->eta_s / 60), (int)fmod(p->eta_s, 60.0));
+  fflush(stderr);
+}
+
+static void on_step(void *u, const gc_step_report *s) {
+  reporter *r = u;
+  if (r->steps) fprintf(r->steps, "%s\n", s->json);
+}
+
+static void on_epoch(void *u, const gc_epoch_report *e) {
+  reporter *r = u;
+  if (isatty(2)) fprintf(stderr, "\r%*s\r", 110, "");
+  printf("%s epoch %ld/%ld: %s\n", r->tag, e->epoch, e->epochs, e->text);
+  fflush(stdout);
+  if (r->metrics) {
+    fprintf(r->metrics, "%s\n", e->json);
+    fflush(r->metrics);
+  }
+  if (r->steps) fflush(r->steps);
+  if (r->out->nepochs < (int)(sizeof r->out->epoch_s / sizeof r->out->epoch_s[0])) r->out->epoch_s[r->out->nepochs] = e->train_s;
+  r->out->nepochs++;
+}
+
+static int schedule_of(const gafcl_cfg *c, gc_schedule *s) {
+  memset(s, 0, sizeof *s);
+  s->kind = !strcmp(c->schedule, "constant") ? GC_SCHED_CONSTANT : !strcmp(c->schedule, "step") ? GC_SCHED_STEP : GC_SCHED_COSINE;
+  s->base_lr = c->lr;
+  s->per_iteration = c->per_iteration;
+  s->epochs = c->epochs;
+  s->gamma = 0.1;
+  s->warmup_iters = c->warmup_iters;
+  if (s->kind == GC_SCHED_STEP)
+    for (const char *p = c->milestones; *p && s->n_milestones < 16;) {
+      char *end;
+      s->milestones[s->n_milestones++] = strtol(p, &end, 10);
+      p = *end ? end + 1 : end;
+    }
+  return GC_OK;
+}
+
+int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, FILE *metrics, FILE *steps,
+                     const gc_optim_config *warm, int nwarm, run_outcome *out) {
+  int st = 0;
+  gc_dataset tr = {0}, te = {0};
+  gc_net *net = NULL;
+  gc_task *task = NULL;
+  gc_optim *opt = NULL;
+  gc_trainer *trainer = NULL;
+  gc_loader *ltr = NULL, *lte = NULL;
+  char *recipe = NULL;
+  memset(out, 0, sizeof *out);
+  GC_TRY(load_data(c, 1, &tr));
+  GC_TRY(load_data(c, 0, &te));
+  if (c->subset > 0) gc_data_truncate(&tr, (size_t)c->subset);
+  if (c->test_subset > 0) gc_data_truncate(&te, (size_t)c->test_subset);
+  if ((size_t)c->batch > tr.n)
+    GC_FAIL_GOTO(GC_ERR_ARG, "--batch %ld is larger than the %zu training images", c->batch, tr.n);
+  gc_net_spec spec;
+  GC_TRY(gc_net_spec_init(&spec, c->net, c->imagenet));
+  spec.in_ch = tr.c;
+  spec.in_h = tr.h;
+  spec.in_w = tr.w;
+  spec.classes = tr.classes;
+  if (nwarm > 0) GC_TRY(gc_train_warmup(ctx, &spec, (size_t)c->batch, &gc_task_classify, warm, nwarm));
+  GC_TRY(gc_net_create(ctx, &spec, (size_t)c->batch, &net));
+  GC_TRY(gc_net_init(ctx, net, c->seed));
+  GC_TRY(gc_task_create(ctx, &gc_task_classify, net, &task));
+  gc_optim_config oc;
+  GC_TRY(cli_optim_config(c, &oc));
+  GC_TRY(gc_net_optim_create(ctx, net, &oc, (float)c->weight_decay, c->no_wd_bn_bias, &opt));
+  int cifar = !strncmp(c->data, "cifar", 5);
+  gc_augment aug_tr = {cifar && c->augment ? 4 : 0, cifar && c->augment, 1}, aug_te = {0, 0, 1};
+  GC_TRY(gc_loader_create(&tr, (size_t)c->batch, 1, &aug_tr, c->seed, 4, &ltr));
+  GC_TRY(gc_loader_create(&te, (size_t)c->batch, 0, &aug_te, c->seed, 4, &lte));
+  /* training drops the last partial batch (batch statistics of a padded batch would differ) */
+  gc_batch_source src_tr = {ltr, tr.n / (size_t)c->batch, loader_start, loader_next};
+  gc_batch_source src_te = {lte, gc_loader_batches(lte), loader_start, loader_next};
+  recipe = cli_cfg_json(c, CMD_TRAIN, 1);
+  if (!recipe) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "configuration");
+  char extra[64] = "";
+  if (c->paper_top1 > 0) snprintf(extra, sizeof extra, "\"paper_top1\":%.2f", c->paper_top1);
+  gc_train_config tc;
+  memset(&tc, 0, sizeof tc);
+  tc.epochs = c->epochs;
+  GC_TRY(schedule_of(c, &tc.schedule));
+  tc.stop_on_nonfinite = !strcmp(c->on_nonfinite, "stop");
+  tc.stop_after = c->stop_after;
+  tc.out_dir = c->out;
+  tc.resume_dir = c->resume;
+  tc.init_path = c->init;
+  tc.config_json = recipe;
+  tc.run = tag;
+  tc.data_name = c->data;
+  tc.seed = c->seed;
+  tc.metrics_extra = extra[0] ? extra : NULL;
+  reporter rep = {tag, metrics, steps, out};
+  gc_train_callbacks cb = {&rep, on_log, on_progress, on_step, on_epoch};
+  GC_TRY(gc_trainer_create(ctx, net, task, opt, &tc, &cb, &trainer));
+  st = gc_train_run(trainer, &src_tr, &src_te, &out->res);
+  out->final_test = out->res.final_test;
+cleanup:
+  gc_trainer_free(trainer);
+  gc_loader_free(ltr);
+  gc_loader_free(lte);
+  gc_optim_free(opt);
+  gc_task_free(task);
+  gc_net_free(net);
+  gc_data_free(&tr);
+  gc_data_free(&te);
+  free(recipe);
+  return st;
+}
+
+/* "top-5 99.40%": the test metrics but the loss and the primary one */
+static void others_text(const gc_metrics *m, char *buf, size_t cap) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < m->n; i++) {
+    if (i == m->primary || !strcmp(m->def[i].key, "loss")) continue;
+    len += (size_t)snprintf(buf + len, cap > len ? cap - len : 0, "%s%s %.*f%s", len ? ", " : "", m->def[i].label,
+                            m->def[i].digits, m->v[i], m->def[i].percent ? "%" : "");
+  }
+}
+
+int cmd_train(gafcl_cfg *c) {
+  if (cli_save_config(c, CMD_TRAIN)) return 1;
+  gc_ctx *ctx = NULL;
+  int st = cli_open(c, &ctx);
+  if (st) return cli_fail(st, "cannot open the device");
+  printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
+  FILE *m = NULL, *sl = NULL;
+  if (cli_open_logs(c, &m, &sl)) {
+    gc_ctx_free(ctx);
+    return 1;
+  }
+  run_outcome r;
+  st = cli_run_training(ctx, c, c->gaf, m, sl, NULL, 0, &r);
+  cli_close_logs(m, sl);
+  gc_ctx_free(ctx);
+  if (st) return cli_fail(st, "training failed");
+  const gc_metrics *t = &r.final_test;
+  if (t->n > 0 && t->primary >= 0) {
+    char more[200];
+    others_text(t, more, sizeof more);
+    printf("best test %s %.2f%s, final %.2f%s (%s); ", t->def[t->primary].label, r.res.best,
+           t->def[t->primary].percent ? "%" : "", t->v[t->primary], t->def[t->primary].percent ? "%" : "", more);
+  }
+  printf("%.1f s per epoch, optimizer %.3f s per epoch; %.0f images/s\n", r.res.epoch_s, r.res.optimizer_s,
+         r.res.images_per_s);
+  return 0;
+}
+
+/* ---- gafcl compare ---- */
+
+void cmd_compare_defaults(gafcl_cfg *c) {
+  /* sized to finish in a few minutes on a 2-core CPU (PoCL) unless --epochs is given */
+  snprintf(c->net, sizeof c->net, "resnet10_w16");
+  snprintf(c->gaf, sizeof c->gaf, "arctan");
+  c->epochs = 0; /* none chosen: the quick default */
+}
+
+/* mean wall time of epochs [from, n) of a run (from: 1 when there are two or more: see cmd_compare) */
+static double mean_epoch(const run_outcome *r, int from) {
+  int n = r->nepochs < 64 ? r->nepochs : 64;
+  double s = 0;
+  for (int i = from; i < n; i++) s += r->epoch_s[i];
+  return n > from ? s / (n - from) : 0.0;
+}
+
+int cmd_compare(gafcl_cfg *c) {
+  int quick = 0;
+  if (c->epochs == 0) {
+    quick = 1;
+    c->epochs = 3;
+    c->batch = 64;
+    if (c->subset == 0) c->subset = 2000;
+    if (c->test_subset == 0) c->test_subset = 1000;
+  }
+  if (!strcmp(c->gaf, "none")) snprintf(c->gaf, sizeof c->gaf, "arctan");
+  if (cli_save_config(c, CMD_COMPARE)) return 1;
+  gc_ctx *ctx = NULL;
+  int st = cli_open(c, &ctx);
+  if (st) return cli_fail(st, "cannot open the device");
+  printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
+  if (quick)
+    printf("quick comparison: %s on the first %ld %s training images (test: first %ld), %ld epochs; pass --epochs, "
+           "--subset 0 and --net for a full run\n",
+           c->net, c->subset, c->data, c->test_subset, c->epochs);
+  FILE *m = NULL, *sl = NULL;
+  if (cli_open_logs(c, &m, &sl)) {
+    gc_ctx_free(ctx);
+    return 1;
+  }
+  gafcl_cfg base = *c;
+  snprintf(base.gaf, sizeof base.gaf, "none");
+  /* each run keeps its checkpoints in a folder of its own (and resumes from it); the logs are shared */
+  if (c->out[0] || c->resume[0]) {
+    const char *sub[2] = {"baseline", "gaf"};
+    gafcl_cfg *run[2] = {&base, c};
+    for (int k = 0; k < 2 && !st; k++) {
+      char o[sizeof c->out + 16], r[sizeof c->resume + 16];
+      snprintf(o, sizeof o, "%s/%s", c->out, sub[k]);
+      snprintf(r, sizeof r, "%s/%s", c->resume, sub[k]);
+      if ((c->out[0] && strlen(o) >= sizeof c->out) || (c->resume[0] && strlen(r) >= sizeof c->resume))
+        st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--out / --resume: the folder name is too long");
+      else if (c->out[0] && mkdir(o, 0755) != 0 && errno != EEXIST)
+        st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot create %s: %s", o, strerror(errno));
+      if (c->out[0]) snprintf(run[k]->out, sizeof run[k]->out, "%s", o);
+      if (c->resume[0]) snprintf(run[k]->resume, sizeof run[k]->resume, "%s", r);
+    }
+    if (st) {
+      cli_close_logs(m, sl);
+      gc_ctx_free(ctx);
+      return cli_fail(st, "compare");
+    }
+  }
+  gc_optim_config warm[2];
+  run_outcome r0, r1;
+  memset(&r0, 0, sizeof r0);
+  memset(&r1, 0, sizeof r1);
+  char tag[64];
+  snprintf(tag, sizeof tag, "%s(%g,%g)", c->gaf, c->gaf_alpha, c->gaf_beta);
+  /* every kernel, GEMM and convolution choice both runs need is built before either is timed */
+  st = cli_optim_config(&base, &warm[0]);
+  if (!st) st = cli_optim_config(c, &warm[1]);
+  if (!st) {
+    printf("warming up: building every kernel both runs use (not timed)\n");
+    fflush(stdout);
+    st = cli_run_training(ctx, &base, "baseline", m, sl, warm, 2, &r0);
+  }
+  if (!st) st = cli_run_training(ctx, c, tag, m, sl, NULL, 0, &r1);
+  cli_close_logs(m, sl);
+  if (st) {
+    int rc = cli_fail(st, "training failed");
+    gc_ctx_free(ctx);
+    return rc;
+  }
+  /* the epochs that measure the same work: all of them after the warm-up, but the first epoch of each run
+   * is left out when there are more (it still pays for first touches of memory and the loader's start) */
+  int from = r0.nepochs > 1 && r1.nepochs > 1 ? 1 : 0, upto = r0.nepochs < r1.nepochs ? r0.nepochs : r1.nepochs;
+  char which[48];
+  if (upto - from > 1)
+    snprintf(which, sizeof which, "epochs %d-%d", from + 1, upto);
+  else
+    snprintf(which, sizeof which, "epoch %d", from + 1);
+  double e0 = mean_epoch(&r0, from), e1 = mean_epoch(&r1, from);
+  printf("\n%-22s %12s %12s\n", "", "without GAF", tag);
+  const gc_metrics *t0 = &r0.final_test, *t1 = &r1.final_test;
+  if (t0->n && t1->n && t0->primary >= 0) {
+    char best[40];
+    snprintf(best, sizeof best, "best test %s", t0->def[t0->primary].label);
+    printf("%-22s %11.2f%s %11.2f%s\n", best, r0.res.best, t0->def[t0->primary].percent ? "%" : " ", r1.res.best,
+           t0->def[t0->primary].percent ? "%" : " ");
+    for (int i = 0; i < t0->n; i++) {
+      if (!strcmp(t0->def[i].key, "loss")) continue;
+      char label[40];
+      snprintf(label, sizeof label, "final test %s", t0->def[i].label);
+      printf("%-22s %11.2f%s %11.2f%s\n", label, t0->v[i], t0->def[i].percent ? "%" : " ", t1->v[i],
+             t1->def[i].percent ? "%" : " ");
+    }
+  }
+  char label[80];
+  snprintf(label, sizeof label, "time per epoch (%s)", which);
+  printf("%-22s %11.2fs %11.2fs\n", label, e0, e1);
+  printf("%-22s %11.4fs %11.4fs\n", "optimizer per epoch", r0.res.optimizer_s, r1.res.optimizer_s);
+  printf("%-22s %12s %+11.2f%%\n", "GAF overhead (epoch)", "", e0 > 0 ? 100.0 * (e1 - e0) / e0 : 0.0);
+  printf("%-22s %12s %+11.2f%%\n", "GAF cost / epoch time", "",
+         e0 > 0 ? 100.0 * (r1.res.optimizer_s - r0.res.optimizer_s) / e0 : 0.0);
+  printf("(%s, %s optimizer, lr %g, batch %ld, seed %llu, on %s. Epoch times are those of %s of each run, after a "
+         "warm-up that built every kernel both runs use; on a busy machine their difference is mostly noise, the "
+         "optimizer line is device time.)\n",
+         c->net, c->optimizer, c->lr, c->batch, c->seed, ctx->dev.name, which);
+  gc_ctx_free(ctx);
+  return 0;
+}

@@ -1,0 +1,200 @@
+/* The gafcl program: the command table, the main function and what every command shares (opening the
+ * device, the configuration file, the run folder's logs). The flags are in flags.c, the commands in
+ * cmd_*.c. Exit status: 0 success, 1 a run failed, 2 bad usage or no usable OpenCL device. */
+#include "cli.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef struct command {
+  const char *name;   /* NULL: no command given */
+  unsigned bit;       /* CMD_* */
+  const char *summary;
+  void (*defaults)(gafcl_cfg *c); /* the command's own defaults over the table's (may be NULL) */
+  int (*run)(gafcl_cfg *c);
+} command;
+
+static void reproduce_defaults(gafcl_cfg *c) { cmd_reproduce_recipe(c, c->table); }
+
+static const command commands[] = {
+    {NULL, CMD_MAIN, "the device table and the self-check", NULL, cmd_main},
+    {"devices", CMD_DEVICES, "every OpenCL platform and device", NULL, cmd_devices},
+    {"selfcheck", CMD_SELFCHECK, "element-wise kernels and CLBlast GEMM against the CPU reference", NULL, cmd_selfcheck},
+    {"nets", CMD_NETS, "the networks: parameters, GFLOPs per image, training memory at --batch", cmd_nets_defaults,
+     cmd_nets},
+    {"train", CMD_TRAIN, "train a network; per-epoch test accuracy; --out DIR gets config.json, metrics.jsonl, "
+                         "steps.jsonl and checkpoints",
+     NULL, cmd_train},
+    {"compare", CMD_COMPARE, "train twice from the same seed, without and with the GAF, side by side (without "
+                             "--epochs: a quick run on a Fashion-MNIST subset)",
+     cmd_compare_defaults, cmd_compare},
+    {"reproduce", CMD_REPRODUCE, "the paper's CIFAR tables (--table 2 or 3), every variant, several seeds",
+     reproduce_defaults, cmd_reproduce},
+    {"eval", CMD_EVAL, "logits of one batch of .npy images with given weights", cmd_batch_defaults, cmd_eval},
+    {"steps", CMD_STEPS, "N training steps on exactly one batch, then the weights", cmd_batch_defaults, cmd_steps},
+    {"bench", CMD_BENCH, "epoch benchmark on synthetic data: forward/backward/optimizer times, GAF overhead, "
+                         "per-layer profile",
+     cmd_bench_defaults, cmd_bench},
+};
+enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: gafcl [COMMAND] [FLAGS]     (gafcl COMMAND --help: the command's flags)\n\ncommands:\n");
+  for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s  %s\n", commands[i].name ? commands[i].name : "(none)", commands[i].summary);
+  fprintf(f, "\nflags without a command:\n");
+  gafcl_cfg c;
+  cli_cfg_defaults(&c, CMD_MAIN);
+  cli_cfg_help(f, &c, CMD_MAIN);
+  fprintf(f, "  %-28s %s\n  %-28s %s\n", "-h, --help", "this text", "--version", "print the version");
+  fprintf(f,
+          "\nTraining flags can also come from a JSON file: --config FILE (the keys are the flag names;\n"
+          "flags on the command line override it). A run's --out DIR/config.json is such a file.\n"
+          "\nenvironment:\n"
+          "  GAFCL_DEVICE      device selector, as --device\n"
+          "  GAFCL_CONV_ALGO   convolution algorithm mode, as --conv-algo\n"
+          "  GAFCL_CACHE_DIR   program binary cache folder (default $XDG_CACHE_HOME/gafcl or\n"
+          "                    ~/.cache/gafcl); 'off' disables the cache\n"
+          "  GAFCL_KERNEL_DIR  read kernels/*.cl from this folder instead of the embedded copies\n");
+}
+
+static void command_usage(FILE *f, const command *cm, const gafcl_cfg *c) {
+  fprintf(f, "usage: gafcl %s [FLAGS]\n%s\n\nflags:\n", cm->name, cm->summary);
+  cli_cfg_help(f, c, cm->bit);
+  if (cm->bit & (CMD_RUNS | CMD_EVAL | CMD_STEPS))
+    fprintf(f, "  %-28s %s\n", "--config FILE", "flags from a JSON object (a run's config.json); the command line wins");
+}
+
+int cli_fail(int st, const char *what) {
+  fprintf(stderr, "gafcl: %s: %s\n", what, gc_last_error());
+  return (st == GC_ERR_NO_PLATFORM || st == GC_ERR_NO_DEVICE || st == GC_ERR_ARG) ? 2 : 1;
+}
+
+int cli_open(const gafcl_cfg *c, gc_ctx **ctx) {
+  int st = gc_ctx_create(ctx, c->device[0] ? c->device : NULL);
+  if (st) return st;
+  if (c->conv_algo[0] && (st = gc_conv_algo_set(*ctx, c->conv_algo)) != 0) {
+    gc_ctx_free(*ctx);
+    *ctx = NULL;
+  }
+  return st;
+}
+
+static int open_out(const gafcl_cfg *c, const char *name, FILE **f) {
+  const char *mode = c->resume[0] && strstr(name, ".jsonl") ? "a" : "w"; /* a resumed run appends */
+  *f = NULL;
+  if (!c->out[0]) return 0;
+  if (mkdir(c->out, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "gafcl: cannot create %s: %s\n", c->out, strerror(errno));
+    return 1;
+  }
+  char path[1100];
+  snprintf(path, sizeof path, "%s/%s", c->out, name);
+  *f = fopen(path, mode);
+  if (!*f) {
+    fprintf(stderr, "gafcl: cannot write %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+int cli_open_logs(const gafcl_cfg *c, FILE **m, FILE **s) {
+  *s = NULL;
+  if (open_out(c, "metrics.jsonl", m)) return 1;
+  if (open_out(c, "steps.jsonl", s)) {
+    if (*m) fclose(*m);
+    *m = NULL;
+    return 1;
+  }
+  return 0;
+}
+
+void cli_close_logs(FILE *m, FILE *s) {
+  if (m) fclose(m);
+  if (s) fclose(s);
+}
+
+int cli_save_config(const gafcl_cfg *c, unsigned cmd) {
+  char *js = cli_cfg_json(c, cmd, 0);
+  if (!js) {
+    fprintf(stderr, "gafcl: out of memory\n");
+    return 1;
+  }
+  printf("configuration:\n%s\n", js);
+  FILE *f;
+  int rc = open_out(c, "config.json", &f);
+  if (f) {
+    fprintf(f, "%s\n", js);
+    if (fclose(f) != 0) rc = 1;
+  }
+  free(js);
+  return rc;
+}
+
+int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc) {
+  gc_opt_kind kind;
+  gc_gaf_type gaf;
+  int st = gc_opt_parse(c->optimizer, &kind);
+  if (!st) st = gc_gaf_parse(c->gaf, &gaf);
+  if (st) return st;
+  gc_optim_config_default(oc, kind);
+  oc->momentum = (float)c->momentum;
+  oc->gaf = gaf;
+  oc->gaf_alpha = (float)c->gaf_alpha;
+  oc->gaf_beta = (float)c->gaf_beta;
+  oc->gaf_pos = strcmp(c->gaf_pos, "grad") ? GC_GAF_ON_MOMENTUM : GC_GAF_ON_GRAD;
+  oc->clip = !strcmp(c->clip, "value") ? GC_CLIP_VALUE : !strcmp(c->clip, "norm") ? GC_CLIP_NORM : GC_CLIP_NONE;
+  oc->clip_threshold = (float)c->clip_threshold;
+  return GC_OK;
+}
+
+int main(int argc, char **argv) {
+  /* a file-size limit (ulimit -f) must give a write error that keeps the previous checkpoint and names
+   * the cause, not kill the run */
+  signal(SIGXFSZ, SIG_IGN);
+  const command *cm = &commands[0];
+  int first = 1;
+  if (argc > 1 && argv[1][0] != '-') {
+    cm = NULL;
+    for (int i = 1; i < NCOMMANDS; i++)
+      if (!strcmp(argv[1], commands[i].name)) cm = &commands[i];
+    if (!cm) {
+      fprintf(stderr, "gafcl: unknown command '%s'\n", argv[1]);
+      usage(stderr);
+      return 2;
+    }
+    first = 2;
+  }
+  gafcl_cfg c;
+  cli_cfg_defaults(&c, cm->bit);
+  if (cm->defaults) cm->defaults(&c);
+  for (int i = first; i < argc; i++) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      if (cm->name) command_usage(stdout, cm, &c);
+      else usage(stdout);
+      return 0;
+    }
+    if (!cm->name && !strcmp(argv[i], "--version")) {
+      printf("gafcl %s\n", GAFCL_VERSION_STRING);
+      return 0;
+    }
+  }
+  int st = cli_cfg_parse(&c, cm->bit, argc - first, argv + first);
+  if (!st && cm->bit == CMD_REPRODUCE) {
+    /* the recipe depends on --table: apply it under the flags given */
+    long table = c.table;
+    cli_cfg_defaults(&c, cm->bit);
+    cmd_reproduce_recipe(&c, table);
+    st = cli_cfg_parse(&c, cm->bit, argc - first, argv + first);
+  }
+  if (!st) st = cli_cfg_validate(&c, cm->bit);
+  if (st) {
+    int rc = cli_fail(st, cm->name ? cm->name : "gafcl");
+    if (st == GC_ERR_ARG && !cm->name) usage(stderr);
+    return rc;
+  }
+  return cm->run(&c);
+}

@@ -1,0 +1,410 @@
+/* The trainer (see gc_train.h): the step, epochs, evaluation, runs with checkpoints and resume. */
+#include "gc_train.h"
+
+#include "gc_checkpoint.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct gc_trainer {
+  gc_ctx *ctx;
+  gc_net *net;
+  gc_task *task;
+  gc_optim *opt;
+  gc_train_config cfg;
+  char *out_dir, *resume_dir, *init_path, *config_json, *run, *data_name, *metrics_extra; /* copies */
+  gc_train_callbacks cb;
+  long skipped;      /* skipped steps of this trainer (the first one is diagnosed) */
+  char net_label[48];
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *dup_or_null(const char *s, int *bad) {
+  if (!s || !*s) return NULL;
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (!d) *bad = 1;
+  else memcpy(d, s, n);
+  return d;
+}
+
+static void say(gc_trainer *tr, gc_log_level level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(gc_trainer *tr, gc_log_level level, const char *fmt, ...) {
+  if (!tr->cb.log) return;
+  char msg[1400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  tr->cb.log(tr->cb.user, level, msg);
+}
+
+/* a JSON string's contents: quotes, backslashes and control characters escaped */
+static const char *json_esc(const char *s, char *buf, size_t cap) {
+  size_t k = 0;
+  for (; s && *s && k + 7 < cap; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      buf[k++] = '\\';
+      buf[k++] = (char)c;
+    } else if (c < 0x20) {
+      k += (size_t)snprintf(buf + k, cap - k, "\\u%04x", c);
+    } else {
+      buf[k++] = (char)c;
+    }
+  }
+  buf[k] = '\0';
+  return buf;
+}
+
+int gc_trainer_create(gc_ctx *ctx, gc_net *net, gc_task *task, gc_optim *opt, const gc_train_config *cfg,
+                      const gc_train_callbacks *cb, gc_trainer **out) {
+  *out = NULL;
+  if (gc_task_net(task) != net) GC_FAIL(GC_ERR_ARG, "trainer: the task belongs to another net");
+  gc_trainer *tr = calloc(1, sizeof *tr);
+  if (!tr) GC_FAIL(GC_ERR_HOST_MEM, "trainer");
+  int bad = 0;
+  tr->ctx = ctx;
+  tr->net = net;
+  tr->task = task;
+  tr->opt = opt;
+  tr->cfg = *cfg;
+  if (cb) tr->cb = *cb;
+  tr->out_dir = dup_or_null(cfg->out_dir, &bad);
+  tr->resume_dir = dup_or_null(cfg->resume_dir, &bad);
+  tr->init_path = dup_or_null(cfg->init_path, &bad);
+  tr->config_json = dup_or_null(cfg->config_json, &bad);
+  tr->run = dup_or_null(cfg->run ? cfg->run : "run", &bad);
+  tr->data_name = dup_or_null(cfg->data_name ? cfg->data_name : "", &bad);
+  tr->metrics_extra = dup_or_null(cfg->metrics_extra, &bad);
+  if (bad) {
+    gc_trainer_free(tr);
+    GC_FAIL(GC_ERR_HOST_MEM, "trainer");
+  }
+  const gc_net_spec *sp = gc_net_get_spec(net);
+  snprintf(tr->net_label, sizeof tr->net_label, "%s%s", sp->name, sp->imagenet ? "_imagenet" : "");
+  *out = tr;
+  return GC_OK;
+}
+
+void gc_trainer_free(gc_trainer *tr) {
+  if (!tr) return;
+  free(tr->out_dir), free(tr->resume_dir), free(tr->init_path), free(tr->config_json);
+  free(tr->run), free(tr->data_name), free(tr->metrics_extra);
+  free(tr);
+}
+
+static const char *run_name(const gc_trainer *tr) { return tr->run ? tr->run : ""; }
+
+/* ---- the step ---- */
+
+int gc_train_step(gc_trainer *tr, const float *images, const float *targets, float lr, gc_step_report *rep) {
+  int st = 0;
+  gc_ctx *ctx = tr->ctx;
+  gc_net *net = tr->net;
+  const int timed = tr->cfg.time_phases && !gc_net_profiling(net); /* a profile times layers itself */
+  memset(rep, 0, sizeof *rep);
+  rep->lr = lr;
+  if (images) GC_TRY(gc_tensor_write(ctx, gc_net_input(net), images, gc_tensor_numel(gc_net_input(net))));
+  if (targets) GC_TRY(gc_task_set_targets(ctx, tr->task, targets));
+  GC_TRY(gc_net_zero_grad(ctx, net));
+  GC_TRY(gc_net_buffers_save(ctx, net)); /* a skipped step puts the running statistics back */
+  if (timed) gc_timing_begin(ctx);
+  st = gc_net_forward(ctx, net, 1);
+  if (timed) {
+    int t = gc_timing_end(ctx, &rep->forward_s);
+    if (!st) st = t;
+  }
+  if (st) goto cleanup;
+  if (tr->cfg.time_phases) gc_timing_begin(ctx);
+  st = gc_task_loss(ctx, tr->task, 1, gc_net_batch(net), &rep->loss);
+  if (tr->cfg.time_phases) {
+    int t = gc_timing_end(ctx, &rep->loss_s);
+    if (!st) st = t;
+  }
+  if (st) goto cleanup;
+  if (timed) gc_timing_begin(ctx);
+  st = gc_net_backward(ctx, net);
+  if (timed) {
+    int t = gc_timing_end(ctx, &rep->backward_s);
+    if (!st) st = t;
+  }
+  if (st) goto cleanup;
+  gc_optim_report orep;
+  gc_timing_begin(ctx);
+  st = gc_optim_step(ctx, tr->opt, lr, &orep);
+  int t = gc_timing_end(ctx, &rep->optimizer_s);
+  if (!st) st = t;
+  if (st) goto cleanup;
+  if (orep.skipped) {
+    rep->skipped = 1;
+    tr->skipped++;
+    GC_TRY(gc_net_buffers_restore(ctx, net));
+    rep->bad_tensor = orep.first_bad_segment >= 0 ? gc_net_param(net, orep.first_bad_segment)->name : "?";
+    if (tr->skipped == 1) { /* where it began: diagnosed once per trainer (it reads everything back) */
+      gc_nonfinite_origin o;
+      char d[200];
+      if (gc_net_find_nonfinite(ctx, net, &o) == GC_OK)
+        snprintf(rep->origin, sizeof rep->origin, "; NaN/Inf begin %s", gc_nonfinite_describe(&o, d, sizeof d));
+    }
+  }
+cleanup:
+  return st;
+}
+
+/* ---- epochs and evaluation ---- */
+
+int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *train, double *train_s,
+                   double *optimizer_s) {
+  int st = 0;
+  const gc_train_config *c = &tr->cfg;
+  size_t nb = src->batches, batch = gc_net_batch(tr->net);
+  double t0 = now_s(), loss_sum = 0;
+  long seen = 0;
+  char js[1400], e1[200], e2[200], e3[400], e4[600];
+  *optimizer_s = 0;
+  gc_task_reset(tr->task);
+  GC_TRY(src->start_epoch(src->impl, e));
+  for (size_t b = 0; b < nb; b++) {
+    const float *img, *tgt;
+    size_t real;
+    int got = src->next(src->impl, &img, &tgt, &real);
+    if (got < 0) {
+      st = GC_ERR_FORMAT;
+      goto cleanup;
+    }
+    if (got == 0) break;
+    float lr = (float)gc_schedule_lr(&c->schedule, e, (long)b, (long)nb);
+    gc_step_report rep;
+    GC_TRY(gc_train_step(tr, img, tgt, lr, &rep));
+    rep.epoch = e + 1;
+    rep.batch = (long)b + 1;
+    rep.step = (long)((size_t)e * nb + b + 1);
+    *optimizer_s += rep.optimizer_s;
+    if (rep.skipped) {
+      if (c->stop_on_nonfinite)
+        GC_FAIL_GOTO(GC_ERR_NUMERIC, "epoch %ld, step %ld (batch %zu): non-finite gradients (first in %s)%s; stopped, "
+                     "weights unchanged by that step and the last checkpoint kept", e + 1, rep.step, b + 1,
+                     rep.bad_tensor, rep.origin);
+      say(tr, GC_LOG_WARNING, "%s epoch %ld, step %ld (batch %zu): non-finite gradients (first in %s)%s: step skipped",
+          run_name(tr), e + 1, rep.step, b + 1, rep.bad_tensor, rep.origin);
+    }
+    snprintf(js, sizeof js,
+             "{\"run\":\"%s\",\"epoch\":%ld,\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s\","
+             "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\"}",
+             json_esc(tr->run, e1, sizeof e1), e + 1, rep.step, rep.loss, (double)lr, rep.skipped,
+             json_esc(tr->net_label, e2, sizeof e2), json_esc(tr->data_name, e3, sizeof e3),
+             (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4));
+    rep.json = js;
+    if (tr->cb.step) tr->cb.step(tr->cb.user, &rep);
+    loss_sum += rep.loss;
+    seen += (long)batch;
+    if (tr->cb.progress) {
+      double el = now_s() - t0;
+      gc_train_progress p = {e + 1, c->epochs, b + 1, nb, (double)seen / el, loss_sum / (double)(b + 1),
+                             el / (double)(b + 1) * (double)(nb - b - 1)};
+      tr->cb.progress(tr->cb.user, &p);
+    }
+  }
+  gc_task_metrics(tr->task, 1, train);
+cleanup:
+  *train_s = now_s() - t0;
+  return st;
+}
+
+int gc_train_evaluate(gc_trainer *tr, gc_batch_source *src, gc_metrics *test) {
+  int st = 0, got;
+  gc_ctx *ctx = tr->ctx;
+  gc_net *net = tr->net;
+  const float *img, *tgt;
+  size_t real;
+  gc_task_reset(tr->task);
+  GC_TRY(src->start_epoch(src->impl, 0));
+  while ((got = src->next(src->impl, &img, &tgt, &real)) > 0) {
+    double loss;
+    GC_TRY(gc_tensor_write(ctx, gc_net_input(net), img, gc_tensor_numel(gc_net_input(net))));
+    GC_TRY(gc_task_set_targets(ctx, tr->task, tgt));
+    GC_TRY(gc_net_forward(ctx, net, 0));
+    GC_TRY(gc_task_loss(ctx, tr->task, 0, real, &loss));
+  }
+  if (got < 0) st = GC_ERR_FORMAT; /* the source recorded the message */
+  else gc_task_metrics(tr->task, 0, test);
+cleanup:
+  return st;
+}
+
+/* ---- runs: initial weights, resume, epochs, checkpoints ---- */
+
+static int restore(gc_trainer *tr, long *start) {
+  int st = 0;
+  gc_ctx *ctx = tr->ctx;
+  gc_net *net = tr->net;
+  char path[1100];
+  *start = 0;
+  if (tr->init_path) {
+    GC_TRY(gc_ckpt_load_model(ctx, net, tr->init_path, 0, NULL));
+    say(tr, GC_LOG_INFO, "%s: initial weights from %s", run_name(tr), tr->init_path);
+  }
+  if (tr->resume_dir) {
+    long me = -1;
+    int has_model = 0;
+    snprintf(path, sizeof path, "%s/state.safetensors", tr->resume_dir);
+    GC_TRY(gc_ckpt_load_state(ctx, net, tr->opt, path, start, NULL, &has_model));
+    snprintf(path, sizeof path, "%s/model.safetensors", tr->resume_dir);
+    if (!has_model) { /* a state file of an older version: the weights come from model.safetensors */
+      GC_TRY(gc_ckpt_load_model(ctx, net, path, 1, &me));
+      if (me != *start)
+        GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: model.safetensors is from epoch %ld but state.safetensors from epoch %ld",
+                     tr->resume_dir, me, *start);
+    } else if (tr->out_dir && !strcmp(tr->out_dir, tr->resume_dir)) {
+      /* killed between the two writes: the exported model lags the state by an epoch; bring it level */
+      if (gc_ckpt_inspect(path, NULL) != 0 || gc_ckpt_epoch(path, &me) != 0 || me != *start) {
+        GC_TRY(gc_ckpt_save_model(ctx, net, *start, path));
+        say(tr, GC_LOG_INFO, "%s: %s rewritten from state.safetensors (epoch %ld)", run_name(tr), path, *start);
+      }
+    }
+    gc_clear_error();
+    say(tr, GC_LOG_INFO, "%s: resuming %s after epoch %ld (step %ld)", run_name(tr), tr->resume_dir, *start,
+        gc_optim_steps(tr->opt));
+  }
+cleanup:
+  return st;
+}
+
+static int checkpoint(gc_trainer *tr, long epochs_done) {
+  int st = 0;
+  char path[1100];
+  /* never overwrite the last good checkpoint with NaN/Inf: finite gradients can still drive the
+   * activations, and with them the running statistics, past the float range */
+  const char *badt = NULL;
+  GC_TRY(gc_net_nonfinite_state(tr->ctx, tr->net, &badt));
+  if (badt)
+    GC_FAIL_GOTO(GC_ERR_NUMERIC, "after epoch %ld: %s holds NaN/Inf (the run diverged: lower the learning rate or use "
+                 "the GAF); checkpoint not written, the last one kept", epochs_done, badt);
+  /* the state (everything a resume needs) first, then the model export */
+  snprintf(path, sizeof path, "%s/state.safetensors", tr->out_dir);
+  GC_TRY(gc_ckpt_save_state(tr->ctx, tr->net, tr->opt, epochs_done, tr->config_json ? tr->config_json : "{}", path));
+  snprintf(path, sizeof path, "%s/model.safetensors", tr->out_dir);
+  GC_TRY(gc_ckpt_save_model(tr->ctx, tr->net, epochs_done, path));
+cleanup:
+  return st;
+}
+
+int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, gc_train_result *res) {
+  int st = 0;
+  const gc_train_config *c = &tr->cfg;
+  long start = 0, ran = 0;
+  double sum_train = 0, sum_opt = 0, imgs = 0;
+  char js[3000], text[600], a[600], b[600], e1[200], e2[200], e3[400], e4[600];
+  memset(res, 0, sizeof *res);
+  res->best = -1;
+  GC_TRY(restore(tr, &start));
+  res->first_epoch = start;
+  double t_all = now_s();
+  size_t nb = train->batches;
+  for (long e = start; e < c->epochs; e++) {
+    if (c->stop_after > 0 && ran >= c->stop_after) {
+      say(tr, GC_LOG_INFO, "%s: stopping after %ld epoch(s) as asked; the run resumes from %s", run_name(tr), ran,
+          tr->out_dir ? tr->out_dir : "(no checkpoint folder)");
+      break;
+    }
+    ran++;
+    long skipped0 = tr->skipped;
+    gc_epoch_report er;
+    memset(&er, 0, sizeof er);
+    GC_TRY(gc_train_epoch(tr, train, e, &er.train, &er.train_s, &er.optimizer_s));
+    res->skipped_steps += tr->skipped - skipped0;
+    imgs += (double)(nb * gc_net_batch(tr->net));
+    double t1 = now_s();
+    GC_TRY(gc_train_evaluate(tr, test, &er.test));
+    er.eval_s = now_s() - t1;
+    er.epoch = e + 1;
+    er.epochs = c->epochs;
+    er.lr = gc_schedule_lr(&c->schedule, e, 0, (long)nb);
+    er.skipped_steps = res->skipped_steps;
+    if (er.test.primary >= 0 && er.test.v[er.test.primary] > res->best) res->best = er.test.v[er.test.primary];
+    res->final_test = er.test;
+    sum_train += er.train_s;
+    sum_opt += er.optimizer_s;
+    snprintf(text, sizeof text, "train %s | test %s | %.1f s (optimizer %.3f s)", gc_metrics_text(&er.train, a, sizeof a),
+             gc_metrics_text(&er.test, b, sizeof b), er.train_s, er.optimizer_s);
+    er.text = text;
+    int len = snprintf(js, sizeof js, "{\"run\":\"%s\",\"epoch\":%ld", json_esc(tr->run, e1, sizeof e1), e + 1);
+    len += snprintf(js + len, sizeof js - (size_t)len, "%s%s", gc_metrics_json(&er.train, "train", a, sizeof a),
+                    gc_metrics_json(&er.test, "test", b, sizeof b));
+    snprintf(js + len, sizeof js - (size_t)len,
+             ",\"epoch_time_s\":%.4f,\"optimizer_time_s\":%.6f,\"eval_time_s\":%.4f,\"lr\":%.6g,\"skipped_steps\":%ld,"
+             "\"net\":\"%s\",\"data\":\"%s\",\"gaf\":\"%s\",\"seed\":%llu,\"device\":\"%s\"%s%s}",
+             er.train_s, er.optimizer_s, er.eval_s, er.lr, er.skipped_steps, json_esc(tr->net_label, e2, sizeof e2),
+             json_esc(tr->data_name, e3, sizeof e3), gc_gaf_name(gc_optim_get_config(tr->opt)->gaf),
+             (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4), tr->metrics_extra ? "," : "",
+             tr->metrics_extra ? tr->metrics_extra : "");
+    er.json = js;
+    if (tr->cb.epoch) tr->cb.epoch(tr->cb.user, &er);
+    if (tr->out_dir) GC_TRY(checkpoint(tr, e + 1));
+  }
+  res->epochs_run = ran;
+  long done = ran > 0 ? ran : 1;
+  res->epoch_s = sum_train / (double)done;
+  res->optimizer_s = sum_opt / (double)done;
+  res->images_per_s = imgs / (now_s() - t_all);
+cleanup:
+  res->epochs_run = ran;
+  return st;
+}
+
+/* ---- warm-up ---- */
+
+int gc_train_warmup(gc_ctx *ctx, const gc_net_spec *spec, size_t batch, const gc_task_kind *kind,
+                    const gc_optim_config *cfgs, int ncfgs) {
+  int st = 0;
+  gc_net *net = NULL;
+  gc_task *task = NULL;
+  gc_optim *opt = NULL;
+  gc_trainer *tr = NULL;
+  float *x = NULL, *t = NULL;
+  GC_TRY(gc_net_create(ctx, spec, batch, &net));
+  GC_TRY(gc_net_init(ctx, net, 1));
+  GC_TRY(gc_task_create(ctx, kind, net, &task));
+  size_t nx = gc_tensor_numel(gc_net_input(net)), nt = batch * kind->target_dim;
+  x = calloc(nx ? nx : 1, sizeof *x);
+  t = calloc(nt ? nt : 1, sizeof *t);
+  if (!x || !t) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "warm-up batch");
+  for (size_t i = 0; i < nx; i++) x[i] = (float)((double)(i % 97) / 97.0 - 0.5);
+  for (int k = 0; k < ncfgs; k++) {
+    gc_train_config tc;
+    memset(&tc, 0, sizeof tc);
+    GC_TRY(gc_net_optim_create(ctx, net, &cfgs[k], 0.0f, 0, &opt));
+    GC_TRY(gc_trainer_create(ctx, net, task, opt, &tc, NULL, &tr));
+    gc_step_report rep;
+    GC_TRY(gc_train_step(tr, x, t, 0.0f, &rep));
+    if (k == 0) { /* the evaluation's forward pass and loss */
+      double loss;
+      GC_TRY(gc_net_forward(ctx, net, 0));
+      GC_TRY(gc_task_loss(ctx, task, 0, batch, &loss));
+    }
+    gc_trainer_free(tr);
+    tr = NULL;
+    gc_optim_free(opt);
+    opt = NULL;
+  }
+  GC_TRY(gc_finish(ctx));
+cleanup:
+  gc_trainer_free(tr);
+  gc_optim_free(opt);
+  gc_task_free(task);
+  gc_net_free(net);
+  free(x);
+  free(t);
+  if (st) gc_error_prefix(st, "warm-up: ");
+  return st;
+}

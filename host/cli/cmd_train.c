@@ -309,27 +309,28 @@ int cmd_compare(gafcl_cfg *c) {
   else
     snprintf(which, sizeof which, "epoch %d", from + 1);
   double e0 = mean_epoch(&r0, from), e1 = mean_epoch(&r1, from);
-  printf("\n%-22s %12s %12s\n", "", "without GAF", tag);
+  printf("\n%-28s %12s %14s\n", "", "without GAF", tag);
   const gc_metrics *t0 = &r0.final_test, *t1 = &r1.final_test;
   if (t0->n && t1->n && t0->primary >= 0) {
     char best[40];
     snprintf(best, sizeof best, "best test %s", t0->def[t0->primary].label);
-    printf("%-22s %11.2f%s %11.2f%s\n", best, r0.res.best, t0->def[t0->primary].percent ? "%" : " ", r1.res.best,
+    printf("%-28s %11.2f%s %13.2f%s\n", best, r0.res.best, t0->def[t0->primary].percent ? "%" : " ", r1.res.best,
            t0->def[t0->primary].percent ? "%" : " ");
     for (int i = 0; i < t0->n; i++) {
       if (!strcmp(t0->def[i].key, "loss")) continue;
       char label[40];
       snprintf(label, sizeof label, "final test %s", t0->def[i].label);
-      printf("%-22s %11.2f%s %11.2f%s\n", label, t0->v[i], t0->def[i].percent ? "%" : " ", t1->v[i],
+      printf("%-28s %11.2f%s %13.2f%s\n", label, t0->v[i], t0->def[i].percent ? "%" : " ", t1->v[i],
              t1->def[i].percent ? "%" : " ");
     }
   }
   char label[80];
   snprintf(label, sizeof label, "time per epoch (%s)", which);
-  printf("%-22s %11.2fs %11.2fs\n", label, e0, e1);
-  printf("%-22s %11.4fs %11.4fs\n", "optimizer per epoch", r0.res.optimizer_s, r1.res.optimizer_s);
-  printf("%-22s %12s %+11.2f%%\n", "GAF overhead (epoch)", "", e0 > 0 ? 100.0 * (e1 - e0) / e0 : 0.0);
-  printf("%-22s %12s %+11.2f%%\n", "GAF cost / epoch time", "",
+  printf("%-28s %11.2fs %13.2fs\n", label, e0, e1);
+  printf("%-28s %11.4fs %13.4fs\n", "optimizer per epoch", r0.res.optimizer_s, r1.res.optimizer_s);
+  snprintf(label, sizeof label, "GAF overhead (%s)", which);
+  printf("%-28s %12s %+13.2f%%\n", label, "", e0 > 0 ? 100.0 * (e1 - e0) / e0 : 0.0);
+  printf("%-28s %12s %+13.2f%%\n", "GAF cost / epoch time", "",
          e0 > 0 ? 100.0 * (r1.res.optimizer_s - r0.res.optimizer_s) / e0 : 0.0);
   printf("(%s, %s optimizer, lr %g, batch %ld, seed %llu, on %s. Epoch times are those of %s of each run, after a "
          "warm-up that built every kernel both runs use; on a busy machine their difference is mostly noise, the "

@@ -5,9 +5,11 @@
  *   model file:  the net's parameters and batch-norm buffers under their PyTorch state_dict names
  *                (F32; num_batches_tracked as I64): loadable by safetensors.torch.load_file into the
  *                official models and back.
- *   state file:  what an exact resume needs besides the model: the optimizer's buffers per parameter
- *                ("momentum.<name>", "adam_m.<name>", "adam_v.<name>") and, in the metadata, the step
- *                count, the epoch and a caller-given string (the run's configuration). */
+ *   state file:  everything an exact resume needs: the model's tensors (as in the model file), the
+ *                optimizer's buffers per parameter ("momentum.<name>", "adam_m.<name>",
+ *                "adam_v.<name>") and, in the metadata, the step count, the epoch and a caller-given
+ *                string (the run's recipe). It is written before the model file, so a kill between
+ *                the two leaves a state that resumes; the trainer then rewrites the model file. */
 #ifndef GC_CHECKPOINT_H
 #define GC_CHECKPOINT_H
 

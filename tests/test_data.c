@@ -159,6 +159,28 @@ static void test_loader(void) {
   CHECK(fabsf(ia[per * 7 + 5] - (d.images[per * 7 + 5] / 255.0f - 0.5f) / 0.25f) < 1e-6f);
   CHECK(gc_loader_next(a, &ia, &la, &ra) == 0);
   gc_loader_free(a);
+  /* task-defined targets: target_dim floats per image, carried with the image through the shuffle */
+  const size_t td = 5;
+  d.targets = malloc(d.n * td * sizeof(float));
+  d.target_dim = td;
+  for (size_t i = 0; i < d.n * td; i++) d.targets[i] = (float)i;
+  CHECK_OK(gc_loader_create(&d, 16, 1, &none, 3, 2, &a));
+  CHECK(gc_loader_target_dim(a) == td);
+  CHECK_OK(gc_loader_start_epoch(a, 1));
+  int carried = 1;
+  while (gc_loader_next(a, &ia, &la, &ra) == 1)
+    for (size_t k = 0; k < 16; k++) {
+      /* the image's first pixel identifies it (synthetic images differ); its targets must be its own */
+      size_t idx = (size_t)la[k * td] / td;
+      carried &= la[k * td] == (float)(idx * td) && la[k * td + td - 1] == (float)(idx * td + td - 1);
+      carried &= fabsf(ia[k * per] - (d.images[idx * per] / 255.0f - 0.5f) / 0.25f) < 1e-6f;
+    }
+  CHECK(carried);
+  gc_loader_free(a);
+  /* crops and flips would move what the targets describe (boxes): refused for such sets */
+  a = NULL;
+  CHECK_STATUS(gc_loader_create(&d, 16, 1, &aug, 3, 2, &a), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "would not transform") != NULL && a == NULL);
   gc_data_free(&d);
   free(first);
   CHECK_STATUS(gc_data_synthetic(&d, 0, 3, 8, 8, 5, 1), GC_ERR_ARG);

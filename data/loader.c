@@ -144,7 +144,7 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
   *out = NULL;
   if (d->n == 0 || batch == 0) GC_FAIL(GC_ERR_ARG, "loader: %zu images, batch %zu", d->n, batch);
   if (!d->targets && !d->labels) GC_FAIL(GC_ERR_ARG, "loader: %s has neither labels nor targets", d->name);
-  if (d->targets && aug && (aug->crop_pad > 0 || aug->flip || d->paths))
+  if (d->targets && (d->paths || (aug && (aug->crop_pad > 0 || aug->flip))))
     GC_FAIL(GC_ERR_ARG, "loader: %s: crops and flips would not transform its task's targets", d->name);
   gc_loader *l = calloc(1, sizeof *l);
   if (!l) GC_FAIL(GC_ERR_HOST_MEM, "loader");

@@ -310,6 +310,7 @@ enum { MODE_MEASURE = -2, MODE_HEURISTIC = -1 };
 
 typedef struct conv_key {
   int pass;
+  int dx, db; /* backward: which gradients are wanted besides dw (they change what the algorithms do) */
   int c_in, c_out, kh, kw, sh, sw, ph, pw, dh, dw, bias;
   size_t n, h, w, ws_limit, split;
 } conv_key;
@@ -402,29 +403,39 @@ int gc_conv_algo_stats(gc_ctx *ctx, gc_conv_stats *out) {
   return GC_OK;
 }
 
-static void make_key(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass, conv_key *k) {
+static void make_key(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass, int dx, int db,
+                     conv_key *k) {
   memset(k, 0, sizeof *k); /* compared with memcmp: padding zeroed */
+  k->dx = pass == GC_CONV_BACKWARD && dx, k->db = pass == GC_CONV_BACKWARD && db;
   k->pass = pass, k->c_in = c->c_in, k->c_out = c->c_out, k->kh = c->kh, k->kw = c->kw, k->sh = c->sh, k->sw = c->sw;
   k->ph = c->ph, k->pw = c->pw, k->dh = c->dh, k->dw = c->dw, k->bias = c->bias;
   k->n = n, k->h = h, k->w = w, k->ws_limit = ctx->conv_ws_limit, k->split = ctx->conv_wgrad_split;
+}
+
+static int lookup(const gc_conv_state *s, const conv_key *k, int any_grads) {
+  for (size_t i = 0; i < s->n; i++) {
+    conv_key e = s->list[i].key;
+    if (any_grads) e.dx = e.db = 0;
+    if (!memcmp(&e, k, sizeof e)) return s->list[i].algo;
+  }
+  return -1;
 }
 
 int gc_conv_algo_chosen(gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass) {
   gc_conv_state *s = ctx->ops ? ctx->ops->conv : NULL;
   if (!s) return -1;
   conv_key k;
-  make_key(ctx, c, n, h, w, pass, &k);
-  for (size_t i = 0; i < s->n; i++)
-    if (!memcmp(&s->list[i].key, &k, sizeof k)) return s->list[i].algo;
-  return -1;
+  make_key(ctx, c, n, h, w, pass, 0, 0, &k);
+  return lookup(s, &k, 1);
 }
 
 static void key_text(const conv_key *k, char *out, size_t cap) {
   snprintf(out, cap,
            "%s n=%zu c_in=%d h=%zu w=%zu c_out=%d kernel=%dx%d stride=%dx%d pad=%dx%d dilation=%dx%d bias=%d "
-           "workspace=%zu split=%zu",
+           "workspace=%zu split=%zu%s%s",
            k->pass == GC_CONV_FORWARD ? "forward" : "backward", k->n, k->c_in, k->h, k->w, k->c_out, k->kh, k->kw,
-           k->sh, k->sw, k->ph, k->pw, k->dh, k->dw, k->bias, k->ws_limit, k->split);
+           k->sh, k->sw, k->ph, k->pw, k->dh, k->dw, k->bias, k->ws_limit, k->split,
+           k->pass == GC_CONV_BACKWARD ? (k->dx ? " dx=1" : " dx=0") : "", k->pass == GC_CONV_BACKWARD ? (k->db ? " db=1" : " db=0") : "");
 }
 
 /* The cache entry's path for a key and its candidates (their names are part of the key: a new
@@ -468,21 +479,36 @@ static int entry_read(const char *path, const char *keytext, const int *cand, in
   return -1;
 }
 
-/* Write an entry unless a valid one exists (link(2) does not replace): the first process to measure a
- * shape decides for every process after it. An unreadable or foreign entry is replaced. 0 when written
- * or already present. */
-static int entry_write(const gc_ctx *ctx, const char *path, const char *text, int replace) {
+/* Keep a measured choice and return the one the cache holds afterwards (-1: none could be kept). The
+ * entry is linked into place (link(2) never replaces), so the first process to measure a shape decides
+ * for every process, also one that measured at the same time: it reads the winner's entry back. An
+ * unreadable or foreign entry is moved aside under a name of its own first (rename(2) of one file
+ * succeeds for one process only), then the link is tried again: the replacement is first-wins too. */
+static int entry_keep(const gc_ctx *ctx, const char *path, const char *text, const char *keytext, const int *cand,
+                      int nc) {
   if (gc_mkdir_p(ctx->cache_dir) != 0) return -1;
-  char tmp[1300];
+  char tmp[1300], aside[1300];
   static unsigned counter;
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return -1;
   int bad = gc_write_all(fd, text, strlen(text)) || fsync(fd) != 0;
   if (close(fd) != 0) bad = 1;
-  if (!bad && (replace ? rename(tmp, path) : link(tmp, path)) != 0 && errno != EEXIST) bad = 1;
+  int got = -1;
+  for (int attempt = 0; !bad && attempt < 2 && got < 0; attempt++) {
+    if (link(tmp, path) != 0 && errno != EEXIST) break;
+    got = entry_read(path, keytext, cand, nc); /* ours, or the one that was there first */
+    if (got < 0 && attempt == 0) {           /* a bad entry: out of the way, then once more */
+      snprintf(aside, sizeof aside, "%s.bad.%ld.%u", path, (long)getpid(), counter++);
+      if (rename(path, aside) == 0) {
+        struct stat sb;
+        if (lstat(aside, &sb) == 0 && S_ISDIR(sb.st_mode)) rmdir(aside);
+        else unlink(aside);
+      }
+    }
+  }
   unlink(tmp);
-  return bad ? -1 : 0;
+  return got;
 }
 
 static double wall_s(void) {
@@ -529,12 +555,14 @@ static int measure(gc_ctx *ctx, const conv_call *a, int pass, const int *cand, i
     for (int r = 0; r < 3; r++) {
       GC_TRY(gc_finish(ctx));
       double t0 = wall_s();
-      GC_TRY(run_algo(ctx, cand[j], pass, &b));
-      GC_TRY(gc_finish(ctx));
+      if (run_algo(ctx, cand[j], pass, &b) != GC_OK || gc_finish(ctx) != GC_OK) { /* not a candidate here */
+        ms[j] = 1e300;
+        break;
+      }
       double t = (wall_s() - t0) * 1e3;
       if (r > 0 && t < ms[j]) ms[j] = t;
     }
-    if (*best < 0 || ms[j] < ms[*best]) *best = j;
+    if (ms[j] < 1e300 && (*best < 0 || ms[j] < ms[*best])) *best = j;
   }
 cleanup:
   gc_arena_release(&scratch);
@@ -548,7 +576,10 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
   gc_conv_state *s = NULL;
   GC_TRY(conv_state(ctx, &s));
   const gc_conv *c = a->c;
-  int known = gc_conv_algo_chosen(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass);
+  const int want_dx = a->dx != NULL, want_db = a->db != NULL;
+  conv_key key;
+  make_key(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass, want_dx, want_db, &key);
+  int known = lookup(s, &key, 0);
   if (known >= 0) {
     *algo = known;
     return GC_OK;
@@ -561,11 +592,9 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
     pick = s->mode;
     s->stats.forced++;
   } else if (s->mode == MODE_MEASURE && nc > 1 && ctx->cache_dir[0]) {
-    conv_key k;
     char path[1200], keytext[512];
-    make_key(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass, &k);
-    key_text(&k, keytext, sizeof keytext);
-    entry_path(ctx, &k, cand, nc, path, sizeof path);
+    key_text(&key, keytext, sizeof keytext);
+    entry_path(ctx, &key, cand, nc, path, sizeof path);
     int got = entry_read(path, keytext, cand, nc);
     if (got >= 0) {
       pick = got;
@@ -573,7 +602,13 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
     } else {
       double ms[NALGO];
       int best;
-      GC_TRY(measure(ctx, a, pass, cand, nc, ms, &best));
+      if (measure(ctx, a, pass, cand, nc, ms, &best) != GC_OK || best < 0) {
+        /* scratch memory the device cannot give, or candidates that fail: no choice is measured, so
+         * none is kept; the heuristic decides (its algorithm is the one that must work) */
+        gc_clear_error();
+        s->stats.heuristic++;
+        goto decided;
+      }
       char text[1400];
       int len = snprintf(text, sizeof text, "gafcl convolution choice 1\nshape %s\nalgorithm %s\nmilliseconds", keytext,
                          algos[cand[best]].name);
@@ -582,9 +617,7 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
       if (len > 0 && (size_t)len < sizeof text - 1) strcat(text, "\n");
       /* the entry on disk decides, also when another process wrote it first; if none can be kept, the
        * heuristic does (a measurement that was not kept must not decide a run's bits) */
-      struct stat sb;
-      int stale = lstat(path, &sb) == 0; /* present but not valid (entry_read failed above) */
-      got = entry_write(ctx, path, text, stale) == 0 ? entry_read(path, keytext, cand, nc) : -1;
+      got = entry_keep(ctx, path, text, keytext, cand, nc);
       if (got >= 0) {
         pick = got;
         s->stats.measured++;
@@ -595,6 +628,7 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
   } else {
     s->stats.heuristic++;
   }
+decided:
   if (s->n == s->cap) {
     size_t nc2 = s->cap ? 2 * s->cap : 32;
     conv_choice *l = realloc(s->list, nc2 * sizeof *l);
@@ -603,7 +637,7 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
     s->cap = nc2;
   }
   conv_choice *e = &s->list[s->n++];
-  make_key(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass, &e->key);
+  e->key = key;
   e->algo = pick;
   *algo = pick;
 cleanup:

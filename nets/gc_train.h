@@ -22,7 +22,8 @@ extern "C" {
  * the epoch, or < 0 on an error it has recorded; `real` is the number of images that are not padding. */
 typedef struct gc_batch_source {
   void *impl;
-  size_t batches; /* batches per epoch (training: the full ones) */
+  size_t batches;    /* batches per epoch (training: the full ones) */
+  size_t target_dim; /* floats of targets per image: must be the task's */
   int (*start_epoch)(void *impl, long epoch);
   int (*next)(void *impl, const float **images, const float **targets, size_t *real);
 } gc_batch_source;

@@ -141,7 +141,7 @@ int gc_net_bn(gc_net *net, const char *name, int in, int relu, int out) {
 
 /* an element-wise op: out has the shape of `in` */
 static int simple(gc_net *net, int op, int in, int in2, int relu) {
-  if (in < 0 || ((op == OP_ADD || op == OP_CHSCALE) && in2 < 0)) return -1;
+  if (in < 0 || (gc_net_ops[op].in2_grad && in2 < 0)) return -1; /* a two-input op needs both */
   int out = gc_net_act_new(net, D(net, in, 0), D(net, in, 1), D(net, in, 2), D(net, in, 3));
   int nid = node_new(net, op, in, out);
   if (nid < 0) return -1;

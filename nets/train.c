@@ -163,6 +163,14 @@ cleanup:
 
 /* ---- epochs and evaluation ---- */
 
+static int check_source(const gc_trainer *tr, const gc_batch_source *src, const char *what) {
+  size_t want = gc_task_get_kind(tr->task)->target_dim;
+  if (src->target_dim != want)
+    GC_FAIL(GC_ERR_ARG, "%s data: %zu target values per image, the %s task takes %zu", what, src->target_dim,
+            gc_task_get_kind(tr->task)->name, want);
+  return GC_OK;
+}
+
 int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *train, double *train_s,
                    double *optimizer_s) {
   int st = 0;
@@ -172,6 +180,7 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
   long seen = 0;
   char js[1400], e1[200], e2[200], e3[400], e4[600];
   *optimizer_s = 0;
+  GC_TRY(check_source(tr, src, "training"));
   gc_task_reset(tr->task);
   GC_TRY(src->start_epoch(src->impl, e));
   for (size_t b = 0; b < nb; b++) {
@@ -227,6 +236,7 @@ int gc_train_evaluate(gc_trainer *tr, gc_batch_source *src, gc_metrics *test) {
   gc_net *net = tr->net;
   const float *img, *tgt;
   size_t real;
+  GC_TRY(check_source(tr, src, "evaluation"));
   gc_task_reset(tr->task);
   GC_TRY(src->start_epoch(src->impl, 0));
   while ((got = src->next(src->impl, &img, &tgt, &real)) > 0) {

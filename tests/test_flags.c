@@ -174,7 +174,18 @@ int main(void) {
   bad(CMD_TRAIN, "{\"milestones\": [1, \"x\"]}", GC_ERR_FORMAT, "\"milestones\" must be an array of integers");
   bad(CMD_TRAIN, "{\"seed\": -1}", GC_ERR_FORMAT, "\"seed\" must be a non-negative integer");
   bad(CMD_TRAIN, "{\"data\": \"mnist\"}", GC_ERR_ARG, "--data 'mnist': fashion, cifar10, cifar100, folder, npy or synthetic");
-  bad(CMD_BENCH, "{\"resume\": \"x\"}", GC_ERR_ARG, "unknown option --resume"); /* not a bench flag */
+  bad(CMD_BENCH, "{\"iterz\": 3}", GC_ERR_ARG, "unknown option --iterz");
+  /* a run's config.json given to eval: the training-only keys are not eval's, and are passed over */
+  {
+    gafcl_cfg tr, ev;
+    cli_cfg_defaults(&tr, CMD_TRAIN);
+    snprintf(tr.net, sizeof tr.net, "resnet34");
+    char *js = cli_cfg_json(&tr, CMD_TRAIN, 0);
+    cli_cfg_defaults(&ev, CMD_EVAL);
+    CHECK_OK(cli_cfg_load_json(&ev, CMD_EVAL, js, "train config"));
+    CHECK(!strcmp(ev.net, "resnet34"));
+    free(js);
+  }
   /* the command line: the messages a user sees */
   bad_arg(CMD_TRAIN, "--epochs", "0", "--epochs '0': an integer >= 1");
   bad_arg(CMD_TRAIN, "--epochs", "2147483648", "--epochs '2147483648': an integer <= 1000000");

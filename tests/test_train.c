@@ -44,7 +44,7 @@ static gc_batch_source mem_src(mem_source *m, const float *x, const float *t, si
   m->x = x, m->t = t, m->n = n, m->batch = batch, m->per = per;
   m->bx = malloc(batch * per * sizeof *m->bx);
   m->bt = malloc(batch * sizeof *m->bt);
-  gc_batch_source s = {m, train ? n / batch : (n + batch - 1) / batch, mem_start, mem_next};
+  gc_batch_source s = {m, train ? n / batch : (n + batch - 1) / batch, 1, mem_start, mem_next};
   return s;
 }
 
@@ -215,7 +215,39 @@ int main(void) {
   snprintf(p1, sizeof p1, "%s/none", dir);
   CHECK(run(ctx, 2, 0, NULL, p1, 0.05, 0, &s6, &r6) != GC_OK && strstr(gc_last_error(), "none/state.safetensors"));
 
-  /* 5. the warm-up builds and frees a scratch net for each optimizer */
+  /* 5. a source whose targets do not fit the task is refused before any step */
+  {
+    gc_net_spec sp;
+    gc_net *net = NULL;
+    gc_task *task = NULL;
+    gc_optim *opt = NULL;
+    gc_trainer *tr = NULL;
+    mem_source ms;
+    CHECK_OK(gc_net_spec_init(&sp, "resnet10_w16", 0));
+    sp.in_h = sp.in_w = HW;
+    sp.classes = CLASSES;
+    CHECK_OK(gc_net_create(ctx, &sp, B, &net));
+    gc_optim_config oc;
+    gc_optim_config_default(&oc, GC_OPT_SGD);
+    gc_train_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.epochs = 1;
+    if (net) {
+      CHECK_OK(gc_net_optim_create(ctx, net, &oc, 0.0f, 0, &opt));
+      CHECK_OK(gc_task_create(ctx, &gc_task_classify, net, &task));
+      CHECK_OK(gc_trainer_create(ctx, net, task, opt, &tc, NULL, &tr));
+    }
+    gc_batch_source src = mem_src(&ms, g_x, g_t, N, B, C * HW * HW, 1);
+    src.target_dim = 5;
+    gc_metrics m;
+    double ts, os;
+    if (tr) CHECK_STATUS(gc_train_epoch(tr, &src, 0, &m, &ts, &os), GC_ERR_ARG);
+    CHECK(strstr(gc_last_error(), "5 target values per image, the classification task takes 1") != NULL);
+    gc_trainer_free(tr), gc_task_free(task), gc_optim_free(opt), gc_net_free(net);
+    free(ms.bx), free(ms.bt);
+  }
+
+  /* 6. the warm-up builds and frees a scratch net for each optimizer */
   gc_net_spec sp;
   CHECK_OK(gc_net_spec_init(&sp, "resnet10_w16", 0));
   sp.in_h = sp.in_w = HW;

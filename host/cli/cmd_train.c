@@ -138,8 +138,8 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, FILE *met
   GC_TRY(gc_loader_create(&tr, (size_t)c->batch, 1, &aug_tr, c->seed, 4, &ltr));
   GC_TRY(gc_loader_create(&te, (size_t)c->batch, 0, &aug_te, c->seed, 4, &lte));
   /* training drops the last partial batch (batch statistics of a padded batch would differ) */
-  gc_batch_source src_tr = {ltr, tr.n / (size_t)c->batch, loader_start, loader_next};
-  gc_batch_source src_te = {lte, gc_loader_batches(lte), loader_start, loader_next};
+  gc_batch_source src_tr = {ltr, tr.n / (size_t)c->batch, gc_loader_target_dim(ltr), loader_start, loader_next};
+  gc_batch_source src_te = {lte, gc_loader_batches(lte), gc_loader_target_dim(lte), loader_start, loader_next};
   recipe = cli_cfg_json(c, CMD_TRAIN, 1);
   if (!recipe) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "configuration");
   char extra[64] = "";

@@ -335,6 +335,8 @@ int cli_cfg_load_json(gafcl_cfg *c, unsigned cmd, const char *text, const char *
   const cJSON *it;
   cJSON_ArrayForEach(it, root) {
     const flag_def *f = it->string ? find(it->string, cmd) : NULL;
+    if (!f && it->string && find(it->string, ~0u)) continue; /* another command's flag (a run's config.json
+                                                                 given to eval or steps): not this one's */
     if (!f) {
       st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "%s: unknown option --%s", what, it->string ? it->string : "?");
       break;

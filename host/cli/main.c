@@ -155,17 +155,24 @@ int main(int argc, char **argv) {
   /* a file-size limit (ulimit -f) must give a write error that keeps the previous checkpoint and names
    * the cause, not kill the run */
   signal(SIGXFSZ, SIG_IGN);
+  /* the command: the first argument that is not a flag or a flag's value (gafcl --device 1 nets works) */
   const command *cm = &commands[0];
-  int first = 1;
-  if (argc > 1 && argv[1][0] != '-') {
+  int first = 1, at = 0;
+  for (int i = 1; i < argc && !at; i++) {
+    if (!strcmp(argv[i], "--device") || !strcmp(argv[i], "--config")) i++;
+    else if (argv[i][0] != '-') at = i;
+  }
+  if (at) {
     cm = NULL;
     for (int i = 1; i < NCOMMANDS; i++)
-      if (!strcmp(argv[1], commands[i].name)) cm = &commands[i];
+      if (!strcmp(argv[at], commands[i].name)) cm = &commands[i];
     if (!cm) {
-      fprintf(stderr, "gafcl: unknown command '%s'\n", argv[1]);
+      fprintf(stderr, "gafcl: unknown command '%s'\n", argv[at]);
       usage(stderr);
       return 2;
     }
+    for (int i = at; i > 1; i--) argv[i] = argv[i - 1]; /* the flags before it go after it */
+    argv[1] = (char *)cm->name;
     first = 2;
   }
   gafcl_cfg c;

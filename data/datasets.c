@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "gc_error.h"
 #include "gc_npy.h"
+#include "gc_io.h"
 
 void gc_data_free(gc_dataset *d) {
   free(d->images);
@@ -62,8 +64,15 @@ static int read_idx(const char *path, int want_dims, uint32_t dims[3], unsigned 
   int st = 0;
   unsigned char *buf = NULL;
   *data = NULL;
-  gzFile f = gzopen(path, "rb");
-  if (!f) GC_FAIL(GC_ERR_IO, "cannot open %s: %s", path, strerror(errno ? errno : ENOENT));
+  int fd;
+  size_t fsize;
+  gzFile f = NULL;
+  GC_TRY(gc_file_open(path, "idx file", &fd, &fsize));
+  f = gzdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    GC_FAIL(GC_ERR_HOST_MEM, "%s: cannot start reading", path);
+  }
   unsigned char hdr[16];
   GC_TRY(gz_read_all(f, hdr, 4, path, "the idx header"));
   if (hdr[0] != 0 || hdr[1] != 0 || hdr[2] != 0x08)
@@ -98,7 +107,7 @@ static int read_idx(const char *path, int want_dims, uint32_t dims[3], unsigned 
   buf = NULL;
 cleanup:
   free(buf);
-  gzclose(f);
+  if (f) gzclose(f);
   return st;
 }
 
@@ -161,7 +170,7 @@ int gc_data_fashion_mnist(gc_dataset *d, const char *dir, int train) {
 
 int gc_data_cifar(gc_dataset *d, const char *dir, int cifar100, int train) {
   int st = 0;
-  FILE *f = NULL;
+  FILE *f = NULL, *fs[5] = {NULL, NULL, NULL, NULL, NULL};
   memset(d, 0, sizeof *d);
   const size_t rec = (cifar100 ? 2 : 1) + 3072;
   char files[5][1024];
@@ -174,17 +183,21 @@ int gc_data_cifar(gc_dataset *d, const char *dir, int cifar100, int train) {
     snprintf(files[nf++], sizeof files[0], "%s/test_batch.bin", dir);
   }
   size_t total = 0, sizes[5];
-  for (int i = 0; i < nf; i++) {
-    struct stat sb;
-    if (stat(files[i], &sb) != 0)
-      GC_FAIL_GOTO(GC_ERR_IO, "CIFAR-%d: cannot open %s: %s (the binary version: %s)", cifar100 ? 100 : 10, files[i],
-                   strerror(errno), cifar100 ? "train.bin, test.bin" : "data_batch_1..5.bin, test_batch.bin");
-    if (sb.st_size <= 0 || (size_t)sb.st_size % rec != 0)
-      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: %lld bytes is not a whole number of %zu-byte CIFAR-%d records", files[i],
-                   (long long)sb.st_size, rec, cifar100 ? 100 : 10);
-    sizes[i] = (size_t)sb.st_size / rec;
+  for (int i = 0; i < nf && !st; i++) {
+    size_t bytes;
+    char what[64];
+    snprintf(what, sizeof what, "CIFAR-%d file", cifar100 ? 100 : 10);
+    if ((st = gc_file_fopen(files[i], what, &fs[i], &bytes)) != 0) {
+      gc_error_prefix(st, "(the binary version: %s) ", cifar100 ? "train.bin, test.bin" : "data_batch_1..5.bin, test_batch.bin");
+      break;
+    }
+    if (bytes == 0 || bytes % rec != 0)
+      st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s: %zu bytes is not a whole number of %zu-byte CIFAR-%d records",
+                        files[i], bytes, rec, cifar100 ? 100 : 10);
+    sizes[i] = bytes / rec;
     total += sizes[i];
   }
+  if (st) goto cleanup;
   d->n = total;
   d->c = 3;
   d->h = d->w = 32;
@@ -198,11 +211,8 @@ int gc_data_cifar(gc_dataset *d, const char *dir, int cifar100, int train) {
   }
   size_t k = 0;
   for (int i = 0; i < nf; i++) {
-    f = fopen(files[i], "rb");
-    if (!f) {
-      free(r);
-      GC_FAIL_GOTO(GC_ERR_IO, "cannot open %s: %s", files[i], strerror(errno));
-    }
+    f = fs[i];
+    fs[i] = NULL;
     for (size_t j = 0; j < sizes[i]; j++, k++) {
       if (fread(r, 1, rec, f) != rec) {
         free(r);
@@ -228,6 +238,8 @@ int gc_data_cifar(gc_dataset *d, const char *dir, int cifar100, int train) {
   snprintf(d->name, sizeof d->name, "cifar%d-%s", cifar100 ? 100 : 10, train ? "train" : "test");
 cleanup:
   if (f) fclose(f);
+  for (int i = 0; i < 5; i++)
+    if (fs[i]) fclose(fs[i]);
   if (st) gc_data_free(d);
   return st;
 }
@@ -275,8 +287,13 @@ int gc_data_npy(gc_dataset *d, const char *images_path, const char *labels_path)
   gc_npy x = {0}, y = {0};
   memset(d, 0, sizeof *d);
   GC_TRY(gc_npy_read(images_path, &x));
-  if (strcmp(x.descr, "<f4") || x.ndim != 4 || x.shape[0] == 0)
-    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: images must be float32 (N, C, H, W)", images_path);
+  if (strcmp(x.descr, "<f4") || x.ndim != 4)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: images must be float32 (N, C, H, W), not %s with %d dimensions", images_path,
+                 x.descr, x.ndim);
+  for (int i = 0; i < 4; i++)
+    if (x.shape[i] == 0 || x.shape[i] > (i == 0 ? ((size_t)1 << 31) : 65536))
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: shape (%zu, %zu, %zu, %zu): every dimension must be between 1 and %s", images_path,
+                   x.shape[0], x.shape[1], x.shape[2], x.shape[3], i == 0 ? "2^31 images" : "65536");
   GC_TRY(gc_npy_read(labels_path, &y));
   if (y.count != x.shape[0])
     GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: %zu labels for %zu images in %s", labels_path, y.count, x.shape[0], images_path);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "gc_error.h"
+#include "gc_io.h"
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -39,6 +40,14 @@ static int list_dir(const char *dir, int want_dirs, char ***out, size_t *n) {
     snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
     struct stat sb;
     if (stat(p, &sb) != 0) continue;
+    if (!want_dirs && is_jpeg_name(e->d_name) && !S_ISREG(sb.st_mode)) { /* it would block or never decode */
+      for (size_t i = 0; i < *n; i++) free((*out)[i]);
+      free(*out);
+      *out = NULL;
+      *n = 0;
+      closedir(d);
+      GC_FAIL(GC_ERR_IO, "%s: %s, not a regular file", p, S_ISFIFO(sb.st_mode) ? "a named pipe" : S_ISDIR(sb.st_mode) ? "a directory" : "a special file");
+    }
     if (want_dirs ? !S_ISDIR(sb.st_mode) : !(S_ISREG(sb.st_mode) && is_jpeg_name(e->d_name))) continue;
     if (*n == cap) {
       cap = cap ? 2 * cap : 64;
@@ -123,14 +132,16 @@ static void on_message(j_common_ptr ci, int level) {
 
 /* decode to RGB (w, h, 3 bytes per pixel); NULL with msg on failure */
 static unsigned char *decode(const char *path, int *w, int *h, char *msg, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(msg, cap, "cannot open %s: %s", path, strerror(errno));
+  FILE *f = NULL;
+  size_t fsize;
+  if (gc_file_fopen(path, "image", &f, &fsize) != 0) {
+    snprintf(msg, cap, "%s", gc_last_error());
     return NULL;
   }
   struct jpeg_decompress_struct ci;
   struct err_mgr em;
   unsigned char *volatile img = NULL;
+  em.msg[0] = '\0';
   ci.err = jpeg_std_error(&em.pub);
   em.pub.error_exit = on_error;
   em.pub.emit_message = on_message;
@@ -146,10 +157,17 @@ static unsigned char *decode(const char *path, int *w, int *h, char *msg, size_t
   jpeg_read_header(&ci, TRUE);
   ci.out_color_space = JCS_RGB;
   jpeg_start_decompress(&ci);
-  if (ci.output_width == 0 || ci.output_height == 0 || ci.output_width > 30000 || ci.output_height > 30000)
+  if (ci.output_width == 0 || ci.output_height == 0 || ci.output_width > 16384 || ci.output_height > 16384 ||
+      (size_t)ci.output_width * ci.output_height > ((size_t)64 << 20)) {
+    snprintf(em.msg, sizeof em.msg, "%ux%u pixels: more than 16384 on a side or 64 megapixels", ci.output_width,
+             ci.output_height);
     longjmp(em.jb, 1);
+  }
   img = malloc((size_t)ci.output_width * ci.output_height * 3);
-  if (!img) longjmp(em.jb, 1);
+  if (!img) {
+    snprintf(em.msg, sizeof em.msg, "out of memory for %ux%u pixels", ci.output_width, ci.output_height);
+    longjmp(em.jb, 1);
+  }
   while (ci.output_scanline < ci.output_height) {
     JSAMPROW row = img + (size_t)ci.output_scanline * ci.output_width * 3;
     jpeg_read_scanlines(&ci, &row, 1);

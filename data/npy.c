@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "gc_error.h"
+#include "gc_io.h"
 
 void gc_npy_free(gc_npy *a) {
   free(a->data);
@@ -22,72 +23,141 @@ static size_t esize(const char *d) {
   return 0;
 }
 
+/* The header is a Python literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } padded
+ * with spaces and ended by a newline. It is parsed as exactly that: the three keys, each once, quoted
+ * strings, True/False, a tuple of non-negative integers (a 1-tuple needs its comma). */
+typedef struct lit {
+  const char *p, *end;
+} lit;
+
+static void ws(lit *l) {
+  while (l->p < l->end && (*l->p == ' ' || *l->p == '\t')) l->p++;
+}
+static int eat(lit *l, char c) {
+  ws(l);
+  if (l->p < l->end && *l->p == c) {
+    l->p++;
+    return 1;
+  }
+  return 0;
+}
+static int str(lit *l, char *out, size_t cap) {
+  ws(l);
+  if (l->p >= l->end || (*l->p != '\'' && *l->p != '"')) return 0;
+  char q = *l->p++;
+  size_t n = 0;
+  while (l->p < l->end && *l->p != q) {
+    if (*l->p == '\\' || (unsigned char)*l->p < 0x20 || n + 1 >= cap) return 0;
+    out[n++] = *l->p++;
+  }
+  if (l->p >= l->end) return 0;
+  l->p++;
+  out[n] = '\0';
+  return 1;
+}
+
+static int parse_header(const char *h, size_t len, gc_npy *a, int *fortran) {
+  lit l = {h, h + len};
+  int seen[3] = {0, 0, 0};
+  if (!eat(&l, '{')) return 0;
+  for (;;) {
+    char key[32];
+    if (eat(&l, '}')) break;
+    if (!str(&l, key, sizeof key) || !eat(&l, ':')) return 0;
+    if (!strcmp(key, "descr") && !seen[0]) {
+      if (!str(&l, a->descr, sizeof a->descr)) return 0;
+      seen[0] = 1;
+    } else if (!strcmp(key, "fortran_order") && !seen[1]) {
+      ws(&l);
+      if (l.end - l.p >= 4 && !strncmp(l.p, "True", 4)) *fortran = 1, l.p += 4;
+      else if (l.end - l.p >= 5 && !strncmp(l.p, "False", 5)) *fortran = 0, l.p += 5;
+      else return 0;
+      seen[1] = 1;
+    } else if (!strcmp(key, "shape") && !seen[2]) {
+      if (!eat(&l, '(')) return 0;
+      int commas = 0;
+      while (!eat(&l, ')')) {
+        ws(&l);
+        if (l.p >= l.end || *l.p < '0' || *l.p > '9' || a->ndim >= 8) return 0;
+        unsigned long long v = 0;
+        while (l.p < l.end && *l.p >= '0' && *l.p <= '9') {
+          if (v > (1ull << 40)) return 0; /* far beyond any file: refused before it can overflow */
+          v = v * 10 + (unsigned long long)(*l.p++ - '0');
+        }
+        a->shape[a->ndim++] = (size_t)v;
+        if (eat(&l, ',')) commas++;
+        else if (!eat(&l, ')')) return 0;
+        else break;
+      }
+      if (a->ndim == 1 && commas == 0) return 0; /* (5) is an integer, not a tuple */
+      seen[2] = 1;
+    } else {
+      return 0; /* an unknown or repeated key */
+    }
+    if (!eat(&l, ',')) {
+      if (!eat(&l, '}')) return 0;
+      break;
+    }
+  }
+  ws(&l);
+  if (l.p != l.end) return 0; /* only padding after the dictionary */
+  return seen[0] && seen[1] && seen[2];
+}
+
 int gc_npy_read(const char *path, gc_npy *a) {
   int st = 0;
-  char *hdr = NULL;
+  unsigned char *buf = NULL;
+  size_t size = 0;
   memset(a, 0, sizeof *a);
-  FILE *f = fopen(path, "rb");
-  if (!f) GC_FAIL(GC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-  unsigned char pre[12];
-  if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
+  GC_TRY(gc_file_read(path, ".npy file", (size_t)1 << 40, &buf, &size));
+  if (size < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
     GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
-  size_t hl;
-  if (pre[6] == 1) {
-    hl = pre[8] | (size_t)pre[9] << 8;
-  } else if (pre[6] == 2 || pre[6] == 3) {
-    if (fread(pre + 10, 1, 2, f) != 2) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: truncated header", path);
-    hl = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+  size_t hl, start;
+  if (buf[6] == 1) {
+    hl = buf[8] | (size_t)buf[9] << 8;
+    start = 10;
+  } else if (buf[6] == 2 || buf[6] == 3) {
+    if (size < 12) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: truncated header", path);
+    hl = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+    start = 12;
   } else {
-    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: .npy format version %d.%d is not supported", path, pre[6], pre[7]);
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: .npy format version %d.%d is not supported", path, buf[6], buf[7]);
   }
-  if (hl == 0 || hl > (1u << 20)) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: header of %zu bytes", path, hl);
-  hdr = malloc(hl + 1);
-  if (!hdr) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "npy header");
-  if (fread(hdr, 1, hl, f) != hl) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: truncated header", path);
-  hdr[hl] = '\0';
-  const char *d = strstr(hdr, "'descr'"), *fo = strstr(hdr, "'fortran_order'"), *sh = strstr(hdr, "'shape'");
-  if (!d || !fo || !sh) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: header lacks descr, fortran_order or shape: %s", path, hdr);
-  d = strchr(d + 7, '\'');
-  if (!d || sscanf(d + 1, "%7[^']", a->descr) != 1) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: bad descr in %s", path, hdr);
+  if (hl == 0 || hl > (1u << 20) || hl > size - start)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: a header of %zu bytes in a file of %zu", path, hl, size);
+  const char *h = (const char *)buf + start;
+  if (h[hl - 1] != '\n' || memchr(h, '\0', hl))
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: the header does not end with a newline", path);
+  int fortran = 0;
+  if (!parse_header(h, hl - 1, a, &fortran))
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: the header is not a .npy dictionary of descr, fortran_order and shape: %.*s", path,
+                 (int)(hl - 1 > 200 ? 200 : hl - 1), h);
   if (!esize(a->descr))
     GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: dtype '%s' is not supported (float32 '<f4'; labels '<i8', '<i4', '|u1')", path,
                  a->descr);
-  if (strstr(fo, "True") && (!strstr(fo, "False") || strstr(fo, "True") < strstr(fo, "False")))
-    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: Fortran-ordered arrays are not supported (use np.ascontiguousarray)", path);
-  const char *p = strchr(sh, '(');
-  if (!p) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: bad shape in %s", path, hdr);
-  p++;
+  if (fortran) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: Fortran-ordered arrays are not supported (use np.ascontiguousarray)", path);
   a->count = 1;
-  while (*p && *p != ')') {
-    while (*p == ' ' || *p == ',') p++;
-    if (*p == ')') break;
-    char *end;
-    unsigned long long v = strtoull(p, &end, 10);
-    if (end == p || a->ndim >= 8) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: bad shape in %s", path, hdr);
-    a->shape[a->ndim++] = (size_t)v;
+  for (int i = 0; i < a->ndim; i++) {
+    size_t v = a->shape[i];
     if (v > 0 && a->count > ((size_t)1 << 40) / v) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: shape too large", path);
-    a->count *= (size_t)v;
-    p = end;
+    a->count *= v;
   }
-  size_t bytes = a->count * esize(a->descr);
-  long here = ftell(f);
-  if (here < 0 || fseek(f, 0, SEEK_END) != 0) GC_FAIL_GOTO(GC_ERR_IO, "%s: cannot seek", path);
-  long end = ftell(f);
-  if (end < here || (size_t)(end - here) < bytes || fseek(f, here, SEEK_SET) != 0)
-    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: truncated: %zu bytes of data expected for shape and dtype %s, the file has %ld",
-                 path, bytes, a->descr, end > here ? end - here : 0L);
-  a->data = malloc(bytes ? bytes : 1);
-  if (!a->data) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "%s: %zu bytes", path, bytes);
-  if (fread(a->data, 1, bytes, f) != bytes)
-    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: truncated: %zu bytes of data expected for shape and dtype %s", path, bytes, a->descr);
+  size_t bytes = a->count * esize(a->descr), have = size - start - hl;
+  if (have != bytes)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: %zu bytes of data for shape and dtype %s need %zu (%s)", path, have, a->descr,
+                 bytes, have < bytes ? "truncated" : "extra bytes after the data");
+  memmove(buf, buf + start + hl, bytes); /* the data in the file's buffer: no second copy */
+  a->data = buf;
+  buf = NULL;
 cleanup:
-  free(hdr);
-  fclose(f);
+  free(buf);
   if (st) gc_npy_free(a);
   return st;
 }
 
 int gc_npy_labels(const gc_npy *a, int classes, float *out, const char *path) {
+  if (a->ndim != 1)
+    GC_FAIL(GC_ERR_FORMAT, "%s: labels must be one integer per image, shape (N,), not %d dimensions", path, a->ndim);
   for (size_t i = 0; i < a->count; i++) {
     long long v;
     if (!strcmp(a->descr, "<i8"))

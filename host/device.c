@@ -220,12 +220,12 @@ int gc_device_select(const gc_device_info *list, int count, const char *selector
   }
   for (int i = 0; i < count; i++)
     if (icontains(list[i].name, selector) || icontains(list[i].vendor, selector) ||
-        icontains(list[i].platform, selector)) {
+        icontains(list[i].platform, selector) || icontains(list[i].platform_version, selector)) { /* "pocl" */
       *index = i;
       return GC_OK;
     }
   list_devices_into_error(list, count, GC_ERR_NO_DEVICE,
-                          "no device matches '%s' (a platform, vendor or device name substring, or P:D)",
+                          "no device matches '%s' (a platform, vendor, version or device name substring, or P:D)",
                           selector, __FILE__, __LINE__);
   return GC_ERR_NO_DEVICE;
 }

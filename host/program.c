@@ -125,20 +125,13 @@ int gc_kernel_source(const char *file, const char **src, size_t *len, int *owned
   const char *dir = getenv("GAFCL_KERNEL_DIR");
   if (dir && *dir) {
     char path[2048];
+    unsigned char *text = NULL;
+    size_t n = 0;
     snprintf(path, sizeof path, "%s/%s.cl", dir, file);
-    f = fopen(path, "rb");
-    if (!f) GC_FAIL_GOTO(GC_ERR_IO, "cannot open %s (GAFCL_KERNEL_DIR is set): %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot seek %s", path);
-    long n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot size %s", path);
-    buf = malloc((size_t)n + 1);
-    if (!buf) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "%ld bytes for %s", n, path);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) GC_FAIL_GOTO(GC_ERR_IO, "short read of %s", path);
-    buf[n] = '\0';
-    *src = buf;
-    *len = (size_t)n;
+    GC_TRY(gc_file_read(path, "kernel source (GAFCL_KERNEL_DIR is set)", (size_t)16 << 20, &text, &n));
+    *src = (const char *)text;
+    *len = n;
     *owned = 1;
-    buf = NULL;
     goto cleanup;
   }
   for (size_t i = 0; i < gc_embedded_kernel_count; i++)
@@ -218,11 +211,17 @@ static unsigned char *cache_read(const char *path, const uint8_t key[32], size_t
   unsigned char *data = NULL, *payload = NULL;
   *len = 0;
   *present = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a named pipe here must not block the run */
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    close(fd);
+    return NULL;
+  }
   *present = 1;
   struct stat sb;
-  if (fstat(fileno(f), &sb) != 0 || sb.st_size < (off_t)GC_CACHE_HEADER || sb.st_size > (off_t)1 << 30)
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < (off_t)GC_CACHE_HEADER ||
+      sb.st_size > (off_t)1 << 30)
     goto done;
   size_t size = (size_t)sb.st_size;
   data = malloc(size);
@@ -245,20 +244,6 @@ done:
   free(data);
   fclose(f);
   return payload;
-}
-
-int gc_write_all(int fd, const void *p, size_t n) {
-  const unsigned char *c = p;
-  while (n > 0) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
 }
 
 /* Best effort: a cache that cannot be written costs a rebuild next time, nothing else. */

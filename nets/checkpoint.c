@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -186,6 +187,19 @@ cleanup:
 
 /* ---- reading ---- */
 
+/* a count from the metadata: decimal digits only, at most `max` */
+static int meta_long(const char *s, long max, long *out) {
+  if (!*s || strlen(s) > 18) return 0;
+  long v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return 0;
+    v = v * 10 + (*p - '0');
+  }
+  if (v > max) return 0;
+  *out = v;
+  return 1;
+}
+
 typedef struct stfile {
   unsigned char *buf;
   size_t size;
@@ -199,24 +213,91 @@ static void st_close(stfile *f) {
   memset(f, 0, sizeof *f);
 }
 
+static size_t dtype_size(const char *d) {
+  static const struct {
+    const char *name;
+    size_t size;
+  } t[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
+           {"I8", 1},  {"U64", 8}, {"U32", 4}, {"U16", 2},  {"U8", 1},   {"BOOL", 1}};
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (!strcmp(d, t[i].name)) return t[i].size;
+  return 0;
+}
+
+typedef struct span {
+  double b, e;
+  const char *name;
+} span;
+
+static int by_begin(const void *x, const void *y) {
+  const span *a = x, *b = y;
+  return a->b < b->b ? -1 : a->b > b->b ? 1 : 0;
+}
+
+/* Every entry of the header: a unique name, a known dtype, a shape of non-negative integers, and
+ * data_offsets that match the shape; together the tensors tile the data area exactly (no gap, no
+ * overlap, nothing after the last). The metadata, if any, maps names to strings. */
+static int st_validate(const stfile *f, const char *path) {
+  int st = 0, n = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, f->hdr) n++;
+  span *sp = calloc((size_t)(n ? n : 1), sizeof *sp);
+  if (!sp) GC_FAIL(GC_ERR_HOST_MEM, "%s: %d header entries", path, n);
+  int k = 0;
+  const double data_size = (double)(f->size - f->data_off);
+  cJSON_ArrayForEach(it, f->hdr) {
+    if (!it->string) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: a header entry without a name", path);
+    for (const cJSON *j = f->hdr->child; j != it; j = j->next)
+      if (j->string && !strcmp(j->string, it->string))
+        GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: '%s' appears twice in the header", path, it->string);
+    if (!strcmp(it->string, "__metadata__")) {
+      if (!cJSON_IsObject(it)) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: __metadata__ is not an object", path);
+      const cJSON *m;
+      cJSON_ArrayForEach(m, it) if (!cJSON_IsString(m))
+          GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: metadata '%s' is not a string", path, m->string ? m->string : "?");
+      continue;
+    }
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(it, "shape"),
+                *of = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
+    size_t esz = cJSON_IsString(dt) ? dtype_size(dt->valuestring) : 0;
+    if (!cJSON_IsObject(it) || !esz || !cJSON_IsArray(sh) || !cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2)
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: '%s' is not a tensor entry (dtype, shape, data_offsets)", path, it->string);
+    double count = 1;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, sh) {
+      if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble != floor(d->valuedouble) || d->valuedouble > 9e15)
+        GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: '%s' has a shape that is not a list of non-negative integers", path, it->string);
+      count *= d->valuedouble;
+    }
+    const cJSON *ob = cJSON_GetArrayItem(of, 0), *oe = cJSON_GetArrayItem(of, 1);
+    double b = cJSON_IsNumber(ob) ? ob->valuedouble : -1, e = cJSON_IsNumber(oe) ? oe->valuedouble : -1;
+    /* compare as doubles before any conversion: a huge offset must not be cast to size_t */
+    if (!(b >= 0 && e >= b && e <= data_size) || b != floor(b) || e != floor(e) || e - b != count * (double)esz)
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: '%s' data_offsets [%.0f, %.0f) do not match its shape (%.0f bytes) or lie beyond "
+                   "the %.0f-byte data area", path, it->string, b, e, count * (double)esz, data_size);
+    sp[k++] = (span){b, e, it->string};
+  }
+  qsort(sp, (size_t)k, sizeof *sp, by_begin);
+  double at = 0;
+  for (int i = 0; i < k; i++) {
+    if (sp[i].b != at)
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: '%s' begins at byte %.0f of the data, where %s", path, sp[i].name, sp[i].b,
+                   sp[i].b < at ? "the tensor before it has not ended (they overlap)" : "a gap would be left");
+    at = sp[i].e;
+  }
+  if (at != data_size)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: the tensors end at byte %.0f of a %.0f-byte data area (bytes nothing describes)",
+                 path, at, data_size);
+cleanup:
+  free(sp);
+  return st;
+}
+
 static int st_open(const char *path, stfile *f) {
   int st = 0;
   memset(f, 0, sizeof *f);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) GC_FAIL(GC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-  struct stat sb;
-  if (fstat(fileno(fp), &sb) != 0 || sb.st_size < 8) {
-    fclose(fp);
-    GC_FAIL(GC_ERR_FORMAT, "%s: too short for a safetensors file", path);
-  }
-  f->size = (size_t)sb.st_size;
-  f->buf = malloc(f->size);
-  if (!f->buf || fread(f->buf, 1, f->size, fp) != f->size) {
-    fclose(fp);
-    st_close(f);
-    GC_FAIL(GC_ERR_IO, "%s: cannot read %zu bytes", path, (size_t)sb.st_size);
-  }
-  fclose(fp);
+  GC_TRY(gc_file_read(path, "safetensors file", (size_t)1 << 40, &f->buf, &f->size));
+  if (f->size < 8) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: too short for a safetensors file", path);
   uint64_t hl = 0;
   for (int i = 0; i < 8; i++) hl |= (uint64_t)f->buf[i] << (8 * i);
   if (hl == 0 || hl > f->size - 8 || hl > (100u << 20))
@@ -226,10 +307,16 @@ static int st_open(const char *path, stfile *f) {
   if (!js) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "header of %llu bytes", (unsigned long long)hl);
   memcpy(js, f->buf + 8, hl);
   js[hl] = '\0';
-  f->hdr = cJSON_Parse(js);
+  const char *end = NULL;
+  f->hdr = cJSON_ParseWithOpts(js, &end, 0);
+  /* after the JSON object only the spaces that pad the header */
+  int tail = 0;
+  for (const char *p = end ? end : js; f->hdr && p < js + hl; p++) tail |= *p != ' ';
   free(js);
   if (!f->hdr || !cJSON_IsObject(f->hdr)) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: the header is not a JSON object", path);
+  if (tail) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: bytes after the header's JSON object", path);
   f->data_off = 8 + hl;
+  GC_TRY(st_validate(f, path));
 cleanup:
   if (st) st_close(f);
   return st;
@@ -325,6 +412,11 @@ static const char *state_prefix(int which, gc_optim *opt) {
   return which == 0 ? (gc_optim_state(opt, 1) ? "adam_m." : "momentum.") : "adam_v.";
 }
 
+void gc_ckpt_meta_free(gc_ckpt_meta *m, int n) {
+  for (int i = 0; m && i < n; i++) free(m[i].key), free(m[i].value);
+  free(m);
+}
+
 int gc_ckpt_save_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, long epoch, const char *config_json, const char *path) {
   int st = 0, np = gc_net_nparams(net), k = 0, nn = 0;
   entry *e = calloc((size_t)(2 * np + model_count(net) + 1), sizeof *e);
@@ -366,19 +458,29 @@ cleanup:
   return st;
 }
 
-int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, char **config,
-                       int *has_model) {
+int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, gc_ckpt_meta **out_meta,
+                       int *nmeta, int *has_model) {
   stfile f;
+  if (out_meta) *out_meta = NULL;
+  if (nmeta) *nmeta = 0;
   int st = st_open(path, &f);
   if (st) return st;
-  if (config) *config = NULL;
   cJSON *meta = cJSON_GetObjectItemCaseSensitive(f.hdr, "__metadata__");
   cJSON *steps = meta ? cJSON_GetObjectItemCaseSensitive(meta, "steps") : NULL;
   cJSON *ep = meta ? cJSON_GetObjectItemCaseSensitive(meta, "epoch") : NULL;
   cJSON *cfg = meta ? cJSON_GetObjectItemCaseSensitive(meta, "config") : NULL;
-  if (!cJSON_IsString(steps) || !cJSON_IsString(ep)) {
+  long nsteps = -1, nepoch = -1;
+  if (!cJSON_IsString(steps) || !cJSON_IsString(ep) || !meta_long(steps->valuestring, 1L << 50, &nsteps) ||
+      !meta_long(ep->valuestring, 1000000, &nepoch)) {
     st_close(&f);
-    GC_FAIL(GC_ERR_FORMAT, "%s: not a gafcl state checkpoint (metadata steps/epoch missing)", path);
+    GC_FAIL(GC_ERR_FORMAT, "%s: not a gafcl state checkpoint (metadata steps/epoch missing or not counts)", path);
+  }
+  cJSON *net_name = cJSON_GetObjectItemCaseSensitive(meta, "gafcl_net");
+  if (cJSON_IsString(net_name) && strcmp(net_name->valuestring, gc_net_spec_name(net))) {
+    st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "%s: this run was a %s, not a %s", path, net_name->valuestring,
+                      gc_net_spec_name(net));
+    st_close(&f);
+    return st;
   }
   int np = gc_net_nparams(net);
   for (int which = 0; which < 2 && !st; which++) {
@@ -400,11 +502,22 @@ int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path
   if (has_model) *has_model = cJSON_IsString(hm) && !strcmp(hm->valuestring, "1");
   if (!st && has_model && *has_model) st = load_model_from(ctx, net, &f, path);
   if (!st) {
-    gc_optim_set_steps(opt, strtol(steps->valuestring, NULL, 10));
-    *epoch = strtol(ep->valuestring, NULL, 10);
-    if (config && cJSON_IsString(cfg)) {
-      *config = malloc(strlen(cfg->valuestring) + 1);
-      if (*config) strcpy(*config, cfg->valuestring);
+    gc_optim_set_steps(opt, nsteps);
+    *epoch = nepoch;
+    (void)cfg;
+    if (out_meta && meta) { /* every metadata string, copied (validated as strings when the file was opened) */
+      int n = cJSON_GetArraySize(meta), k = 0;
+      gc_ckpt_meta *m = calloc((size_t)(n ? n : 1), sizeof *m);
+      const cJSON *it;
+      if (!m) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "%s: metadata", path);
+      cJSON_ArrayForEach(it, meta) {
+        if (st) break;
+        m[k].key = strdup(it->string);
+        m[k].value = strdup(it->valuestring);
+        if (!m[k++].key || !m[k - 1].value) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "%s: metadata", path);
+      }
+      if (st) gc_ckpt_meta_free(m, k);
+      else *out_meta = m, *nmeta = k;
     }
   }
   st_close(&f);

@@ -32,15 +32,22 @@ int gc_ckpt_inspect(const char *path, int *ntensors);
 /* The epoch recorded in a checkpoint's metadata (-1: none). */
 int gc_ckpt_epoch(const char *path, long *epoch);
 
+/* A metadata string of a state file ("config": the run's recipe, "epoch", "steps", "gafcl_net"). */
+typedef struct gc_ckpt_meta {
+  char *key, *value;
+} gc_ckpt_meta;
+void gc_ckpt_meta_free(gc_ckpt_meta *m, int n);
+
 /* Everything a resumed run needs in one file, written atomically: the model's tensors (as
  * gc_ckpt_save_model), the optimizer's buffers ("momentum.NAME", "adam_m.NAME", "adam_v.NAME"), the step
  * count, the epochs completed and the configuration. */
 int gc_ckpt_save_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, long epoch, const char *config_json, const char *path);
 /* Restores the optimizer's buffers and step count, and the model where the file holds it (*has_model,
  * may be NULL: then the model is not read; files of older versions hold none); *epoch = epochs completed.
- * config (may be NULL) receives a malloc'ed copy of the saved configuration. */
-int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, char **config,
-                       int *has_model);
+ * A state of another network is refused naming both. meta (may be NULL) receives a malloc'ed copy of
+ * every metadata string ("config" among them), *nmeta their count. */
+int gc_ckpt_load_state(gc_ctx *ctx, gc_net *net, gc_optim *opt, const char *path, long *epoch, gc_ckpt_meta **meta,
+                       int *nmeta, int *has_model);
 
 #ifdef __cplusplus
 }

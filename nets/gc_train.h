@@ -53,6 +53,7 @@ typedef struct gc_epoch_report {
   long skipped_steps;        /* so far in this call */
   const char *text;          /* "train loss 1.2100 acc 56.35% | test loss ... | 40.0 s (optimizer 0.313 s)" */
   const char *json;          /* the metrics.jsonl line (no newline) */
+  const char *steps_json;    /* the epoch's steps.jsonl lines, each ending with a newline */
 } gc_epoch_report;
 
 typedef struct gc_train_progress {
@@ -61,6 +62,10 @@ typedef struct gc_train_progress {
   double images_per_s, loss, eta_s;
 } gc_train_progress;
 
+/* The epoch callback of a run comes after the epoch's checkpoint is durable (with out_dir), so that what
+ * it writes never describes a state that a kill could lose. The epoch's lines are kept durable in
+ * out_dir/epoch.jsonl before the checkpoint, for a resumed run to restore them if a kill came between
+ * the checkpoint and the caller's log (gc_train_resumed: "log_steps", "log_metrics"). */
 typedef struct gc_train_callbacks {
   void *user;
   void (*log)(void *user, gc_log_level level, const char *msg);
@@ -110,9 +115,17 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long epoch, gc_metrics 
                    double *optimizer_s);
 /* The net in inference mode over every batch of src (padding excluded); the task's evaluation metrics. */
 int gc_train_evaluate(gc_trainer *tr, gc_batch_source *src, gc_metrics *test);
-/* A whole run: initial weights or resume as configured, then epochs (training, evaluation, an epoch
- * report, a checkpoint), until cfg.epochs or cfg.stop_after. No checkpoint is written while a weight or
- * buffer is non-finite. */
+/* Initial weights (init_path) and the resume (resume_dir), as configured; *start = epochs completed.
+ * The state must be of this net and must not have completed more epochs than cfg.epochs. Done once:
+ * gc_train_run calls it if the caller has not (a caller validates a run this way before touching its
+ * folder). */
+int gc_train_restore(gc_trainer *tr, long *start);
+/* A metadata string of the state the run resumed from ("config", ...), or the lines of its last epoch
+ * ("log_steps", "log_metrics"), NULL if none. */
+const char *gc_train_resumed(const gc_trainer *tr, const char *key);
+/* A whole run: initial weights or resume as configured, then epochs (training, evaluation, a checkpoint,
+ * an epoch report), until cfg.epochs or cfg.stop_after. No checkpoint is written while a weight or buffer
+ * is non-finite. */
 int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, gc_train_result *res);
 
 /* Build and run once everything a training of this net needs (every kernel program, CLBlast's GEMM

@@ -1,6 +1,7 @@
 /* Tasks (gc_task.h): the generic wrapper, the metrics' text and JSON, and image classification. */
 #include "gc_task.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,9 @@ const char *gc_metrics_json(const gc_metrics *m, const char *prefix, char *buf, 
   size_t len = 0;
   buf[0] = '\0';
   for (int i = 0; i < m->n && len < cap; i++) {
-    int w = snprintf(buf + len, cap - len, ",\"%s_%s\":%.*f", prefix, m->def[i].key, m->def[i].digits + 2, m->v[i]);
+    /* NaN and Inf are not JSON: null (a diverged run's loss) */
+    int w = isfinite(m->v[i]) ? snprintf(buf + len, cap - len, ",\"%s_%s\":%.*f", prefix, m->def[i].key, m->def[i].digits + 2, m->v[i])
+                              : snprintf(buf + len, cap - len, ",\"%s_%s\":null", prefix, m->def[i].key);
     if (w < 0) break;
     len += (size_t)w;
   }

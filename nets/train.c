@@ -2,6 +2,12 @@
 #include "gc_train.h"
 
 #include "gc_checkpoint.h"
+#include "gc_io.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -20,6 +26,13 @@ struct gc_trainer {
   gc_train_callbacks cb;
   long skipped;      /* skipped steps of this trainer (the first one is diagnosed) */
   char net_label[48];
+  int restored;      /* gc_train_restore has run */
+  long start;        /* epochs completed before this run */
+  gc_ckpt_meta *rmeta; /* the resumed state's metadata */
+  int nrmeta;
+  char *saved_steps, *saved_metrics; /* the resumed epoch's lines (epoch.jsonl) */
+  char *lines;       /* the current epoch's steps.jsonl lines */
+  size_t nlines, caplines;
 };
 
 static double now_s(void) {
@@ -100,6 +113,9 @@ void gc_trainer_free(gc_trainer *tr) {
   if (!tr) return;
   free(tr->out_dir), free(tr->resume_dir), free(tr->init_path), free(tr->config_json);
   free(tr->run), free(tr->data_name), free(tr->metrics_extra);
+  gc_ckpt_meta_free(tr->rmeta, tr->nrmeta);
+  free(tr->saved_steps), free(tr->saved_metrics);
+  free(tr->lines);
   free(tr);
 }
 
@@ -180,6 +196,7 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
   long seen = 0;
   char js[1400], e1[200], e2[200], e3[400], e4[600];
   *optimizer_s = 0;
+  tr->nlines = 0;
   GC_TRY(check_source(tr, src, "training"));
   gc_task_reset(tr->task);
   GC_TRY(src->start_epoch(src->impl, e));
@@ -207,13 +224,28 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
       say(tr, GC_LOG_WARNING, "%s epoch %ld, step %ld (batch %zu): non-finite gradients (first in %s)%s: step skipped",
           run_name(tr), e + 1, rep.step, b + 1, rep.bad_tensor, rep.origin);
     }
+    char lossv[40];
+    if (isfinite(rep.loss)) snprintf(lossv, sizeof lossv, "%.9g", rep.loss);
+    else snprintf(lossv, sizeof lossv, "null"); /* NaN and Inf are not JSON; "skipped" says what happened */
     snprintf(js, sizeof js,
-             "{\"run\":\"%s\",\"epoch\":%ld,\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s\","
+             "{\"run\":\"%s\",\"epoch\":%ld,\"step\":%ld,\"loss\":%s,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s\","
              "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\"}",
-             json_esc(tr->run, e1, sizeof e1), e + 1, rep.step, rep.loss, (double)lr, rep.skipped,
+             json_esc(tr->run, e1, sizeof e1), e + 1, rep.step, lossv, (double)lr, rep.skipped,
              json_esc(tr->net_label, e2, sizeof e2), json_esc(tr->data_name, e3, sizeof e3),
              (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4));
     rep.json = js;
+    size_t jl = strlen(js);
+    if (tr->nlines + jl + 2 > tr->caplines) { /* the epoch's lines, for the checkpoint and the epoch report */
+      size_t nc = (tr->caplines + jl + 2) * 2;
+      char *g = realloc(tr->lines, nc);
+      if (!g) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "the epoch's log lines (%zu bytes)", nc);
+      tr->lines = g;
+      tr->caplines = nc;
+    }
+    memcpy(tr->lines + tr->nlines, js, jl);
+    tr->nlines += jl;
+    tr->lines[tr->nlines++] = '\n';
+    tr->lines[tr->nlines] = '\0';
     if (tr->cb.step) tr->cb.step(tr->cb.user, &rep);
     loss_sum += rep.loss;
     seen += (long)batch;
@@ -254,11 +286,77 @@ cleanup:
 
 /* ---- runs: initial weights, resume, epochs, checkpoints ---- */
 
-static int restore(gc_trainer *tr, long *start) {
+const char *gc_train_resumed(const gc_trainer *tr, const char *key) {
+  if (!strcmp(key, "log_steps")) return tr->saved_steps;
+  if (!strcmp(key, "log_metrics")) return tr->saved_metrics;
+  for (int i = 0; i < tr->nrmeta; i++)
+    if (!strcmp(tr->rmeta[i].key, key)) return tr->rmeta[i].value;
+  return NULL;
+}
+
+/* out_dir/epoch.jsonl: the last checkpointed epoch's steps lines and its metrics line (the last line),
+ * written atomically before the state file */
+static int write_epoch_lines(gc_trainer *tr, const char *metrics_line) {
+  char path[1100], tmp[1200];
+  snprintf(path, sizeof path, "%s/epoch.jsonl", tr->out_dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) GC_FAIL(GC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+  int bad = gc_write_all(fd, tr->lines ? tr->lines : "", tr->nlines) || gc_write_all(fd, metrics_line, strlen(metrics_line)) ||
+            gc_write_all(fd, "\n", 1) || fsync(fd) != 0;
+  int e = errno;
+  if (close(fd) != 0 && !bad) bad = 1, e = errno;
+  if (bad || rename(tmp, path) != 0) {
+    if (!bad) e = errno;
+    unlink(tmp);
+    GC_FAIL(GC_ERR_IO, "writing %s: %s (the previous checkpoint is kept)", path, strerror(e));
+  }
+  return GC_OK;
+}
+
+/* the resumed epoch's lines from resume_dir/epoch.jsonl, when they are that epoch's (a kill between it and
+ * the state file leaves the next epoch's there: not ours) */
+static int read_epoch_lines(gc_trainer *tr, long epoch) {
+  char path[1100];
+  unsigned char *text = NULL;
+  size_t n = 0;
+  snprintf(path, sizeof path, "%s/epoch.jsonl", tr->resume_dir);
+  if (access(path, F_OK) != 0) return GC_OK; /* a run of an older version, or nothing checkpointed yet */
+  int st = gc_file_read(path, "epoch log", (size_t)256 << 20, &text, &n);
+  if (st) return st;
+  char *t = (char *)text;
+  size_t end = n;
+  while (end > 0 && t[end - 1] == '\n') end--;
+  size_t m0 = end; /* the metrics line starts after the last newline before `end` */
+  while (m0 > 0 && t[m0 - 1] != '\n') m0--;
+  t[end] = '\0';
+  cJSON *j = cJSON_Parse(t + m0);
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epoch");
+  if (cJSON_IsNumber(e) && e->valuedouble == (double)epoch) {
+    tr->saved_metrics = malloc(end - m0 + 2);
+    tr->saved_steps = malloc(m0 + 1);
+    if (tr->saved_metrics && tr->saved_steps) {
+      snprintf(tr->saved_metrics, end - m0 + 2, "%s\n", t + m0);
+      memcpy(tr->saved_steps, t, m0);
+      tr->saved_steps[m0] = '\0';
+    } else {
+      st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "%s", path);
+    }
+  }
+  cJSON_Delete(j);
+  free(text);
+  return st;
+}
+
+int gc_train_restore(gc_trainer *tr, long *start) {
   int st = 0;
   gc_ctx *ctx = tr->ctx;
   gc_net *net = tr->net;
   char path[1100];
+  if (tr->restored) {
+    *start = tr->start;
+    return GC_OK;
+  }
   *start = 0;
   if (tr->init_path) {
     GC_TRY(gc_ckpt_load_model(ctx, net, tr->init_path, 0, NULL));
@@ -268,7 +366,10 @@ static int restore(gc_trainer *tr, long *start) {
     long me = -1;
     int has_model = 0;
     snprintf(path, sizeof path, "%s/state.safetensors", tr->resume_dir);
-    GC_TRY(gc_ckpt_load_state(ctx, net, tr->opt, path, start, NULL, &has_model));
+    GC_TRY(gc_ckpt_load_state(ctx, net, tr->opt, path, start, &tr->rmeta, &tr->nrmeta, &has_model));
+    if (*start > tr->cfg.epochs)
+      GC_FAIL_GOTO(GC_ERR_ARG, "%s: the run has completed %ld epochs, more than the %ld asked for", tr->resume_dir,
+                   *start, tr->cfg.epochs);
     snprintf(path, sizeof path, "%s/model.safetensors", tr->resume_dir);
     if (!has_model) { /* a state file of an older version: the weights come from model.safetensors */
       GC_TRY(gc_ckpt_load_model(ctx, net, path, 1, &me));
@@ -282,15 +383,18 @@ static int restore(gc_trainer *tr, long *start) {
         say(tr, GC_LOG_INFO, "%s: %s rewritten from state.safetensors (epoch %ld)", run_name(tr), path, *start);
       }
     }
+    GC_TRY(read_epoch_lines(tr, *start));
     gc_clear_error();
     say(tr, GC_LOG_INFO, "%s: resuming %s after epoch %ld (step %ld)", run_name(tr), tr->resume_dir, *start,
         gc_optim_steps(tr->opt));
   }
+  tr->restored = 1;
+  tr->start = *start;
 cleanup:
   return st;
 }
 
-static int checkpoint(gc_trainer *tr, long epochs_done) {
+static int checkpoint(gc_trainer *tr, long epochs_done, const char *metrics_line) {
   int st = 0;
   char path[1100];
   /* never overwrite the last good checkpoint with NaN/Inf: finite gradients can still drive the
@@ -302,6 +406,7 @@ static int checkpoint(gc_trainer *tr, long epochs_done) {
                  "the GAF); checkpoint not written, the last one kept", epochs_done, badt);
   /* the state (everything a resume needs) first, then the model export */
   snprintf(path, sizeof path, "%s/state.safetensors", tr->out_dir);
+  GC_TRY(write_epoch_lines(tr, metrics_line));
   GC_TRY(gc_ckpt_save_state(tr->ctx, tr->net, tr->opt, epochs_done, tr->config_json ? tr->config_json : "{}", path));
   snprintf(path, sizeof path, "%s/model.safetensors", tr->out_dir);
   GC_TRY(gc_ckpt_save_model(tr->ctx, tr->net, epochs_done, path));
@@ -317,7 +422,9 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
   char js[3000], text[600], a[600], b[600], e1[200], e2[200], e3[400], e4[600];
   memset(res, 0, sizeof *res);
   res->best = -1;
-  GC_TRY(restore(tr, &start));
+  GC_TRY(gc_train_restore(tr, &start));
+  if (start >= c->epochs && c->epochs > 0)
+    say(tr, GC_LOG_INFO, "%s: the run has completed its %ld epochs; nothing to train", run_name(tr), c->epochs);
   res->first_epoch = start;
   double t_all = now_s();
   size_t nb = train->batches;
@@ -359,8 +466,12 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
              (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4), tr->metrics_extra ? "," : "",
              tr->metrics_extra ? tr->metrics_extra : "");
     er.json = js;
+    er.steps_json = tr->lines ? tr->lines : "";
+    if (tr->out_dir && (st = checkpoint(tr, e + 1, js)) != 0) { /* durable before anything reports the epoch */
+      say(tr, GC_LOG_INFO, "%s epoch %ld/%ld: %s (not checkpointed)", run_name(tr), e + 1, c->epochs, text);
+      goto cleanup;
+    }
     if (tr->cb.epoch) tr->cb.epoch(tr->cb.user, &er);
-    if (tr->out_dir) GC_TRY(checkpoint(tr, e + 1));
   }
   res->epochs_run = ran;
   long done = ran > 0 ? ran : 1;

@@ -39,11 +39,15 @@ grep -Eq "epoch [0-9]+, step [0-9]+ \(batch [0-9]+\): non-finite gradients \(fir
   { cat "$work/stop.log" >&2; fail "the message does not name the epoch, step and layer"; }
 grep -o "epoch [0-9]*, step [0-9]*.*NaN/Inf begin in [^;]*" "$work/stop.log"
 
-# 2. a run that diverges after a good epoch keeps that epoch's checkpoint, finite, and it resumes
+# 2. a run that diverges never overwrites the last good checkpoint in its folder, which stays finite and
+#    resumes (the diverging run starts from the good weights with a learning rate a resume would refuse)
 "$gafcl" train $flags --lr 0.05 --out "$work/keep" --stop-after 1 > "$work/keep1.log" 2>&1 || fail "first epoch failed"
 cp "$work/keep/state.safetensors" "$work/state-epoch1"
-"$gafcl" train $flags --lr 1e4 --on-nonfinite stop --out "$work/keep" --resume "$work/keep" > "$work/keep2.log" 2>&1 &&
-  fail "the diverging resumed run did not stop"
+"$gafcl" train $flags --lr 1e4 --out "$work/keep" --resume "$work/keep" > "$work/keep-lr.log" 2>&1 &&
+  fail "a resume with another learning rate was accepted"
+grep -q "the run was started with lr 0.05 (now 10000)" "$work/keep-lr.log" || { cat "$work/keep-lr.log" >&2; fail "no message on the changed learning rate"; }
+"$gafcl" train $flags --lr 1e4 --on-nonfinite stop --out "$work/keep" --init "$work/keep/model.safetensors" > "$work/keep2.log" 2>&1 &&
+  fail "the diverging run did not stop"
 grep -Eq "non-finite gradients|holds NaN/Inf" "$work/keep2.log" || { cat "$work/keep2.log" >&2; fail "no divergence message"; }
 grep -o "gafcl: .*" "$work/keep2.log"
 cmp "$work/state-epoch1" "$work/keep/state.safetensors" || fail "the last good checkpoint was overwritten"

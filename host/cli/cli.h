@@ -113,25 +113,35 @@ void cli_cfg_help(FILE *f, const gafcl_cfg *c, unsigned cmd);
 int cli_fail(int st, const char *what);
 /* Open the device of --device (else GAFCL_DEVICE, else the default rule) with --conv-algo applied. */
 int cli_open(const gafcl_cfg *c, gc_ctx **ctx);
-/* Print the configuration and write DIR/config.json (with --out). 0 or an exit status. */
-int cli_save_config(const gafcl_cfg *c, unsigned cmd);
-/* DIR/metrics.jsonl and DIR/steps.jsonl (appended to on --resume); both NULL without --out. */
-int cli_open_logs(const gafcl_cfg *c, FILE **metrics, FILE **steps);
-void cli_close_logs(FILE *metrics, FILE *steps);
+/* Print the configuration. */
+void cli_print_config(const gafcl_cfg *c, unsigned cmd);
 /* The optimizer configuration the flags describe. */
 int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc);
 
 /* ---- training runs (cmd_train.c) ---- */
+/* The run folder (--out) of a command: config.json and the logs, written once the first run's inputs
+ * are validated, and held (a lock file) by one process at a time. */
+typedef struct cli_logs {
+  const gafcl_cfg *cfg; /* the command's configuration: its --out, --resume and what config.json holds */
+  unsigned cmd;
+  int begun;
+  FILE *metrics, *steps;
+} cli_logs;
+/* Create the folder if needed and hold its lock until the process ends; a second process is refused
+ * with the first one's process number. */
+int cli_lock_folder(const char *dir);
+void cli_logs_close(cli_logs *logs);
 typedef struct run_outcome {
   gc_train_result res;
   gc_metrics final_test;
   double epoch_s[64];    /* wall time of each training epoch of this call (the first 64) */
   int nepochs;
 } run_outcome;
-/* One training run of the configuration: data, net, task, optimizer, trainer; lines to the logs.
- * warm (may be NULL) lists optimizer configurations to warm up on a scratch net before the run. */
-int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, FILE *metrics, FILE *steps,
-                     const gc_optim_config *warm, int nwarm, run_outcome *out);
+/* One training run of the configuration: data, net, task, optimizer, trainer, all validated (with the
+ * resumed state and its recipe) before the folder's config.json and logs are written; lines to the logs
+ * (may be NULL). warm (may be NULL) lists optimizer configurations to warm up on a scratch net first. */
+int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs *logs, const gc_optim_config *warm,
+                     int nwarm, run_outcome *out);
 
 /* ---- the commands ---- */
 int cmd_devices(gafcl_cfg *c);

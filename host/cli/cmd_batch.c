@@ -35,6 +35,10 @@ static int batch_open(gc_ctx *ctx, const gafcl_cfg *c, batch *b) {
   if (strcmp(b->x.descr, "<f4") || b->x.ndim != 4)
     GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: images must be float32 (N, C, H, W), not %s with %d dimensions", c->images,
                  b->x.descr, b->x.ndim);
+  for (int i = 0; i < 4; i++)
+    if (b->x.shape[i] == 0 || b->x.shape[i] > 65536)
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: shape (%zu, %zu, %zu, %zu): every dimension must be between 1 and 65536", c->images,
+                   b->x.shape[0], b->x.shape[1], b->x.shape[2], b->x.shape[3]);
   gc_net_spec s;
   GC_TRY(gc_net_spec_init(&s, c->net, c->imagenet));
   s.in_ch = (int)b->x.shape[1];

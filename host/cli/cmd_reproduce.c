@@ -63,15 +63,12 @@ int cmd_reproduce(gafcl_cfg *base) {
   const int table = (int)base->table, seeds = (int)base->seeds;
   const variant *vs = table == 2 ? t2v : t3v;
   int nv = table == 2 ? 7 : 3;
-  if (cli_save_config(base, CMD_REPRODUCE)) return 1;
+  cli_print_config(base, CMD_REPRODUCE);
+  int st = base->out[0] ? cli_lock_folder(base->out) : GC_OK;
+  if (st) return cli_fail(st, "reproduce");
   gc_ctx *ctx = NULL;
-  int st = cli_open(base, &ctx);
-  if (st) return cli_fail(st, "cannot open the device");
-  FILE *m = NULL, *sl = NULL;
-  if (cli_open_logs(base, &m, &sl)) {
-    gc_ctx_free(ctx);
-    return 1;
-  }
+  if ((st = cli_open(base, &ctx)) != 0) return cli_fail(st, "cannot open the device");
+  cli_logs logs = {base, CMD_REPRODUCE, 0, NULL, NULL};
   double *best = calloc((size_t)(nv * seeds), sizeof *best), *fin = calloc((size_t)(nv * seeds), sizeof *fin);
   if (!best || !fin) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "results");
   for (int s = 0; s < seeds && !st; s++)
@@ -94,11 +91,11 @@ int cmd_reproduce(gafcl_cfg *base) {
         }
       }
       run_outcome r;
-      st = cli_run_training(ctx, &c, tag, m, sl, NULL, 0, &r);
+      st = cli_run_training(ctx, &c, tag, &logs, NULL, 0, &r);
       best[v * seeds + s] = r.res.best;
       fin[v * seeds + s] = r.final_test.n > 1 ? r.final_test.v[r.final_test.primary] : 0.0;
     }
-  cli_close_logs(m, sl);
+  cli_logs_close(&logs);
   if (!st) {
     printf("\nTable %s, %s on %s, %ld epochs, %d seed(s) (best test top-1 over epochs, as the paper reports):\n",
            table == 2 ? "II (SGD-momentum, GAF on the momentum)" : "III (Adam, GAF on the gradient)", base->net,

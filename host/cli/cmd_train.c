@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <math.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <cjson/cJSON.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +44,9 @@ static int loader_next(void *impl, const float **x, const float **t, size_t *rea
 
 typedef struct reporter {
   const char *tag;
-  FILE *metrics, *steps;
+  cli_logs *logs;
   run_outcome *out;
+  int failed; /* a log could not be written */
 } reporter;
 
 static void on_log(void *u, gc_log_level level, const char *msg) {
@@ -67,23 +71,193 @@ static void on_progress(void *u, const gc_train_progress *p) {
   fflush(stderr);
 }
 
-static void on_step(void *u, const gc_step_report *s) {
-  reporter *r = u;
-  if (r->steps) fprintf(r->steps, "%s\n", s->json);
+/* append text to a log and make it durable */
+static int log_append(FILE *f, const char *text) {
+  if (!f || !*text) return 0;
+  if (fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) return -1;
+  return 0;
 }
 
+/* the epoch's lines reach the run folder after its checkpoint is durable (the trainer calls this then) */
 static void on_epoch(void *u, const gc_epoch_report *e) {
   reporter *r = u;
   if (isatty(2)) fprintf(stderr, "\r%*s\r", 110, "");
   printf("%s epoch %ld/%ld: %s\n", r->tag, e->epoch, e->epochs, e->text);
   fflush(stdout);
-  if (r->metrics) {
-    fprintf(r->metrics, "%s\n", e->json);
-    fflush(r->metrics);
+  if (r->logs && r->logs->steps) {
+    size_t n = strlen(e->json) + 2;
+    char *m = malloc(n);
+    if (!m || log_append(r->logs->steps, e->steps_json) != 0) r->failed = 1;
+    if (m) {
+      snprintf(m, n, "%s\n", e->json);
+      if (log_append(r->logs->metrics, m) != 0) r->failed = 1;
+      free(m);
+    }
   }
-  if (r->steps) fflush(r->steps);
   if (r->out->nepochs < (int)(sizeof r->out->epoch_s / sizeof r->out->epoch_s[0])) r->out->epoch_s[r->out->nepochs] = e->train_s;
   r->out->nepochs++;
+}
+
+/* ---- the run folder: owned by one process, written only after the inputs are validated ---- */
+
+static int lock_fd = -1; /* held until the process ends */
+
+int cli_lock_folder(const char *dir) {
+  if (lock_fd >= 0) return GC_OK;
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) GC_FAIL(GC_ERR_IO, "cannot create the run folder %s: %s", dir, strerror(errno));
+  struct stat sb;
+  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) GC_FAIL(GC_ERR_IO, "--out %s: not a folder", dir);
+  char path[1100];
+  snprintf(path, sizeof path, "%s/.lock", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+  if (fd < 0) GC_FAIL(GC_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    close(fd);
+    GC_FAIL(GC_ERR_IO, "%s: not a regular file", path);
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    close(fd);
+    GC_FAIL(GC_ERR_IO, "the run folder %s is in use by another gafcl run (process %s); wait for it to end or choose "
+            "another --out", dir, pid[0] ? pid : "?");
+  }
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+    /* the process number is only for the message of a second run */
+  }
+  lock_fd = fd;
+  return GC_OK;
+}
+
+/* The folder's config.json and logs, at the first run that gets past its validation. A resumed run
+ * appends; any other run starts them afresh. */
+static int logs_begin(cli_logs *L) {
+  if (L->begun || !L->cfg->out[0]) return GC_OK;
+  char path[1100], tmp[1200];
+  char *js = cli_cfg_json(L->cfg, L->cmd, 0);
+  if (!js) GC_FAIL(GC_ERR_HOST_MEM, "configuration");
+  snprintf(path, sizeof path, "%s/config.json", L->cfg->out);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "w");
+  int bad = !f || fprintf(f, "%s\n", js) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
+  if (f && fclose(f) != 0) bad = 1;
+  free(js);
+  if (bad || rename(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(e));
+  }
+  const char *mode = L->cfg->resume[0] ? "a+" : "w+";
+  snprintf(path, sizeof path, "%s/metrics.jsonl", L->cfg->out);
+  L->metrics = fopen(path, mode);
+  if (!L->metrics) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  snprintf(path, sizeof path, "%s/steps.jsonl", L->cfg->out);
+  L->steps = fopen(path, mode);
+  if (!L->steps) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  L->begun = 1;
+  return GC_OK;
+}
+
+void cli_logs_close(cli_logs *L) {
+  if (L->metrics) fclose(L->metrics);
+  if (L->steps) fclose(L->steps);
+  L->metrics = L->steps = NULL;
+}
+
+/* A resumed run's log: lines of this run after the checkpoint's epoch, and a line cut short by a kill, are
+ * removed (they are at the end: runs write one after another); the checkpoint's own epoch is restored
+ * from the state file if a kill came between the checkpoint and the log. The log then holds what an
+ * uninterrupted run's holds at that point. */
+static int log_repair(FILE *f, const char *name, const char *tag, long start, const char *saved) {
+  if (!f) return GC_OK;
+  if (fflush(f) != 0 || fseek(f, 0, SEEK_END) != 0) GC_FAIL(GC_ERR_IO, "%s: %s", name, strerror(errno));
+  long size = ftell(f);
+  if (size < 0 || fseek(f, 0, SEEK_SET) != 0) GC_FAIL(GC_ERR_IO, "%s: %s", name, strerror(errno));
+  char *text = malloc((size_t)size + 1);
+  if (!text) GC_FAIL(GC_ERR_HOST_MEM, "%s: %ld bytes", name, size);
+  size_t got = fread(text, 1, (size_t)size, f);
+  text[got] = '\0';
+  long cut = -1;
+  int have_current = 0, st = 0;
+  for (size_t at = 0; at < got;) {
+    char *nl = memchr(text + at, '\n', got - at);
+    size_t len = nl ? (size_t)(nl - (text + at)) : got - at;
+    cJSON *j = nl ? cJSON_ParseWithLength(text + at, len) : NULL;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "run"), *e = cJSON_GetObjectItemCaseSensitive(j, "epoch");
+    int mine = cJSON_IsString(r) && !strcmp(r->valuestring, tag);
+    if (!j || !cJSON_IsNumber(e) || (mine && e->valuedouble > (double)start)) {
+      if (cut < 0) cut = (long)at;
+    } else if (cut >= 0 && !mine) {
+      st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s: lines of another run follow this run's unfinished "
+                        "epoch; the log is not modified", name);
+    } else if (mine && e->valuedouble == (double)start && cut < 0) {
+      have_current = 1;
+    }
+    cJSON_Delete(j);
+    if (st) break;
+    at += len + (nl ? 1 : 0);
+  }
+  free(text);
+  if (st) return st;
+  if (cut >= 0 && (fflush(f) != 0 || ftruncate(fileno(f), cut) != 0 || fsync(fileno(f)) != 0))
+    GC_FAIL(GC_ERR_IO, "%s: cannot cut the log back to the checkpoint: %s", name, strerror(errno));
+  if (fseek(f, 0, SEEK_END) != 0) GC_FAIL(GC_ERR_IO, "%s: %s", name, strerror(errno));
+  if (!have_current && start > 0 && saved && log_append(f, saved) != 0)
+    GC_FAIL(GC_ERR_IO, "%s: cannot restore the checkpoint's epoch: %s", name, strerror(errno));
+  return GC_OK;
+}
+
+/* --resume with another recipe: the keys that may change; any other difference is refused */
+static const char *const may_change[] = {"epochs", "data-dir", "images", "labels", "test-images", "test-labels",
+                                         "init", "on-nonfinite", NULL};
+
+static int check_resume(const char *dir, const char *saved, const char *now) {
+  if (!saved) return GC_OK; /* a state file of an older version keeps no recipe */
+  cJSON *a = cJSON_Parse(saved), *b = cJSON_Parse(now);
+  int st = 0;
+  if (!cJSON_IsObject(a) || !cJSON_IsObject(b)) {
+    st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s/state.safetensors: the saved configuration is not JSON", dir);
+    goto done;
+  }
+  char diff[2048] = "";
+  const cJSON *it;
+  cJSON_ArrayForEach(it, a) {
+    int free_key = 0;
+    for (int k = 0; may_change[k]; k++) free_key |= !strcmp(it->string, may_change[k]);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(b, it->string);
+    if (free_key || !n || cJSON_Compare(it, n, 1)) continue;
+    char *va = cJSON_PrintUnformatted(it), *vb = cJSON_PrintUnformatted(n);
+    size_t len = strlen(diff);
+    snprintf(diff + len, sizeof diff - len, "%s%s %s (now %s)", len ? ", " : "", it->string, va ? va : "?", vb ? vb : "?");
+    free(va), free(vb);
+  }
+  if (diff[0])
+    st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--resume %s: the run was started with %s; only epochs, data-dir, "
+                      "images, labels, test-images, test-labels, init, on-nonfinite, stop-after and the output "
+                      "options may change on a resume", dir, diff);
+done:
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+  return st;
+}
+
+/* the train and test sets against each other, before anything is built */
+static int check_sets(const gafcl_cfg *c, const gc_dataset *tr, const gc_dataset *te) {
+  if (tr->c != te->c || tr->h != te->h || tr->w != te->w)
+    GC_FAIL(GC_ERR_FORMAT, "--data %s: the test images are %dx%dx%d but the training images %dx%dx%d", c->data, te->c,
+            te->h, te->w, tr->c, tr->h, tr->w);
+  if (te->labels) {
+    int most = 0;
+    for (size_t i = 0; i < te->n; i++) most = te->labels[i] > most ? te->labels[i] : most;
+    if (most >= tr->classes)
+      GC_FAIL(GC_ERR_FORMAT, "--data %s: the test set has label %d but the training set (and so the network) has %d "
+              "classes", c->data, most, tr->classes);
+  }
+  return GC_OK;
 }
 
 static int schedule_of(const gafcl_cfg *c, gc_schedule *s) {
@@ -103,8 +277,8 @@ static int schedule_of(const gafcl_cfg *c, gc_schedule *s) {
   return GC_OK;
 }
 
-int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, FILE *metrics, FILE *steps,
-                     const gc_optim_config *warm, int nwarm, run_outcome *out) {
+int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs *logs, const gc_optim_config *warm,
+                     int nwarm, run_outcome *out) {
   int st = 0;
   gc_dataset tr = {0}, te = {0};
   gc_net *net = NULL;
@@ -120,6 +294,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, FILE *met
   if (c->test_subset > 0) gc_data_truncate(&te, (size_t)c->test_subset);
   if ((size_t)c->batch > tr.n)
     GC_FAIL_GOTO(GC_ERR_ARG, "--batch %ld is larger than the %zu training images", c->batch, tr.n);
+  GC_TRY(check_sets(c, &tr, &te));
   gc_net_spec spec;
   GC_TRY(gc_net_spec_init(&spec, c->net, c->imagenet));
   spec.in_ch = tr.c;
@@ -158,11 +333,29 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, FILE *met
   tc.data_name = c->data;
   tc.seed = c->seed;
   tc.metrics_extra = extra[0] ? extra : NULL;
-  reporter rep = {tag, metrics, steps, out};
-  gc_train_callbacks cb = {&rep, on_log, on_progress, on_step, on_epoch};
+  reporter rep = {tag, logs, out, 0};
+  gc_train_callbacks cb = {&rep, on_log, on_progress, NULL, on_epoch};
   GC_TRY(gc_trainer_create(ctx, net, task, opt, &tc, &cb, &trainer));
+  /* everything is validated before the run folder is touched: the data, the network, the checkpoint to
+   * resume and its recipe */
+  long start = 0;
+  GC_TRY(gc_train_restore(trainer, &start));
+  if (c->resume[0]) GC_TRY(check_resume(c->resume, gc_train_resumed(trainer, "config"), recipe));
+  if (logs) {
+    GC_TRY(logs_begin(logs));
+    if (c->resume[0]) {
+      char name[1100];
+      snprintf(name, sizeof name, "%s/steps.jsonl", logs->cfg->out);
+      GC_TRY(log_repair(logs->steps, name, tag, start, gc_train_resumed(trainer, "log_steps")));
+      snprintf(name, sizeof name, "%s/metrics.jsonl", logs->cfg->out);
+      GC_TRY(log_repair(logs->metrics, name, tag, start, gc_train_resumed(trainer, "log_metrics")));
+    }
+  }
   st = gc_train_run(trainer, &src_tr, &src_te, &out->res);
   out->final_test = out->res.final_test;
+  if (!st && rep.failed)
+    st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "%s: the logs could not be written: %s", logs->cfg->out,
+                      strerror(errno));
 cleanup:
   gc_trainer_free(trainer);
   gc_loader_free(ltr);
@@ -188,21 +381,19 @@ static void others_text(const gc_metrics *m, char *buf, size_t cap) {
 }
 
 int cmd_train(gafcl_cfg *c) {
-  if (cli_save_config(c, CMD_TRAIN)) return 1;
+  cli_print_config(c, CMD_TRAIN);
+  int st = c->out[0] ? cli_lock_folder(c->out) : GC_OK;
+  if (st) return cli_fail(st, "train");
   gc_ctx *ctx = NULL;
-  int st = cli_open(c, &ctx);
-  if (st) return cli_fail(st, "cannot open the device");
+  if ((st = cli_open(c, &ctx)) != 0) return cli_fail(st, "cannot open the device");
   printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
-  FILE *m = NULL, *sl = NULL;
-  if (cli_open_logs(c, &m, &sl)) {
-    gc_ctx_free(ctx);
-    return 1;
-  }
+  cli_logs logs = {c, CMD_TRAIN, 0, NULL, NULL};
   run_outcome r;
-  st = cli_run_training(ctx, c, c->gaf, m, sl, NULL, 0, &r);
-  cli_close_logs(m, sl);
+  st = cli_run_training(ctx, c, c->gaf, &logs, NULL, 0, &r);
+  cli_logs_close(&logs);
   gc_ctx_free(ctx);
   if (st) return cli_fail(st, "training failed");
+  if (r.res.epochs_run == 0) return 0; /* a finished run resumed: nothing was trained, nothing to summarise */
   const gc_metrics *t = &r.final_test;
   if (t->n > 0 && t->primary >= 0) {
     char more[200];
@@ -242,20 +433,18 @@ int cmd_compare(gafcl_cfg *c) {
     if (c->test_subset == 0) c->test_subset = 1000;
   }
   if (!strcmp(c->gaf, "none")) snprintf(c->gaf, sizeof c->gaf, "arctan");
-  if (cli_save_config(c, CMD_COMPARE)) return 1;
+  cli_print_config(c, CMD_COMPARE);
+  int st = c->out[0] ? cli_lock_folder(c->out) : GC_OK;
+  if (st) return cli_fail(st, "compare");
   gc_ctx *ctx = NULL;
-  int st = cli_open(c, &ctx);
-  if (st) return cli_fail(st, "cannot open the device");
+  if ((st = cli_open(c, &ctx)) != 0) return cli_fail(st, "cannot open the device");
   printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
   if (quick)
     printf("quick comparison: %s on the first %ld %s training images (test: first %ld), %ld epochs; pass --epochs, "
            "--subset 0 and --net for a full run\n",
            c->net, c->subset, c->data, c->test_subset, c->epochs);
-  FILE *m = NULL, *sl = NULL;
-  if (cli_open_logs(c, &m, &sl)) {
-    gc_ctx_free(ctx);
-    return 1;
-  }
+  gafcl_cfg top = *c; /* the folder's: config.json holds the command's flags as given */
+  cli_logs logs = {&top, CMD_COMPARE, 0, NULL, NULL};
   gafcl_cfg base = *c;
   snprintf(base.gaf, sizeof base.gaf, "none");
   /* each run keeps its checkpoints in a folder of its own (and resumes from it); the logs are shared */
@@ -268,13 +457,12 @@ int cmd_compare(gafcl_cfg *c) {
       snprintf(r, sizeof r, "%s/%s", c->resume, sub[k]);
       if ((c->out[0] && strlen(o) >= sizeof c->out) || (c->resume[0] && strlen(r) >= sizeof c->resume))
         st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--out / --resume: the folder name is too long");
-      else if (c->out[0] && mkdir(o, 0755) != 0 && errno != EEXIST)
+      else if (c->out[0] && mkdir(o, 0755) != 0 && errno != EEXIST) /* an empty folder: modifies nothing */
         st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot create %s: %s", o, strerror(errno));
       if (c->out[0]) snprintf(run[k]->out, sizeof run[k]->out, "%s", o);
       if (c->resume[0]) snprintf(run[k]->resume, sizeof run[k]->resume, "%s", r);
     }
     if (st) {
-      cli_close_logs(m, sl);
       gc_ctx_free(ctx);
       return cli_fail(st, "compare");
     }
@@ -291,14 +479,18 @@ int cmd_compare(gafcl_cfg *c) {
   if (!st) {
     printf("warming up: building every kernel both runs use (not timed)\n");
     fflush(stdout);
-    st = cli_run_training(ctx, &base, "baseline", m, sl, warm, 2, &r0);
+    st = cli_run_training(ctx, &base, "baseline", &logs, warm, 2, &r0);
   }
-  if (!st) st = cli_run_training(ctx, c, tag, m, sl, NULL, 0, &r1);
-  cli_close_logs(m, sl);
+  if (!st) st = cli_run_training(ctx, c, tag, &logs, NULL, 0, &r1);
+  cli_logs_close(&logs);
   if (st) {
     int rc = cli_fail(st, "training failed");
     gc_ctx_free(ctx);
     return rc;
+  }
+  if (r0.nepochs == 0 || r1.nepochs == 0) { /* resumed runs that had finished: nothing measured */
+    gc_ctx_free(ctx);
+    return 0;
   }
   /* the epochs that measure the same work: all of them after the warm-up, but the first epoch of each run
    * is left out when there are more (it still pays for first touches of memory and the loader's start) */

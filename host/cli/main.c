@@ -3,11 +3,9 @@
  * cmd_*.c. Exit status: 0 success, 1 a run failed, 2 bad usage or no usable OpenCL device. */
 #include "cli.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 typedef struct command {
@@ -83,55 +81,10 @@ int cli_open(const gafcl_cfg *c, gc_ctx **ctx) {
   return st;
 }
 
-static int open_out(const gafcl_cfg *c, const char *name, FILE **f) {
-  const char *mode = c->resume[0] && strstr(name, ".jsonl") ? "a" : "w"; /* a resumed run appends */
-  *f = NULL;
-  if (!c->out[0]) return 0;
-  if (mkdir(c->out, 0755) != 0 && errno != EEXIST) {
-    fprintf(stderr, "gafcl: cannot create %s: %s\n", c->out, strerror(errno));
-    return 1;
-  }
-  char path[1100];
-  snprintf(path, sizeof path, "%s/%s", c->out, name);
-  *f = fopen(path, mode);
-  if (!*f) {
-    fprintf(stderr, "gafcl: cannot write %s: %s\n", path, strerror(errno));
-    return 1;
-  }
-  return 0;
-}
-
-int cli_open_logs(const gafcl_cfg *c, FILE **m, FILE **s) {
-  *s = NULL;
-  if (open_out(c, "metrics.jsonl", m)) return 1;
-  if (open_out(c, "steps.jsonl", s)) {
-    if (*m) fclose(*m);
-    *m = NULL;
-    return 1;
-  }
-  return 0;
-}
-
-void cli_close_logs(FILE *m, FILE *s) {
-  if (m) fclose(m);
-  if (s) fclose(s);
-}
-
-int cli_save_config(const gafcl_cfg *c, unsigned cmd) {
+void cli_print_config(const gafcl_cfg *c, unsigned cmd) {
   char *js = cli_cfg_json(c, cmd, 0);
-  if (!js) {
-    fprintf(stderr, "gafcl: out of memory\n");
-    return 1;
-  }
-  printf("configuration:\n%s\n", js);
-  FILE *f;
-  int rc = open_out(c, "config.json", &f);
-  if (f) {
-    fprintf(f, "%s\n", js);
-    if (fclose(f) != 0) rc = 1;
-  }
+  printf("configuration:\n%s\n", js ? js : "(out of memory)");
   free(js);
-  return rc;
 }
 
 int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc) {

@@ -1,0 +1,107 @@
+/* Files from outside (see gc_io.h). */
+#include "gc_io.h"
+
+#include "gc_error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a named pipe";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+  return "not a regular file";
+}
+
+int gc_file_open(const char *path, const char *what, int *fd, size_t *size) {
+  *fd = -1;
+  *size = 0;
+  if (!path || !*path) GC_FAIL(GC_ERR_ARG, "%s: no file given", what);
+  /* O_NONBLOCK: opening a named pipe must not wait for a writer; it is refused below */
+  int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (f < 0) GC_FAIL(GC_ERR_IO, "cannot open %s (%s): %s", path, what, strerror(errno));
+  struct stat sb;
+  if (fstat(f, &sb) != 0) {
+    int e = errno;
+    close(f);
+    GC_FAIL(GC_ERR_IO, "%s %s: %s", what, path, strerror(e));
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    close(f);
+    GC_FAIL(GC_ERR_IO, "cannot read %s (%s): %s, not a regular file", path, what, kind(sb.st_mode));
+  }
+  int fl = fcntl(f, F_GETFL);
+  if (fl >= 0) fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
+  *fd = f;
+  *size = (size_t)sb.st_size;
+  return GC_OK;
+}
+
+int gc_file_fopen(const char *path, const char *what, FILE **out, size_t *size) {
+  int fd;
+  *out = NULL;
+  int st = gc_file_open(path, what, &fd, size);
+  if (st) return st;
+  *out = fdopen(fd, "rb");
+  if (!*out) {
+    int e = errno;
+    close(fd);
+    GC_FAIL(GC_ERR_IO, "%s %s: %s", what, path, strerror(e));
+  }
+  return GC_OK;
+}
+
+int gc_file_read(const char *path, const char *what, size_t max, unsigned char **data, size_t *size) {
+  int fd;
+  size_t n;
+  *data = NULL;
+  *size = 0;
+  int st = gc_file_open(path, what, &fd, &n);
+  if (st) return st;
+  if (n > max) {
+    close(fd);
+    GC_FAIL(GC_ERR_FORMAT, "%s %s: %zu bytes, more than the %zu such a file can hold", what, path, n, max);
+  }
+  unsigned char *buf = malloc(n + 1);
+  if (!buf) {
+    close(fd);
+    GC_FAIL(GC_ERR_HOST_MEM, "%s %s: %zu bytes", what, path, n);
+  }
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  char extra;
+  int more = got == n && read(fd, &extra, 1) > 0;
+  close(fd);
+  if (got != n || more) {
+    free(buf);
+    GC_FAIL(GC_ERR_IO, "%s %s: changed size while being read (%zu bytes expected)", what, path, n);
+  }
+  buf[n] = '\0';
+  *data = buf;
+  *size = n;
+  return GC_OK;
+}
+
+int gc_write_all(int fd, const void *p, size_t n) {
+  const unsigned char *c = p;
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int load_data(const gafcl_cfg *c, int train, gc_dataset *d) {
@@ -84,6 +85,11 @@ static void on_epoch(void *u, const gc_epoch_report *e) {
   if (isatty(2)) fprintf(stderr, "\r%*s\r", 110, "");
   printf("%s epoch %ld/%ld: %s\n", r->tag, e->epoch, e->epochs, e->text);
   fflush(stdout);
+  const char *delay = getenv("GAFCL_TEST_LOG_DELAY_MS"); /* testing aid: a pause between checkpoint and logs */
+  if (delay && atoi(delay) > 0) {
+    struct timespec ts = {atoi(delay) / 1000, (long)(atoi(delay) % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
   if (r->logs && r->logs->steps) {
     size_t n = strlen(e->json) + 2;
     char *m = malloc(n);

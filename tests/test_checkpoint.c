@@ -4,6 +4,7 @@
 #include "gc_checkpoint.h"
 #include "gc_test.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 static gc_net *make(gc_ctx *ctx, const char *name, uint64_t seed) {
@@ -83,6 +84,37 @@ int main(void) {
   fclose(f);
   CHECK_STATUS(gc_ckpt_load_model(ctx, b, bad, 1, NULL), GC_ERR_FORMAT);
   CHECK_STATUS(gc_ckpt_load_model(ctx, b, "/nonexistent/m.safetensors", 1, NULL), GC_ERR_IO);
+  /* headers whose tensors do not tile the data area exactly, or that say more than they should */
+  static const struct {
+    const char *hdr;
+    size_t data;
+    const char *msg;
+  } tiles[] = {
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+       12, "they overlap"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
+       20, "a gap would be left"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 12, "bytes nothing describes"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+       16, "'a' appears twice"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}xyz", 8, "bytes after the header's JSON"},
+      {"{\"a\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "is not a tensor entry"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, "not a list of non-negative integers"},
+      {"{\"__metadata__\":{\"epoch\":3},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "is not a string"},
+  };
+  for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) {
+    write_raw(bad, tiles[i].hdr, tiles[i].data);
+    int st = gc_ckpt_inspect(bad, NULL);
+    if (st != GC_ERR_FORMAT || !strstr(gc_last_error(), tiles[i].msg)) fprintf(stderr, "  %s: '%s'\n", tiles[i].hdr, gc_last_error());
+    CHECK(st == GC_ERR_FORMAT && strstr(gc_last_error(), tiles[i].msg));
+  }
+  /* a named pipe as a weights file: refused at once */
+  char fifo[160];
+  snprintf(fifo, sizeof fifo, "%s/pipe.safetensors", dir);
+  CHECK(mkfifo(fifo, 0600) == 0);
+  CHECK_STATUS(gc_ckpt_load_model(ctx, b, fifo, 1, NULL), GC_ERR_IO);
+  CHECK(strstr(gc_last_error(), "a named pipe, not a regular file") != NULL);
+  unlink(fifo);
   /* a failed write leaves the previous file intact */
   CHECK_STATUS(gc_ckpt_save_model(ctx, a, 8, "/nonexistent-dir/m.safetensors"), GC_ERR_IO);
   gc_net_free(a);

@@ -263,6 +263,31 @@ static void test_folder(void) {
   CHECK_STATUS(gc_data_folder(&d, "/nonexistent", 16, 1), GC_ERR_IO);
   snprintf(p, sizeof p, "%s/ant", root);
   CHECK_STATUS(gc_data_folder(&d, p, 16, 1), GC_ERR_FORMAT); /* no class folders */
+  /* a JPEG whose header claims 20000 x 20000 pixels: refused with the size, not decoded */
+  snprintf(p, sizeof p, "%s/ant/0.jpg", root);
+  write_jpeg(p, 16, 16, 100);
+  f = fopen(p, "r+b");
+  unsigned char buf[2048];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  for (size_t i = 0; i + 8 < n; i++)
+    if (buf[i] == 0xFF && buf[i + 1] == 0xC0) { /* SOF0: length, precision, height, width */
+      buf[i + 5] = 0x4E, buf[i + 6] = 0x20, buf[i + 7] = 0x4E, buf[i + 8] = 0x20;
+      break;
+    }
+  fseek(f, 0, SEEK_SET);
+  fwrite(buf, 1, n, f);
+  fclose(f);
+  CHECK_OK(gc_data_folder(&d, root, 16, 0));
+  CHECK(gc_data_folder_image(&d, 0, 1, 2, out, msg, sizeof msg) != 0);
+  if (!strstr(msg, "20000x20000 pixels")) fprintf(stderr, "  oversized JPEG: %s\n", msg);
+  CHECK(strstr(msg, "20000x20000 pixels") != NULL);
+  gc_data_free(&d);
+  /* a named pipe with an image's name in a class folder: refused when the folder is read */
+  snprintf(p, sizeof p, "%s/ant/pipe.jpg", root);
+  CHECK(mkfifo(p, 0600) == 0);
+  CHECK_STATUS(gc_data_folder(&d, root, 16, 1), GC_ERR_IO);
+  CHECK(strstr(gc_last_error(), "pipe.jpg: a named pipe") != NULL);
+  unlink(p);
 }
 
 /* int64 labels as numpy writes them */
@@ -309,6 +334,69 @@ static void test_npy(void) {
   fclose(f);
   CHECK_STATUS(gc_npy_read(p, &a), GC_ERR_FORMAT);
   CHECK_STATUS(gc_npy_read("/nonexistent.npy", &a), GC_ERR_IO);
+  /* headers that are not the Python literal numpy writes; extra data; labels of another rank */
+  static const struct {
+    const char *dict;
+    size_t data;
+    const char *msg;
+  } bad[] = {
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24, NULL},           /* valid */
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}", 24, NULL},             /* valid, no comma */
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", 24, NULL},             /* valid 1-tuple */
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (6), }", 24, "not a .npy dictionary"}, /* (6) is an int */
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'shape': (6,), }", 24, "not a .npy dictionary"},
+      {"{'descr': '<f4', 'fortran_order': Nope, 'shape': (2, 3), }", 24, "not a .npy dictionary"},
+      {"{'descr': '<f4', 'shape': (2, 3), }", 24, "not a .npy dictionary"},                /* a key missing */
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }", 24, "not a .npy dictionary"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } junk", 24, "not a .npy dictionary"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'extra': 1, }", 24, "not a .npy dictionary"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 28, "extra bytes after the data"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 24, "not a .npy dictionary"},
+      {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24, "Fortran-ordered"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    size_t len = strlen(bad[i].dict), pad = (64 - (10 + len + 1) % 64) % 64, hl = len + pad + 1;
+    f = fopen(p, "wb");
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hl, (unsigned char)(hl >> 8)};
+    fwrite(pre, 1, 10, f);
+    fwrite(bad[i].dict, 1, len, f);
+    for (size_t k = 0; k < pad; k++) fputc(' ', f);
+    fputc('\n', f);
+    for (size_t k = 0; k < bad[i].data; k++) fputc(0, f);
+    fclose(f);
+    int st = gc_npy_read(p, &a);
+    if (bad[i].msg) {
+      if (st != GC_ERR_FORMAT || !strstr(gc_last_error(), bad[i].msg))
+        fprintf(stderr, "  %s: got '%s'\n", bad[i].dict, gc_last_error());
+      CHECK(st == GC_ERR_FORMAT && strstr(gc_last_error(), bad[i].msg));
+    } else {
+      CHECK(st == GC_OK && a.count == 6);
+      gc_npy_free(&a);
+    }
+  }
+  /* labels of rank 2 are refused naming the file */
+  long long y2[4] = {0, 1, 2, 3};
+  write_labels_npy(q, y2, 4);
+  CHECK_OK(gc_npy_read(q, &a));
+  a.ndim = 2, a.shape[0] = 2, a.shape[1] = 2;
+  CHECK_STATUS(gc_npy_labels(&a, 10, lab, q), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "shape (N,)") != NULL);
+  gc_npy_free(&a);
+  /* a named pipe or a directory given as a file: refused at once, never waited on */
+  char fifo[300];
+  snprintf(fifo, sizeof fifo, "%s/pipe.npy", dir);
+  CHECK(mkfifo(fifo, 0600) == 0);
+  CHECK_STATUS(gc_npy_read(fifo, &a), GC_ERR_IO);
+  CHECK(strstr(gc_last_error(), "a named pipe, not a regular file") != NULL);
+  CHECK_STATUS(gc_npy_read(dir, &a), GC_ERR_IO);
+  CHECK(strstr(gc_last_error(), "a directory") != NULL);
+  gc_dataset d;
+  CHECK_STATUS(gc_data_npy(&d, fifo, q), GC_ERR_IO);
+  /* images with a zero dimension: refused naming the file and the shape */
+  CHECK_OK(gc_npy_write_f32(p, 4, (size_t[]){2, 0, 4, 5}, x));
+  CHECK_STATUS(gc_data_npy(&d, p, q), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "x.npy: shape (2, 0, 4, 5)") != NULL);
+  unlink(fifo);
 }
 
 /* fixtures for the command-line tests: x.npy (float32 4x3x16x16) and y.npy (int64 4) in `out` */

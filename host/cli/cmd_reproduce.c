@@ -85,8 +85,8 @@ int cmd_reproduce(gafcl_cfg *base) {
       /* each run checkpoints into a folder of its own inside --out */
       if (base->out[0]) {
         int n = snprintf(c.out, sizeof c.out, "%s/%s-%g-%g-seed%llu", base->out, vs[v].gaf, vs[v].alpha, vs[v].beta, c.seed);
-        if (n < 0 || (size_t)n >= sizeof c.out || (mkdir(c.out, 0755) != 0 && errno != EEXIST)) {
-          st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot create the run folder %s", c.out);
+        if (n < 0 || (size_t)n >= sizeof c.out) {
+          st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--out %s: the name of a run's folder is too long", base->out);
           break;
         }
       }

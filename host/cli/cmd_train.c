@@ -357,6 +357,9 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
       GC_TRY(log_repair(logs->metrics, name, tag, start, gc_train_resumed(trainer, "log_metrics")));
     }
   }
+  /* the run's checkpoint folder (compare and reproduce: one inside the command's) */
+  if (c->out[0] && mkdir(c->out, 0755) != 0 && errno != EEXIST)
+    GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", c->out, strerror(errno));
   st = gc_train_run(trainer, &src_tr, &src_te, &out->res);
   out->final_test = out->res.final_test;
   if (!st && rep.failed)
@@ -463,8 +466,6 @@ int cmd_compare(gafcl_cfg *c) {
       snprintf(r, sizeof r, "%s/%s", c->resume, sub[k]);
       if ((c->out[0] && strlen(o) >= sizeof c->out) || (c->resume[0] && strlen(r) >= sizeof c->resume))
         st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--out / --resume: the folder name is too long");
-      else if (c->out[0] && mkdir(o, 0755) != 0 && errno != EEXIST) /* an empty folder: modifies nothing */
-        st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot create %s: %s", o, strerror(errno));
       if (c->out[0]) snprintf(run[k]->out, sizeof run[k]->out, "%s", o);
       if (c->resume[0]) snprintf(run[k]->resume, sizeof run[k]->resume, "%s", r);
     }

@@ -156,8 +156,9 @@ cleanup:
 }
 
 int gc_npy_labels(const gc_npy *a, int classes, float *out, const char *path) {
-  if (a->ndim != 1)
-    GC_FAIL(GC_ERR_FORMAT, "%s: labels must be one integer per image, shape (N,), not %d dimensions", path, a->ndim);
+  if (a->ndim != 1 && !(a->ndim == 2 && a->shape[1] == 1))
+    GC_FAIL(GC_ERR_FORMAT, "%s: labels must be one integer per image, shape (N,) or (N, 1), not %d dimensions", path,
+            a->ndim);
   for (size_t i = 0; i < a->count; i++) {
     long long v;
     if (!strcmp(a->descr, "<i8"))

@@ -10,6 +10,7 @@
 #include "gc_ref.h"
 #include "gc_optim.h"
 #include "gc_gafmath.h"
+#include "gc_io.h"
 
 #define GAFCL_VERSION_STRING "0.1.0"
 #endif

@@ -17,6 +17,9 @@ int gc_file_fopen(const char *path, const char *what, FILE **f, size_t *size);
 /* The whole file, of at most `max` bytes (GC_ERR_FORMAT above), into a malloc'ed buffer with a NUL
  * after the last byte; a file that changes size while being read is an error. */
 int gc_file_read(const char *path, const char *what, size_t max, unsigned char **data, size_t *size);
+/* Remove PATH.tmp.PID* files that processes which have died left behind (an atomic writer's temporary
+ * files: a kill between create and rename). */
+void gc_remove_stale_tmp(const char *path);
 /* write(2) all n bytes, retrying on EINTR and short writes; 0 or -1 (errno set) */
 int gc_write_all(int fd, const void *p, size_t n);
 #ifdef __cplusplus

@@ -3,8 +3,12 @@
 
 #include "gc_error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,6 +94,28 @@ int gc_file_read(const char *path, const char *what, size_t max, unsigned char *
   *data = buf;
   *size = n;
   return GC_OK;
+}
+
+void gc_remove_stale_tmp(const char *path) {
+  char dirbuf[1200], basebuf[1200];
+  snprintf(dirbuf, sizeof dirbuf, "%s", path);
+  snprintf(basebuf, sizeof basebuf, "%s", path);
+  const char *dir = dirname(dirbuf), *base = basename(basebuf);
+  size_t bl = strlen(base);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, base, bl) || strncmp(de->d_name + bl, ".tmp.", 5)) continue;
+    char *end = NULL;
+    long pid = strtol(de->d_name + bl + 5, &end, 10);
+    if (!end || (*end && *end != '.') || pid <= 0 || pid == (long)getpid()) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* still running (or not ours to judge) */
+    char p[2400];
+    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+    unlink(p);
+  }
+  closedir(d);
 }
 
 int gc_write_all(int fd, const void *p, size_t n) {

@@ -27,28 +27,6 @@ typedef struct entry {
 } entry;
 
 /* Remove PATH.tmp.PID files left by processes that no longer run (a run killed while writing). */
-static void remove_stale_tmp(const char *path) {
-  char dirbuf[1200], basebuf[1200];
-  snprintf(dirbuf, sizeof dirbuf, "%s", path);
-  snprintf(basebuf, sizeof basebuf, "%s", path);
-  const char *dir = dirname(dirbuf), *base = basename(basebuf);
-  size_t bl = strlen(base);
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    if (strncmp(de->d_name, base, bl) || strncmp(de->d_name + bl, ".tmp.", 5)) continue;
-    char *end = NULL;
-    long pid = strtol(de->d_name + bl + 5, &end, 10);
-    if (!end || *end || pid <= 0 || pid == (long)getpid()) continue;
-    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* still running (or not ours to judge) */
-    char p[2400];
-    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-    unlink(p);
-  }
-  closedir(d);
-}
-
 /* GAFCL_TEST_CKPT_DELAY_MS: a pause after the data is written and before it is made durable and
  * renamed, so that tests can kill a run in the middle of writing a checkpoint. */
 static void test_delay(void) {
@@ -85,7 +63,7 @@ static int write_safetensors(const char *path, entry *e, int n, cJSON *meta) {
   size_t hl = strlen(hdr), padded = (hl + 7) / 8 * 8; /* pad with spaces to keep the data 8-byte aligned */
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-  remove_stale_tmp(path);
+  gc_remove_stale_tmp(path);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
@@ -217,8 +195,9 @@ static size_t dtype_size(const char *d) {
   static const struct {
     const char *name;
     size_t size;
-  } t[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
-           {"I8", 1},  {"U64", 8}, {"U32", 4}, {"U16", 2},  {"U8", 1},   {"BOOL", 1}};
+  } t[] = {{"F64", 8}, {"F32", 4},  {"F16", 2},     {"BF16", 2},    {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"C64", 8},
+           {"I64", 8}, {"I32", 4},  {"I16", 2},     {"I8", 1},      {"U64", 8},     {"U32", 4},     {"U16", 2},
+           {"U8", 1},  {"BOOL", 1}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (!strcmp(d, t[i].name)) return t[i].size;
   return 0;
@@ -229,10 +208,14 @@ typedef struct span {
   const char *name;
 } span;
 
+/* by where the data begins, then ends: an empty tensor [x, x) comes before one that begins at x */
 static int by_begin(const void *x, const void *y) {
   const span *a = x, *b = y;
-  return a->b < b->b ? -1 : a->b > b->b ? 1 : 0;
+  if (a->b != b->b) return a->b < b->b ? -1 : 1;
+  return a->e < b->e ? -1 : a->e > b->e ? 1 : 0;
 }
+
+static int by_name(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
 
 /* Every entry of the header: a unique name, a known dtype, a shape of non-negative integers, and
  * data_offsets that match the shape; together the tensors tile the data area exactly (no gap, no
@@ -242,14 +225,21 @@ static int st_validate(const stfile *f, const char *path) {
   const cJSON *it;
   cJSON_ArrayForEach(it, f->hdr) n++;
   span *sp = calloc((size_t)(n ? n : 1), sizeof *sp);
+  const char **names = NULL;
   if (!sp) GC_FAIL(GC_ERR_HOST_MEM, "%s: %d header entries", path, n);
   int k = 0;
   const double data_size = (double)(f->size - f->data_off);
+  names = calloc((size_t)(n ? n : 1), sizeof *names);
+  if (!names) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "%s: %d header entries", path, n);
+  int nn = 0;
   cJSON_ArrayForEach(it, f->hdr) {
     if (!it->string) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: a header entry without a name", path);
-    for (const cJSON *j = f->hdr->child; j != it; j = j->next)
-      if (j->string && !strcmp(j->string, it->string))
-        GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: '%s' appears twice in the header", path, it->string);
+    names[nn++] = it->string;
+  }
+  qsort(names, (size_t)nn, sizeof *names, by_name); /* duplicates side by side: n log n for any header */
+  for (int i = 1; i < nn; i++)
+    if (!strcmp(names[i - 1], names[i])) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: '%s' appears twice in the header", path, names[i]);
+  cJSON_ArrayForEach(it, f->hdr) {
     if (!strcmp(it->string, "__metadata__")) {
       if (!cJSON_IsObject(it)) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: __metadata__ is not an object", path);
       const cJSON *m;
@@ -290,6 +280,7 @@ static int st_validate(const stfile *f, const char *path) {
                  path, at, data_size);
 cleanup:
   free(sp);
+  free(names);
   return st;
 }
 

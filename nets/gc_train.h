@@ -71,7 +71,8 @@ typedef struct gc_train_callbacks {
   void (*log)(void *user, gc_log_level level, const char *msg);
   void (*progress)(void *user, const gc_train_progress *p);
   void (*step)(void *user, const gc_step_report *r);
-  void (*epoch)(void *user, const gc_epoch_report *r);
+  /* 0 goes on; anything else ends the run with that status (the callback records the message) */
+  int (*epoch)(void *user, const gc_epoch_report *r);
 } gc_train_callbacks;
 
 typedef struct gc_train_config {

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <math.h>
@@ -27,6 +28,7 @@ struct gc_trainer {
   long skipped;      /* skipped steps of this trainer (the first one is diagnosed) */
   char net_label[48];
   int restored;      /* gc_train_restore has run */
+  int model_lags;    /* the resumed folder's model.safetensors is behind its state (rewritten by the run) */
   long start;        /* epochs completed before this run */
   gc_ckpt_meta *rmeta; /* the resumed state's metadata */
   int nrmeta;
@@ -299,6 +301,7 @@ const char *gc_train_resumed(const gc_trainer *tr, const char *key) {
 static int write_epoch_lines(gc_trainer *tr, const char *metrics_line) {
   char path[1100], tmp[1200];
   snprintf(path, sizeof path, "%s/epoch.jsonl", tr->out_dir);
+  gc_remove_stale_tmp(path);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) GC_FAIL(GC_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
@@ -348,6 +351,12 @@ static int read_epoch_lines(gc_trainer *tr, long epoch) {
   return st;
 }
 
+static int same_folder(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return !strcmp(a, b);
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int gc_train_restore(gc_trainer *tr, long *start) {
   int st = 0;
   gc_ctx *ctx = tr->ctx;
@@ -376,12 +385,10 @@ int gc_train_restore(gc_trainer *tr, long *start) {
       if (me != *start)
         GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: model.safetensors is from epoch %ld but state.safetensors from epoch %ld",
                      tr->resume_dir, me, *start);
-    } else if (tr->out_dir && !strcmp(tr->out_dir, tr->resume_dir)) {
-      /* killed between the two writes: the exported model lags the state by an epoch; bring it level */
-      if (gc_ckpt_inspect(path, NULL) != 0 || gc_ckpt_epoch(path, &me) != 0 || me != *start) {
-        GC_TRY(gc_ckpt_save_model(ctx, net, *start, path));
-        say(tr, GC_LOG_INFO, "%s: %s rewritten from state.safetensors (epoch %ld)", run_name(tr), path, *start);
-      }
+    } else if (tr->out_dir && same_folder(tr->out_dir, tr->resume_dir)) {
+      /* killed between the two writes: the exported model lags the state by an epoch; the run brings it
+       * level (not here: a caller may still refuse the resume, and then nothing may change) */
+      tr->model_lags = gc_ckpt_inspect(path, NULL) != 0 || gc_ckpt_epoch(path, &me) != 0 || me != *start;
     }
     GC_TRY(read_epoch_lines(tr, *start));
     gc_clear_error();
@@ -423,6 +430,13 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
   memset(res, 0, sizeof *res);
   res->best = -1;
   GC_TRY(gc_train_restore(tr, &start));
+  if (tr->model_lags) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/model.safetensors", tr->out_dir);
+    GC_TRY(gc_ckpt_save_model(tr->ctx, tr->net, start, path));
+    say(tr, GC_LOG_INFO, "%s: %s rewritten from state.safetensors (epoch %ld)", run_name(tr), path, start);
+    tr->model_lags = 0;
+  }
   if (start >= c->epochs && c->epochs > 0)
     say(tr, GC_LOG_INFO, "%s: the run has completed its %ld epochs; nothing to train", run_name(tr), c->epochs);
   res->first_epoch = start;
@@ -468,10 +482,18 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
     er.json = js;
     er.steps_json = tr->lines ? tr->lines : "";
     if (tr->out_dir && (st = checkpoint(tr, e + 1, js)) != 0) { /* durable before anything reports the epoch */
-      say(tr, GC_LOG_INFO, "%s epoch %ld/%ld: %s (not checkpointed)", run_name(tr), e + 1, c->epochs, text);
+      if (st == GC_ERR_NUMERIC && tr->cb.epoch) {
+        /* the run diverged and ends here: its last epoch is reported (a resume from the last good
+         * checkpoint cuts these lines) */
+        char *msg = strdup(gc_last_error());
+        if (tr->cb.epoch(tr->cb.user, &er) != 0 && msg) gc_error_prefix(st, "%s; and then: ", msg); /* both told */
+        free(msg);
+      } else {
+        say(tr, GC_LOG_INFO, "%s epoch %ld/%ld: %s (not checkpointed)", run_name(tr), e + 1, c->epochs, text);
+      }
       goto cleanup;
     }
-    if (tr->cb.epoch) tr->cb.epoch(tr->cb.user, &er);
+    if (tr->cb.epoch && (st = tr->cb.epoch(tr->cb.user, &er)) != 0) goto cleanup;
   }
   res->epochs_run = ran;
   long done = ran > 0 ? ran : 1;

@@ -86,6 +86,32 @@ expect 1 "the run folder $work/busy is in use by another gafcl run \(process $fi
   "$gafcl" train $npy --epochs 1 --out "$work/busy"
 wait $first || fail "the first run failed"
 
+# a compare killed during its second run and resumed ends with the logs of one that was not
+"$gafcl" compare $npy --epochs 3 --out "$work/cmp1" > /dev/null 2>&1 || fail "the uninterrupted compare failed"
+"$gafcl" compare $npy --epochs 3 --out "$work/cmp2" > "$work/cmp2.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 1200); do [ -f "$work/cmp2/gaf/state.safetensors" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+"$gafcl" compare $npy --epochs 3 --out "$work/cmp2" --resume "$work/cmp2" > "$work/cmp2b.log" 2>&1 ||
+  { cat "$work/cmp2b.log" >&2; fail "the resumed compare failed"; }
+cmp "$work/cmp1/steps.jsonl" "$work/cmp2/steps.jsonl" || fail "a resumed compare's steps.jsonl differs from an uninterrupted one's"
+python3 - "$work/cmp1/metrics.jsonl" "$work/cmp2/metrics.jsonl" <<'PY' || fail "a resumed compare's metrics differ"
+import json, sys
+def lines(p):
+    return [{k: v for k, v in json.loads(l).items() if not k.endswith("time_s")} for l in open(p)]
+sys.exit(0 if lines(sys.argv[1]) == lines(sys.argv[2]) and len(lines(sys.argv[1])) == 6 else 1)
+PY
+echo "  compare killed in its second run and resumed: the logs of an uninterrupted compare"
+# a resume into another folder starts that folder's logs afresh (the old folder is left as it was)
+"$gafcl" train $npy --epochs 3 --stop-after 1 --out "$work/from" > /dev/null 2>&1 || fail "the first part failed"
+cp "$work/from/steps.jsonl" "$work/from.steps"
+"$gafcl" train $npy --epochs 3 --out "$work/into" --resume "$work/from" > /dev/null 2>&1 || fail "the resume into another folder failed"
+cmp -s "$work/from/steps.jsonl" "$work/from.steps" || fail "the folder resumed from was modified"
+python3 -c 'import json, sys; e = {json.loads(l)["epoch"] for l in open(sys.argv[1])}; sys.exit(e != {2, 3})' "$work/into/steps.jsonl" ||
+  fail "the new folder's log does not hold exactly the epochs trained into it"
+echo "  a resume into another folder: that folder's logs hold its own epochs; the old folder is untouched"
+
 echo "5. data lost"
 "$gafcl" train $npy --epochs 2 --out "$work/keep" > /dev/null 2>&1 || fail "the run to keep failed"
 cp -r "$work/keep" "$work/keep.before"

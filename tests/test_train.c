@@ -71,11 +71,12 @@ static void on_step(void *u, const gc_step_report *r) {
   s->steps++;
 }
 
-static void on_epoch(void *u, const gc_epoch_report *r) {
+static int on_epoch(void *u, const gc_epoch_report *r) {
   seen *s = u;
   if (!r->json || !valid_json(r->json, "test_top1") || !strstr(r->text, "| test loss ")) s->bad_json++;
   if (s->epochs < 8) s->epoch_loss[s->epochs] = r->train.v[0];
   s->epochs++;
+  return 0;
 }
 
 static void on_log(void *u, gc_log_level level, const char *msg) {

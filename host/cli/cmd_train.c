@@ -47,7 +47,6 @@ typedef struct reporter {
   const char *tag;
   cli_logs *logs;
   run_outcome *out;
-  int failed; /* a log could not be written */
 } reporter;
 
 static void on_log(void *u, gc_log_level level, const char *msg) {
@@ -79,8 +78,9 @@ static int log_append(FILE *f, const char *text) {
   return 0;
 }
 
-/* the epoch's lines reach the run folder after its checkpoint is durable (the trainer calls this then) */
-static void on_epoch(void *u, const gc_epoch_report *e) {
+/* the epoch's lines reach the run folder after its checkpoint is durable (the trainer calls this then);
+ * a log that cannot be written ends the run */
+static int on_epoch(void *u, const gc_epoch_report *e) {
   reporter *r = u;
   if (isatty(2)) fprintf(stderr, "\r%*s\r", 110, "");
   printf("%s epoch %ld/%ld: %s\n", r->tag, e->epoch, e->epochs, e->text);
@@ -90,18 +90,21 @@ static void on_epoch(void *u, const gc_epoch_report *e) {
     struct timespec ts = {atoi(delay) / 1000, (long)(atoi(delay) % 1000) * 1000000L};
     nanosleep(&ts, NULL);
   }
+  if (r->out->nepochs < (int)(sizeof r->out->epoch_s / sizeof r->out->epoch_s[0])) r->out->epoch_s[r->out->nepochs] = e->train_s;
+  r->out->nepochs++;
   if (r->logs && r->logs->steps) {
     size_t n = strlen(e->json) + 2;
     char *m = malloc(n);
-    if (!m || log_append(r->logs->steps, e->steps_json) != 0) r->failed = 1;
-    if (m) {
-      snprintf(m, n, "%s\n", e->json);
-      if (log_append(r->logs->metrics, m) != 0) r->failed = 1;
-      free(m);
-    }
+    if (!m) GC_FAIL(GC_ERR_HOST_MEM, "a metrics line");
+    snprintf(m, n, "%s\n", e->json);
+    int bad = log_append(r->logs->steps, e->steps_json) != 0 || log_append(r->logs->metrics, m) != 0;
+    int err = errno;
+    free(m);
+    if (bad)
+      GC_FAIL(GC_ERR_IO, "%s: the logs of epoch %ld could not be written: %s (its checkpoint is kept; a resume writes "
+              "them)", r->logs->cfg->out, e->epoch, strerror(err));
   }
-  if (r->out->nepochs < (int)(sizeof r->out->epoch_s / sizeof r->out->epoch_s[0])) r->out->epoch_s[r->out->nepochs] = e->train_s;
-  r->out->nepochs++;
+  return GC_OK;
 }
 
 /* ---- the run folder: owned by one process, written only after the inputs are validated ---- */
@@ -139,14 +142,21 @@ int cli_lock_folder(const char *dir) {
   return GC_OK;
 }
 
-/* The folder's config.json and logs, at the first run that gets past its validation. A resumed run
- * appends; any other run starts them afresh. */
+static int same_folder(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return !strcmp(a, b);
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The folder's config.json and logs, at the first run that gets past its validation. A run resumed in
+ * its own folder appends; any other run (a resume into another folder included) starts them afresh. */
 static int logs_begin(cli_logs *L) {
   if (L->begun || !L->cfg->out[0]) return GC_OK;
   char path[1100], tmp[1200];
   char *js = cli_cfg_json(L->cfg, L->cmd, 0);
   if (!js) GC_FAIL(GC_ERR_HOST_MEM, "configuration");
   snprintf(path, sizeof path, "%s/config.json", L->cfg->out);
+  gc_remove_stale_tmp(path);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "w");
   int bad = !f || fprintf(f, "%s\n", js) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
@@ -157,7 +167,7 @@ static int logs_begin(cli_logs *L) {
     unlink(tmp);
     GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(e));
   }
-  const char *mode = L->cfg->resume[0] ? "a+" : "w+";
+  const char *mode = L->cfg->resume[0] && same_folder(L->cfg->resume, L->cfg->out) ? "a+" : "w+";
   snprintf(path, sizeof path, "%s/metrics.jsonl", L->cfg->out);
   L->metrics = fopen(path, mode);
   if (!L->metrics) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
@@ -174,10 +184,15 @@ void cli_logs_close(cli_logs *L) {
   L->metrics = L->steps = NULL;
 }
 
-/* A resumed run's log: lines of this run after the checkpoint's epoch, and a line cut short by a kill, are
- * removed (they are at the end: runs write one after another); the checkpoint's own epoch is restored
- * from the state file if a kill came between the checkpoint and the log. The log then holds what an
- * uninterrupted run's holds at that point. */
+/* A resumed run's log. Runs write one after another, each its lines as one block: what a kill leaves
+ * unfinished is the end of the last block written, and a last line cut short. When this run's block
+ * ends the log, it is cut from this run's first line of an epoch the checkpoint does not vouch for
+ * (after the checkpoint's epoch; with that epoch's lines at hand in epoch.jsonl, that epoch too: a kill
+ * may have cut it between two writes), and the checkpoint's epoch is written back from epoch.jsonl; a
+ * torn last line goes in any case. When other runs' lines follow this run's block, the block was
+ * finished and stays as it is. The log then holds what an uninterrupted run's holds. A log that fits
+ * neither (this run's lines of later epochs followed by other lines) is left as it is and the resume is
+ * refused. */
 static int log_repair(FILE *f, const char *name, const char *tag, long start, const char *saved) {
   if (!f) return GC_OK;
   if (fflush(f) != 0 || fseek(f, 0, SEEK_END) != 0) GC_FAIL(GC_ERR_IO, "%s: %s", name, strerror(errno));
@@ -187,33 +202,50 @@ static int log_repair(FILE *f, const char *name, const char *tag, long start, co
   if (!text) GC_FAIL(GC_ERR_HOST_MEM, "%s: %ld bytes", name, size);
   size_t got = fread(text, 1, (size_t)size, f);
   text[got] = '\0';
-  long cut = -1;
-  int have_current = 0, st = 0;
+  const long from = saved ? start : start + 1; /* this run's lines of epochs >= from are redone */
+  long cut = -1, torn = -1, later_mine = -1; /* offsets: first line to redo, a torn last line, a line after the epoch */
+  int others_after = 0, st = 0;
   for (size_t at = 0; at < got;) {
     char *nl = memchr(text + at, '\n', got - at);
-    size_t len = nl ? (size_t)(nl - (text + at)) : got - at;
-    cJSON *j = nl ? cJSON_ParseWithLength(text + at, len) : NULL;
+    if (!nl) {
+      torn = (long)at;
+      break;
+    }
+    size_t len = (size_t)(nl - (text + at));
+    cJSON *j = cJSON_ParseWithLength(text + at, len);
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "run"), *e = cJSON_GetObjectItemCaseSensitive(j, "epoch");
-    int mine = cJSON_IsString(r) && !strcmp(r->valuestring, tag);
-    if (!j || !cJSON_IsNumber(e) || (mine && e->valuedouble > (double)start)) {
-      if (cut < 0) cut = (long)at;
-    } else if (cut >= 0 && !mine) {
-      st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s: lines of another run follow this run's unfinished "
-                        "epoch; the log is not modified", name);
-    } else if (mine && e->valuedouble == (double)start && cut < 0) {
-      have_current = 1;
+    int mine = cJSON_IsString(r) && !strcmp(r->valuestring, tag) && cJSON_IsNumber(e);
+    if (mine) {
+      if (others_after) {
+        st = gc_error_set(GC_ERR_FORMAT, __FILE__, __LINE__, "%s: byte %zu: this run's lines are not one block; the log "
+                          "is left as it is", name, at);
+      } else {
+        if (e->valuedouble >= (double)from && cut < 0) cut = (long)at;
+        if (e->valuedouble > (double)start && later_mine < 0) later_mine = (long)at;
+      }
+    } else if (cut >= 0 || later_mine >= 0) {
+      others_after = 1; /* another run's line after this run's lines of the epochs in question */
     }
     cJSON_Delete(j);
     if (st) break;
-    at += len + (nl ? 1 : 0);
+    at += len + 1;
   }
   free(text);
   if (st) return st;
+  if (others_after) { /* this run's block was finished before other runs wrote */
+    if (later_mine >= 0)
+      GC_FAIL(GC_ERR_FORMAT, "%s: byte %ld: this run logged epochs after its checkpoint's (%ld), and other runs wrote "
+              "after them; the log is left as it is", name, later_mine, start);
+    cut = torn; /* only a torn last line (of whichever run wrote last) */
+    saved = NULL;
+  } else if (cut < 0) {
+    cut = torn;
+  }
   if (cut >= 0 && (fflush(f) != 0 || ftruncate(fileno(f), cut) != 0 || fsync(fileno(f)) != 0))
     GC_FAIL(GC_ERR_IO, "%s: cannot cut the log back to the checkpoint: %s", name, strerror(errno));
   if (fseek(f, 0, SEEK_END) != 0) GC_FAIL(GC_ERR_IO, "%s: %s", name, strerror(errno));
-  if (!have_current && start > 0 && saved && log_append(f, saved) != 0)
-    GC_FAIL(GC_ERR_IO, "%s: cannot restore the checkpoint's epoch: %s", name, strerror(errno));
+  if (saved && log_append(f, saved) != 0)
+    GC_FAIL(GC_ERR_IO, "%s: cannot write the checkpoint's epoch back: %s", name, strerror(errno));
   return GC_OK;
 }
 
@@ -339,7 +371,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   tc.data_name = c->data;
   tc.seed = c->seed;
   tc.metrics_extra = extra[0] ? extra : NULL;
-  reporter rep = {tag, logs, out, 0};
+  reporter rep = {tag, logs, out};
   gc_train_callbacks cb = {&rep, on_log, on_progress, NULL, on_epoch};
   GC_TRY(gc_trainer_create(ctx, net, task, opt, &tc, &cb, &trainer));
   /* everything is validated before the run folder is touched: the data, the network, the checkpoint to
@@ -349,7 +381,9 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   if (c->resume[0]) GC_TRY(check_resume(c->resume, gc_train_resumed(trainer, "config"), recipe));
   if (logs) {
     GC_TRY(logs_begin(logs));
-    if (c->resume[0]) {
+    /* a resumed command's logs: this run's unfinished tail goes (also for a run of it that starts afresh,
+     * killed before its first checkpoint: start 0) */
+    if (logs->cfg->resume[0] && same_folder(logs->cfg->resume, logs->cfg->out)) {
       char name[1100];
       snprintf(name, sizeof name, "%s/steps.jsonl", logs->cfg->out);
       GC_TRY(log_repair(logs->steps, name, tag, start, gc_train_resumed(trainer, "log_steps")));
@@ -362,9 +396,6 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
     GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", c->out, strerror(errno));
   st = gc_train_run(trainer, &src_tr, &src_te, &out->res);
   out->final_test = out->res.final_test;
-  if (!st && rep.failed)
-    st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "%s: the logs could not be written: %s", logs->cfg->out,
-                      strerror(errno));
 cleanup:
   gc_trainer_free(trainer);
   gc_loader_free(ltr);
@@ -467,7 +498,18 @@ int cmd_compare(gafcl_cfg *c) {
       if ((c->out[0] && strlen(o) >= sizeof c->out) || (c->resume[0] && strlen(r) >= sizeof c->resume))
         st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--out / --resume: the folder name is too long");
       if (c->out[0]) snprintf(run[k]->out, sizeof run[k]->out, "%s", o);
-      if (c->resume[0]) snprintf(run[k]->resume, sizeof run[k]->resume, "%s", r);
+      if (c->resume[0]) {
+        /* a run the kill came before its first checkpoint starts afresh */
+        char sp[sizeof r + 32];
+        snprintf(sp, sizeof sp, "%s/state.safetensors", r);
+        struct stat sb;
+        if (stat(c->resume, &sb) != 0 || !S_ISDIR(sb.st_mode))
+          st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "--resume %s: not a folder", c->resume);
+        else if (stat(sp, &sb) == 0)
+          snprintf(run[k]->resume, sizeof run[k]->resume, "%s", r);
+        else
+          run[k]->resume[0] = '\0';
+      }
     }
     if (st) {
       gc_ctx_free(ctx);

@@ -382,7 +382,9 @@ static void test_npy(void) {
   CHECK_STATUS(gc_npy_labels(&a, 10, lab, q), GC_ERR_FORMAT);
   CHECK(strstr(gc_last_error(), "shape (N,) or (N, 1)") != NULL);
   a.shape[0] = 4, a.shape[1] = 1; /* (N, 1), as many scripts save them */
-  CHECK_OK(gc_npy_labels(&a, 10, lab, q));
+  float lab4[4];
+  CHECK_OK(gc_npy_labels(&a, 10, lab4, q));
+  CHECK(lab4[3] == 3.0f);
   gc_npy_free(&a);
   /* a named pipe or a directory given as a file: refused at once, never waited on */
   char fifo[300];

@@ -20,6 +20,9 @@ int gc_file_read(const char *path, const char *what, size_t max, unsigned char *
 /* Remove PATH.tmp.PID* files that processes which have died left behind (an atomic writer's temporary
  * files: a kill between create and rename). */
 void gc_remove_stale_tmp(const char *path);
+/* Whether two paths name the same file or folder (the same device and inode; the same text when
+ * either does not exist). */
+int gc_same_file(const char *a, const char *b);
 /* write(2) all n bytes, retrying on EINTR and short writes; 0 or -1 (errno set) */
 int gc_write_all(int fd, const void *p, size_t n);
 #ifdef __cplusplus

@@ -96,6 +96,12 @@ int gc_file_read(const char *path, const char *what, size_t max, unsigned char *
   return GC_OK;
 }
 
+int gc_same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return !strcmp(a, b);
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 void gc_remove_stale_tmp(const char *path) {
   char dirbuf[1200], basebuf[1200];
   snprintf(dirbuf, sizeof dirbuf, "%s", path);

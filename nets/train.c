@@ -351,12 +351,6 @@ static int read_epoch_lines(gc_trainer *tr, long epoch) {
   return st;
 }
 
-static int same_folder(const char *a, const char *b) {
-  struct stat sa, sb;
-  if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return !strcmp(a, b);
-  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 int gc_train_restore(gc_trainer *tr, long *start) {
   int st = 0;
   gc_ctx *ctx = tr->ctx;
@@ -385,7 +379,7 @@ int gc_train_restore(gc_trainer *tr, long *start) {
       if (me != *start)
         GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: model.safetensors is from epoch %ld but state.safetensors from epoch %ld",
                      tr->resume_dir, me, *start);
-    } else if (tr->out_dir && same_folder(tr->out_dir, tr->resume_dir)) {
+    } else if (tr->out_dir && gc_same_file(tr->out_dir, tr->resume_dir)) {
       /* killed between the two writes: the exported model lags the state by an epoch; the run brings it
        * level (not here: a caller may still refuse the resume, and then nothing may change) */
       tr->model_lags = gc_ckpt_inspect(path, NULL) != 0 || gc_ckpt_epoch(path, &me) != 0 || me != *start;

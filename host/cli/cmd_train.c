@@ -142,12 +142,6 @@ int cli_lock_folder(const char *dir) {
   return GC_OK;
 }
 
-static int same_folder(const char *a, const char *b) {
-  struct stat sa, sb;
-  if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return !strcmp(a, b);
-  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* The folder's config.json and logs, at the first run that gets past its validation. A run resumed in
  * its own folder appends; any other run (a resume into another folder included) starts them afresh. */
 static int logs_begin(cli_logs *L) {
@@ -167,7 +161,7 @@ static int logs_begin(cli_logs *L) {
     unlink(tmp);
     GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(e));
   }
-  const char *mode = L->cfg->resume[0] && same_folder(L->cfg->resume, L->cfg->out) ? "a+" : "w+";
+  const char *mode = L->cfg->resume[0] && gc_same_file(L->cfg->resume, L->cfg->out) ? "a+" : "w+";
   snprintf(path, sizeof path, "%s/metrics.jsonl", L->cfg->out);
   L->metrics = fopen(path, mode);
   if (!L->metrics) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
@@ -383,7 +377,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
     GC_TRY(logs_begin(logs));
     /* a resumed command's logs: this run's unfinished tail goes (also for a run of it that starts afresh,
      * killed before its first checkpoint: start 0) */
-    if (logs->cfg->resume[0] && same_folder(logs->cfg->resume, logs->cfg->out)) {
+    if (logs->cfg->resume[0] && gc_same_file(logs->cfg->resume, logs->cfg->out)) {
       char name[1100];
       snprintf(name, sizeof name, "%s/steps.jsonl", logs->cfg->out);
       GC_TRY(log_repair(logs->steps, name, tag, start, gc_train_resumed(trainer, "log_steps")));

@@ -29,14 +29,10 @@ expect() {
   echo "  $name: $(grep -Eo -e "$regex" "$work/$name.log" | head -1)"
 }
 command -v python3 > /dev/null || fail "needs python3"
-python3 - "$work" <<'PY'
-import struct, sys, random
-def npy(path, descr, shape, fmt, values):
-    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, "".join(f"{d}, " for d in shape))
-    hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
-        f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
+python3 - "$work" "$(dirname "$0")" <<'PY'
+import sys, random
+sys.path.insert(0, sys.argv[2])
+from npy_files import npy
 random.seed(3)
 w = sys.argv[1]
 npy(w + "/x.npy", "<f4", (32, 3, 12, 12), "f", [random.uniform(-1, 1) for _ in range(32 * 3 * 144)])

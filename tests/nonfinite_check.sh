@@ -57,14 +57,10 @@ cmp "$work/state-epoch1" "$work/keep/state.safetensors" || fail "the last good c
 
 # 3. a corrupt image (NaN) in the data, --on-nonfinite skip: its batch is skipped every epoch and leaves
 #    no trace (batch-norm running statistics put back), the run finishes with finite checkpoints
-python3 - "$work" <<'PY'
-import struct, sys, random
-def npy(path, descr, shape, fmt, values):
-    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, "".join(f"{d}, " for d in shape))
-    hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode())
-        f.write(struct.pack("<%d%s" % (len(values), fmt), *values))
+python3 - "$work" "$(dirname "$0")" <<'PY'
+import sys, random
+sys.path.insert(0, sys.argv[2])
+from npy_files import npy
 random.seed(5)
 n, c, h, w = 64, 3, 16, 16
 x = [random.uniform(-1, 1) for _ in range(n * c * h * w)]

@@ -113,8 +113,9 @@ void cli_cfg_help(FILE *f, const gafcl_cfg *c, unsigned cmd);
 int cli_fail(int st, const char *what);
 /* Open the device of --device (else GAFCL_DEVICE, else the default rule) with --conv-algo applied. */
 int cli_open(const gafcl_cfg *c, gc_ctx **ctx);
-/* Print the configuration. */
-void cli_print_config(const gafcl_cfg *c, unsigned cmd);
+/* The start of every training command: print the configuration, hold the run folder (--out), open the
+ * device and name it. 0, or the exit status after printing why. */
+int cli_start_run(const gafcl_cfg *c, unsigned cmd, const char *what, gc_ctx **ctx);
 /* The optimizer configuration the flags describe. */
 int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc);
 

@@ -63,11 +63,9 @@ int cmd_reproduce(gafcl_cfg *base) {
   const int table = (int)base->table, seeds = (int)base->seeds;
   const variant *vs = table == 2 ? t2v : t3v;
   int nv = table == 2 ? 7 : 3;
-  cli_print_config(base, CMD_REPRODUCE);
-  int st = base->out[0] ? cli_lock_folder(base->out) : GC_OK;
-  if (st) return cli_fail(st, "reproduce");
-  gc_ctx *ctx = NULL;
-  if ((st = cli_open(base, &ctx)) != 0) return cli_fail(st, "cannot open the device");
+  gc_ctx *ctx;
+  int st = cli_start_run(base, CMD_REPRODUCE, "reproduce", &ctx);
+  if (st) return st;
   cli_logs logs = {base, CMD_REPRODUCE, 0, NULL, NULL};
   double *best = calloc((size_t)(nv * seeds), sizeof *best), *fin = calloc((size_t)(nv * seeds), sizeof *fin);
   if (!best || !fin) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "results");

@@ -415,12 +415,9 @@ static void others_text(const gc_metrics *m, char *buf, size_t cap) {
 }
 
 int cmd_train(gafcl_cfg *c) {
-  cli_print_config(c, CMD_TRAIN);
-  int st = c->out[0] ? cli_lock_folder(c->out) : GC_OK;
-  if (st) return cli_fail(st, "train");
-  gc_ctx *ctx = NULL;
-  if ((st = cli_open(c, &ctx)) != 0) return cli_fail(st, "cannot open the device");
-  printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
+  gc_ctx *ctx;
+  int st = cli_start_run(c, CMD_TRAIN, "train", &ctx);
+  if (st) return st;
   cli_logs logs = {c, CMD_TRAIN, 0, NULL, NULL};
   run_outcome r;
   st = cli_run_training(ctx, c, c->gaf, &logs, NULL, 0, &r);
@@ -467,12 +464,9 @@ int cmd_compare(gafcl_cfg *c) {
     if (c->test_subset == 0) c->test_subset = 1000;
   }
   if (!strcmp(c->gaf, "none")) snprintf(c->gaf, sizeof c->gaf, "arctan");
-  cli_print_config(c, CMD_COMPARE);
-  int st = c->out[0] ? cli_lock_folder(c->out) : GC_OK;
-  if (st) return cli_fail(st, "compare");
-  gc_ctx *ctx = NULL;
-  if ((st = cli_open(c, &ctx)) != 0) return cli_fail(st, "cannot open the device");
-  printf("device: %s (%s)\n", ctx->dev.name, ctx->dev.platform);
+  gc_ctx *ctx;
+  int st = cli_start_run(c, CMD_COMPARE, "compare", &ctx);
+  if (st) return st;
   if (quick)
     printf("quick comparison: %s on the first %ld %s training images (test: first %ld), %ld epochs; pass --epochs, "
            "--subset 0 and --net for a full run\n",

@@ -81,10 +81,16 @@ int cli_open(const gafcl_cfg *c, gc_ctx **ctx) {
   return st;
 }
 
-void cli_print_config(const gafcl_cfg *c, unsigned cmd) {
+int cli_start_run(const gafcl_cfg *c, unsigned cmd, const char *what, gc_ctx **ctx) {
   char *js = cli_cfg_json(c, cmd, 0);
   printf("configuration:\n%s\n", js ? js : "(out of memory)");
   free(js);
+  *ctx = NULL;
+  int st = c->out[0] ? cli_lock_folder(c->out) : GC_OK;
+  if (st) return cli_fail(st, what);
+  if ((st = cli_open(c, ctx)) != 0) return cli_fail(st, "cannot open the device");
+  printf("device: %s (%s)\n", (*ctx)->dev.name, (*ctx)->dev.platform);
+  return 0;
 }
 
 int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc) {

@@ -3,6 +3,7 @@
 #include "gc_ops.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,16 +196,18 @@ static void list_devices_into_error(const gc_device_info *list, int count, int s
   free(buf);
 }
 
+static int is_pocl(const gc_device_info *d) { return icontains(d->platform_version, "pocl"); }
+
 int gc_device_select(const gc_device_info *list, int count, const char *selector, int *index) {
   *index = -1;
   if (count <= 0) GC_FAIL(GC_ERR_NO_DEVICE, "the OpenCL platforms installed have no devices");
   if (!selector || !*selector) {
-    for (int i = 0; i < count; i++)
-      if (list[i].type & CL_DEVICE_TYPE_GPU) {
-        *index = i;
-        return GC_OK;
-      }
-    *index = 0;
+    int pick = 0;
+    for (int i = count - 1; i >= 0; i--) /* the first PoCL device, else the first device */
+      if (is_pocl(&list[i])) pick = i;
+    for (int i = count - 1; i >= 0; i--) /* but a GPU before any CPU implementation */
+      if (list[i].type & CL_DEVICE_TYPE_GPU) pick = i;
+    *index = pick;
     return GC_OK;
   }
   long p, d;
@@ -218,9 +221,14 @@ int gc_device_select(const gc_device_info *list, int count, const char *selector
                             __LINE__);
     return GC_ERR_NO_DEVICE;
   }
+  /* implementations first ("pocl" is in PoCL's version string), then vendors and device names */
   for (int i = 0; i < count; i++)
-    if (icontains(list[i].name, selector) || icontains(list[i].vendor, selector) ||
-        icontains(list[i].platform, selector) || icontains(list[i].platform_version, selector)) { /* "pocl" */
+    if (icontains(list[i].platform, selector) || icontains(list[i].platform_version, selector)) {
+      *index = i;
+      return GC_OK;
+    }
+  for (int i = 0; i < count; i++)
+    if (icontains(list[i].name, selector) || icontains(list[i].vendor, selector)) {
       *index = i;
       return GC_OK;
     }
@@ -228,6 +236,20 @@ int gc_device_select(const gc_device_info *list, int count, const char *selector
                           "no device matches '%s' (a platform, vendor, version or device name substring, or P:D)",
                           selector, __FILE__, __LINE__);
   return GC_ERR_NO_DEVICE;
+}
+
+/* A positive integer from the environment, or 0 when unset; an error for anything else. */
+static int env_count(const char *name, unsigned long long *value) {
+  const char *v = getenv(name);
+  *value = 0;
+  if (!v || !*v) return GC_OK;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (!isdigit((unsigned char)v[0]) || *end != '\0' || errno || x < 1)
+    GC_FAIL(GC_ERR_ARG, "%s='%s': needs a positive integer", name, v);
+  *value = x;
+  return GC_OK;
 }
 
 void gc_program_cache_release(gc_ctx *ctx); /* program.c */
@@ -251,9 +273,24 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
   GC_CL_ERR(err, "clCreateContext", "device %s", ctx->dev.name);
   ctx->queue = clCreateCommandQueue(ctx->context, ctx->dev.device_id, CL_QUEUE_PROFILING_ENABLE, &err);
   GC_CL_ERR(err, "clCreateCommandQueue", "device %s, profiling on", ctx->dev.name);
-  /* reductions need a power of two: the largest one <= min(256, the device's maximum) */
+  /* Work-group size and local memory are queried, never assumed. Reductions need a power of two: the
+   * largest one <= 256, the device's maximum (and GAFCL_MAX_WORK_GROUP) whose local arrays fit the device's
+   * local memory (and GAFCL_LOCAL_MEM_BYTES). The OpenCL minimum (1 work-item, 1 KiB in the embedded
+   * profile) must work, and is tested. */
+  unsigned long long wg_cap = 0, lm_cap = 0;
+  GC_TRY(env_count("GAFCL_MAX_WORK_GROUP", &wg_cap));
+  GC_TRY(env_count("GAFCL_LOCAL_MEM_BYTES", &lm_cap));
+  ctx->local_mem = (size_t)ctx->dev.local_mem;
+  if (lm_cap && lm_cap < ctx->local_mem) ctx->local_mem = (size_t)lm_cap;
+  size_t max_wg = ctx->dev.max_wg;
+  if (wg_cap && wg_cap < max_wg) max_wg = (size_t)wg_cap;
+  if (max_wg < 1 || ctx->local_mem < GC_LOCAL_FLOATS * sizeof(float))
+    GC_FAIL_GOTO(GC_ERR_NO_DEVICE, "%s: work-groups of %zu and %zu bytes of local memory are too small for gafcl's "
+                 "reductions (%zu bytes per work-item)", ctx->dev.name, max_wg, ctx->local_mem,
+                 (size_t)GC_LOCAL_FLOATS * sizeof(float));
   ctx->wg = 1;
-  while (ctx->wg * 2 <= 256 && ctx->wg * 2 <= ctx->dev.max_wg) ctx->wg *= 2;
+  while (ctx->wg * 2 <= 256 && ctx->wg * 2 <= max_wg && ctx->wg * 2 * GC_LOCAL_FLOATS * sizeof(float) <= ctx->local_mem)
+    ctx->wg *= 2;
   ctx->mem_align = ctx->dev.base_addr_align < 16 ? 16 : ctx->dev.base_addr_align;
   gc_cache_dir_default(ctx->cache_dir, sizeof ctx->cache_dir);
   ctx->conv_ws_limit = (size_t)64 << 20 >> 2;
@@ -278,6 +315,7 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
     if (*end != '\0' || v < 1) GC_FAIL_GOTO(GC_ERR_ARG, "GAFCL_MAX_BUFFER_MB='%s': needs a positive number of MiB", mb);
     if ((size_t)v << 20 < ctx->max_buffer) ctx->max_buffer = (size_t)v << 20;
   }
+  GC_TRY(gc_wg_probe(ctx)); /* with the cache folder known: the probe's binary is kept like every program */
   *out = ctx;
   ctx = NULL;
 cleanup:

@@ -45,8 +45,12 @@ typedef struct gc_device_info {
 int gc_devices_list(gc_device_info **list, int *count);
 
 /* Choose a device. `selector` is "P:D" (platform:device), "N" (flat index), or a case-insensitive
- * substring of the platform, vendor or device name; NULL or "" picks the first GPU, else the first
- * device. A selector that matches nothing gives GC_ERR_NO_DEVICE with the available devices listed. */
+ * substring: platform names and versions are searched first ("pocl", "intel", "rusticl", "nvidia" name
+ * implementations), then vendor and device names (so "intel" finds Intel's platform before PoCL's device
+ * named after an Intel CPU). NULL or "" picks the first GPU, else PoCL's device (the implementation the
+ * tests run on and the fastest CPU one measured), else the first device. The ICD loader lists platforms
+ * in no fixed order, so the rule does not rely on it. A selector that matches nothing gives
+ * GC_ERR_NO_DEVICE with the available devices listed. */
 int gc_device_select(const gc_device_info *list, int count, const char *selector, int *index);
 
 /* "GPU", "CPU", "ACCELERATOR", ... */
@@ -64,12 +68,20 @@ typedef struct gc_cache_stats {
   int write_failed;      /* cache entries that could not be written (read-only or full disk) */
 } gc_cache_stats;
 
+/* The most local memory a gafcl kernel uses, in floats per work-item (the optimizer's reduction keeps
+ * three arrays of GC_WG floats); gc_kernel_get checks every kernel against the device's figures. */
+#define GC_LOCAL_FLOATS 3
+
 /* One device in use: its context, an in-order queue with profiling, and built programs. */
 typedef struct gc_ctx {
   gc_device_info dev;
   cl_context context;
   cl_command_queue queue;
-  size_t wg;                 /* work-group size for 1-D element-wise kernels (GC_WG) */
+  size_t wg;                 /* work-group size of gafcl's kernels (GC_WG): the largest power of two <= 256,
+                                CL_DEVICE_MAX_WORK_GROUP_SIZE and GAFCL_MAX_WORK_GROUP whose reductions
+                                (GC_LOCAL_FLOATS floats per work-item) fit local_mem */
+  size_t local_mem;          /* bytes of local memory gafcl's kernels may use: CL_DEVICE_LOCAL_MEM_SIZE,
+                                capped by GAFCL_LOCAL_MEM_BYTES */
   size_t mem_align;          /* arena offset alignment, bytes */
   char cache_dir[1024];      /* "" when the disk cache is disabled */
   gc_cache_stats cache;

@@ -377,6 +377,38 @@ cleanup:
   return st;
 }
 
+int gc_wg_probe(gc_ctx *ctx) {
+  int st = 0;
+  cl_program prog = NULL;
+  cl_kernel k = NULL;
+  for (;;) {
+    GC_TRY(build_program(ctx, "probe", "", &prog));
+    cl_int err = 0;
+    k = clCreateKernel(prog, "probe_reduce", &err);
+    GC_CL_ERR(err, "clCreateKernel", "the work-group probe (kernels/probe.cl) on %s", ctx->dev.name);
+    size_t kwg = 0;
+    cl_ulong klm = 0;
+    GC_CL(clGetKernelWorkGroupInfo(k, ctx->dev.device_id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL),
+          "CL_KERNEL_WORK_GROUP_SIZE of the probe");
+    GC_CL(clGetKernelWorkGroupInfo(k, ctx->dev.device_id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof klm, &klm, NULL),
+          "CL_KERNEL_LOCAL_MEM_SIZE of the probe");
+    clReleaseKernel(k);
+    clReleaseProgram(prog);
+    k = NULL;
+    prog = NULL;
+    if (kwg >= ctx->wg && klm <= ctx->local_mem) break;
+    if (ctx->wg == 1)
+      GC_FAIL_GOTO(GC_ERR_NO_DEVICE, "%s accepts no work-group size for gafcl's reductions (a work-group of 1 "
+                   "needs %llu bytes of local memory, %zu are allowed)", ctx->dev.name, (unsigned long long)klm,
+                   ctx->local_mem);
+    ctx->wg /= 2;
+  }
+cleanup:
+  if (k) clReleaseKernel(k);
+  if (prog) clReleaseProgram(prog);
+  return st;
+}
+
 int gc_kernel_get(gc_ctx *ctx, const char *file, const char *options, const char *name, cl_kernel *kernel) {
   int st = 0;
   gc_program_entry *pe = NULL;
@@ -412,6 +444,25 @@ int gc_kernel_get(gc_ctx *ctx, const char *file, const char *options, const char
   cl_int err = 0;
   cl_kernel kk = clCreateKernel(pe->program, name, &err);
   GC_CL_ERR(err, "clCreateKernel", "kernel %s in kernels/%s.cl, options '%s'", name, file, o);
+  /* what the compiled kernel can run with, queried: a kernel that cannot take the work-group size it was
+   * built for, or needs more local memory than the context allows, is refused here by name rather than
+   * failing at its first launch */
+  size_t kwg = 0;
+  cl_ulong klm = 0;
+  err = clGetKernelWorkGroupInfo(kk, ctx->dev.device_id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
+  if (err == CL_SUCCESS)
+    err = clGetKernelWorkGroupInfo(kk, ctx->dev.device_id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof klm, &klm, NULL);
+  if (err != CL_SUCCESS) {
+    clReleaseKernel(kk);
+    GC_CL_ERR(err, "clGetKernelWorkGroupInfo", "kernel %s in kernels/%s.cl", name, file);
+  }
+  if (kwg < ctx->wg || klm > ctx->local_mem) {
+    clReleaseKernel(kk);
+    GC_FAIL(GC_ERR_BUILD,
+            "kernel %s in kernels/%s.cl on %s runs work-groups of at most %zu and uses %llu bytes of local memory; "
+            "gafcl launches it with %zu and allows %zu (GAFCL_MAX_WORK_GROUP / GAFCL_LOCAL_MEM_BYTES lower both)",
+            name, file, ctx->dev.name, kwg, (unsigned long long)klm, ctx->wg, ctx->local_mem);
+  }
   ke = calloc(1, sizeof *ke);
   if (!ke || !(ke->name = xstrdup(name))) {
     clReleaseKernel(kk);

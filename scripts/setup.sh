@@ -22,7 +22,7 @@ esac
 packages=(build-essential cmake git pkg-config
   ocl-icd-opencl-dev pocl-opencl-icd clinfo
   libclblast-dev libcjson-dev zlib1g-dev libjpeg62-turbo-dev libbenchmark-dev
-  oclgrind clang libclang-rt-14-dev dataset-fashion-mnist python3)
+  oclgrind clang libclang-rt-14-dev dataset-fashion-mnist python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,6 +34,44 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Two more OpenCL implementations on the same CPU, next to PoCL (which stays the default device):
+# Mesa's rusticl (Debian) and Intel's OpenCL CPU runtime (Python package index, into a virtual environment
+# in gafcl's cache folder; registered with the ICD loader by an .icd file naming it). Both are optional:
+# where one cannot be installed, everything runs on what is there, and this says once what is absent.
+absent=()
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+if ! dpkg-query -W -f='${Status}' mesa-opencl-icd 2>/dev/null | grep -q "install ok installed"; then
+  echo "setup: installing mesa-opencl-icd (Mesa's rusticl)"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends mesa-opencl-icd >/dev/null 2>&1 ||
+    absent+=("Mesa's rusticl (apt-get install mesa-opencl-icd failed)")
+fi
+intel_version=2026.2.0
+intel_dir=${GAFCL_INTEL_OPENCL_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/gafcl/intel-opencl-rt-$intel_version}
+intel_icd=/etc/OpenCL/vendors/gafcl-intel-cpu.icd
+if [ "${GAFCL_SETUP_INTEL:-1}" = 0 ]; then
+  absent+=("Intel's OpenCL CPU runtime (GAFCL_SETUP_INTEL=0)")
+elif [ ! -f "$intel_dir/.installed" ]; then
+  echo "setup: installing Intel's OpenCL CPU runtime $intel_version into $intel_dir"
+  rm -rf "$intel_dir"
+  mkdir -p "$(dirname "$intel_dir")"
+  if python3 -m venv "$intel_dir" >"$intel_dir.log" 2>&1 &&
+    "$intel_dir/bin/pip" install -q --no-cache-dir --disable-pip-version-check \
+      "intel-opencl-rt==$intel_version" "intel-cmplr-lib-rt==$intel_version" >>"$intel_dir.log" 2>&1 &&
+    [ -f "$intel_dir/lib/libintelocl.so" ]; then
+    touch "$intel_dir/.installed"
+    rm -f "$intel_dir.log"
+  else
+    absent+=("Intel's OpenCL CPU runtime (python3 -m venv + pip install intel-opencl-rt failed; see $intel_dir.log)")
+    rm -rf "$intel_dir"
+  fi
+fi
+if [ -f "$intel_dir/.installed" ] && [ "$(cat "$intel_icd" 2>/dev/null)" != "$intel_dir/lib/libintelocl.so" ]; then
+  echo "$intel_dir/lib/libintelocl.so" | $sudo tee "$intel_icd" >/dev/null ||
+    absent+=("Intel's OpenCL CPU runtime (cannot write $intel_icd)")
+fi
+[ ${#absent[@]} -gt 0 ] && printf 'setup: absent, runs without it: %s\n' "${absent[@]}"
 
 build=${BUILD_DIR:-build}
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -110,6 +110,51 @@ static void test_select(void) {
   CHECK_STATUS(gc_device_select(l, 3, "2:0", &idx), GC_ERR_NO_DEVICE);
   CHECK_STATUS(gc_device_select(l, 3, "7", &idx), GC_ERR_NO_DEVICE);
   CHECK_STATUS(gc_device_select(l, 0, NULL, &idx), GC_ERR_NO_DEVICE);
+
+  /* three CPU implementations on an Intel CPU, in every order the ICD loader may list them: without a
+   * selector PoCL is chosen; the short names pick implementations (platform names and versions first, so
+   * "intel" is Intel's platform, not PoCL's device named after the Intel CPU) */
+  static const char *plat[3] = {"Portable Computing Language", "Intel(R) OpenCL", "rusticl"};
+  static const char *ver[3] = {"OpenCL 3.0 PoCL 3.1+debian", "OpenCL 3.0 LINUX", "OpenCL 3.0"};
+  static const char *dev[3] = {"pthread-skylake-avx512-Intel(R) Xeon(R) Gold", "Intel(R) Xeon(R) Gold",
+                               "llvmpipe (LLVM 15.0.6, 256 bits)"};
+  static const char *vend[3] = {"GenuineIntel", "Intel(R) Corporation", "Mesa"};
+  static const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+  for (int o = 0; o < 6; o++) {
+    gc_device_info c[4];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < 3; i++) {
+      int k = orders[o][i];
+      c[i].index = c[i].platform_index = i;
+      strcpy(c[i].platform, plat[k]);
+      strcpy(c[i].platform_version, ver[k]);
+      strcpy(c[i].name, dev[k]);
+      strcpy(c[i].vendor, vend[k]);
+      c[i].type = CL_DEVICE_TYPE_CPU;
+    }
+    const char *names[3] = {"pocl", "intel", "rusticl"};
+    for (int k = 0; k < 3; k++) {
+      CHECK_OK(gc_device_select(c, 3, names[k], &idx));
+      CHECK(idx >= 0 && strcmp(c[idx].platform, plat[k]) == 0);
+    }
+    CHECK_OK(gc_device_select(c, 3, NULL, &idx));
+    CHECK(idx >= 0 && strcmp(c[idx].platform, plat[0]) == 0);
+    /* a GPU, wherever it is listed, comes before every CPU implementation */
+    c[3] = l[1];
+    c[3].index = 3;
+    CHECK_OK(gc_device_select(c, 4, NULL, &idx));
+    CHECK(idx == 3);
+    CHECK_OK(gc_device_select(c, 4, "xeon", &idx)); /* a device name still selects */
+    CHECK(idx >= 0 && c[idx].type == CL_DEVICE_TYPE_CPU && strstr(c[idx].name, "Xeon") != NULL);
+  }
+  /* without PoCL and without a GPU: the first device */
+  gc_device_info two[2];
+  memset(two, 0, sizeof two);
+  strcpy(two[0].platform, "rusticl");
+  strcpy(two[1].platform, "Intel(R) OpenCL");
+  two[1].index = 1;
+  CHECK_OK(gc_device_select(two, 2, NULL, &idx));
+  CHECK(idx == 0);
 }
 
 static void test_arenas(gc_ctx *ctx) {
@@ -205,11 +250,53 @@ static void test_sources(gc_ctx *ctx) {
   CHECK(k1 == k2 && built == ctx->cache.built_from_source + ctx->cache.loaded_from_disk);
 }
 
+/* The work-group size and local memory are the device's (queried), lowered by the environment; the
+ * smallest values OpenCL allows (work-groups of 1, 1 KiB of local memory) still give a context. */
+static void test_limits(void) {
+  const char *sel = getenv("GAFCL_DEVICE");
+  gc_ctx *c = NULL;
+  CHECK_OK(gc_ctx_create(&c, sel));
+  if (!c) return;
+  size_t wg = c->wg;
+  CHECK(wg >= 1 && wg <= 256 && (wg & (wg - 1)) == 0 && wg <= c->dev.max_wg);
+  CHECK(c->local_mem == (size_t)c->dev.local_mem);
+  CHECK(wg * GC_LOCAL_FLOATS * sizeof(float) <= c->local_mem);
+  gc_ctx_free(c);
+  static const struct {
+    const char *var, *value;
+    int status;
+    size_t wg_max, local_mem;
+  } cases[] = {
+      {"GAFCL_MAX_WORK_GROUP", "1", 0, 1, 0},      {"GAFCL_MAX_WORK_GROUP", "3", 0, 2, 0},
+      {"GAFCL_LOCAL_MEM_BYTES", "1024", 0, 64, 1024}, {"GAFCL_LOCAL_MEM_BYTES", "64", 0, 4, 64},
+      {"GAFCL_MAX_WORK_GROUP", "0", GC_ERR_ARG, 0, 0}, {"GAFCL_MAX_WORK_GROUP", "-4", GC_ERR_ARG, 0, 0},
+      {"GAFCL_MAX_WORK_GROUP", "8x", GC_ERR_ARG, 0, 0}, {"GAFCL_LOCAL_MEM_BYTES", "99999999999999999999999", GC_ERR_ARG, 0, 0},
+      {"GAFCL_LOCAL_MEM_BYTES", "8", GC_ERR_NO_DEVICE, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    setenv(cases[i].var, cases[i].value, 1);
+    c = NULL;
+    int st = gc_ctx_create(&c, sel);
+    CHECK(st == cases[i].status);
+    if (st != cases[i].status) fprintf(stderr, "  %s=%s: %s\n", cases[i].var, cases[i].value, gc_last_error());
+    if (!st && c) {
+      CHECK(c->wg <= cases[i].wg_max && c->wg >= 1);
+      if (cases[i].local_mem) CHECK(c->local_mem == cases[i].local_mem);
+    } else {
+      CHECK(c == NULL);
+      CHECK(strstr(gc_last_error(), cases[i].status == GC_ERR_ARG ? cases[i].var : "too small") != NULL);
+    }
+    gc_ctx_free(c);
+    unsetenv(cases[i].var);
+  }
+}
+
 int main(void) {
   setenv("GAFCL_CACHE_DIR", "off", 1);
   test_sha256();
   test_errors();
   test_select();
+  test_limits();
   gc_ctx *ctx = gc_test_open();
   if (!ctx) return 1;
   CHECK(ctx->cache_dir[0] == '\0');

@@ -27,6 +27,9 @@ typedef struct gc_kfamily {
 
 /* The kernel `id` of a family on this context (built on first use). */
 int gc_kfamily_kernel(gc_ctx *ctx, const gc_kfamily *f, int id, cl_kernel *k);
+/* Settle ctx->wg on what the device accepts: build kernels/probe.cl (a reduction with gafcl's local
+ * arrays) and halve ctx->wg until the compiled kernel takes it and fits ctx->local_mem (gc_ctx_create). */
+int gc_wg_probe(gc_ctx *ctx);
 /* Release every family's kernels (gc_ctx_free). */
 void gc_kfamily_release(gc_ctx *ctx);
 

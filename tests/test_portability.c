@@ -1,0 +1,276 @@
+/* Portability of the kernels, on every OpenCL device present (PoCL, Intel's CPU runtime, rusticl, GPUs):
+ *  - every kernel file, in every specialisation the library builds, compiles with -cl-std=CL1.2 on each
+ *    device, with the CPU row variant (GC_ROWS) and without it;
+ *  - every compiled kernel accepts the work-group size gafcl launches it with and fits the local memory
+ *    gafcl allows (queried per kernel: CL_KERNEL_WORK_GROUP_SIZE, CL_KERNEL_LOCAL_MEM_SIZE);
+ *  - no kernel source uses an OpenCL extension (a pragma, double, half) outside a preprocessor guard that
+ *    names it, so devices without the extension (rusticl has neither fp64 nor fp16) take the fallback.
+ * The scanner is first shown to find unguarded uses in sources written to have them.
+ * `--device P:D` (or GAFCL_DEVICE) limits the run to one device. */
+#include "gafcl.h"
+#include "gc_test.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  const char *source;
+  size_t length;
+} embedded_kernel;
+extern const embedded_kernel gc_embedded_kernels[];
+extern const size_t gc_embedded_kernel_count;
+
+/* ---- the extension scanner ---- */
+
+/* The source with comments and string literals blanked (newlines kept, so line numbers stay). */
+static char *strip(const char *src, size_t n) {
+  char *o = malloc(n + 1);
+  if (!o) return NULL;
+  size_t i = 0;
+  while (i < n) {
+    if (src[i] == '/' && i + 1 < n && src[i + 1] == '/') {
+      while (i < n && src[i] != '\n') o[i++] = ' ';
+    } else if (src[i] == '/' && i + 1 < n && src[i + 1] == '*') {
+      o[i] = o[i + 1] = ' ';
+      i += 2;
+      while (i < n && !(src[i] == '*' && i + 1 < n && src[i + 1] == '/')) {
+        o[i] = src[i] == '\n' ? '\n' : ' ';
+        i++;
+      }
+      if (i < n) o[i++] = ' ';
+      if (i < n) o[i++] = ' ';
+    } else if (src[i] == '"') {
+      o[i++] = ' ';
+      while (i < n && src[i] != '"' && src[i] != '\n') o[i++] = ' ';
+      if (i < n && src[i] == '"') o[i++] = ' ';
+    } else {
+      o[i] = src[i];
+      i++;
+    }
+  }
+  o[n] = '\0';
+  return o;
+}
+
+static int has_word(const char *line, const char *word) {
+  size_t n = strlen(word);
+  for (const char *p = line; (p = strstr(p, word)) != NULL; p += n) {
+    int before = p == line || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
+    int after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
+    if (before && after) return 1;
+  }
+  return 0;
+}
+
+/* Each use of an extension must sit inside an #if/#ifdef/#elif whose condition names the extension's
+ * macro. Returns the number of unguarded uses and prints them (file name and line). */
+static int scan_extensions(const char *file, const char *src, size_t n, int quiet) {
+  static const struct {
+    const char *word, *ext;
+  } uses[] = {
+      {"double", "cl_khr_fp64"}, {"double2", "cl_khr_fp64"}, {"double4", "cl_khr_fp64"}, {"double8", "cl_khr_fp64"},
+      {"double16", "cl_khr_fp64"}, {"half", "cl_khr_fp16"}, {"half2", "cl_khr_fp16"}, {"half4", "cl_khr_fp16"},
+      {"half8", "cl_khr_fp16"}, {"half16", "cl_khr_fp16"},
+  };
+  char *s = strip(src, n);
+  if (!s) return 1;
+  char *guards[64]; /* the conditions of the enclosing #if blocks */
+  int depth = 0, bad = 0, lineno = 0;
+  for (char *line = s; line && *line;) {
+    char *next = strchr(line, '\n');
+    if (next) *next = '\0';
+    lineno++;
+    const char *t = line;
+    while (*t == ' ' || *t == '\t') t++;
+    if (*t == '#') {
+      t++;
+      while (*t == ' ' || *t == '\t') t++;
+      if (!strncmp(t, "if", 2)) { /* #if, #ifdef, #ifndef */
+        if (depth < 64) guards[depth] = line;
+        depth++;
+      } else if (!strncmp(t, "elif", 4)) {
+        if (depth > 0 && depth <= 64) guards[depth - 1] = line;
+      } else if (!strncmp(t, "endif", 5)) {
+        if (depth > 0) depth--;
+      } else if (!strncmp(t, "pragma", 6) && strstr(t, "OPENCL") && strstr(t, "EXTENSION")) {
+        const char *e = strstr(t, "EXTENSION") + 9;
+        while (*e == ' ' || *e == '\t') e++;
+        char ext[64] = "";
+        size_t k = 0;
+        while (k + 1 < sizeof ext && (isalnum((unsigned char)e[k]) || e[k] == '_')) {
+          ext[k] = e[k];
+          k++;
+        }
+        ext[k] = '\0';
+        int ok = 0;
+        for (int g = 0; g < depth && g < 64; g++) ok |= has_word(guards[g], ext);
+        if (!ok) {
+          bad++;
+          if (!quiet) fprintf(stderr, "  kernels/%s.cl:%d: #pragma OPENCL EXTENSION %s outside #if %s\n", file, lineno, ext, ext);
+        }
+      }
+    } else {
+      for (size_t u = 0; u < sizeof uses / sizeof *uses; u++)
+        if (has_word(line, uses[u].word)) {
+          int ok = 0;
+          for (int g = 0; g < depth && g < 64; g++) ok |= has_word(guards[g], uses[u].ext);
+          if (!ok) {
+            bad++;
+            if (!quiet)
+              fprintf(stderr, "  kernels/%s.cl:%d: '%s' needs %s but is not inside #if %s\n", file, lineno, uses[u].word,
+                      uses[u].ext, uses[u].ext);
+          }
+        }
+    }
+    line = next ? next + 1 : NULL;
+  }
+  free(s);
+  return bad;
+}
+
+static void test_scanner(void) {
+  const char *unguarded = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
+                          "__kernel void k(__global double *x) { x[0] = 1.0; }\n";
+  CHECK(scan_extensions("unguarded", unguarded, strlen(unguarded), 1) == 2);
+  const char *half_only = "__kernel void k(__global half *x, __global float *y) { y[0] = vload_half(0, x); }\n";
+  CHECK(scan_extensions("half", half_only, strlen(half_only), 1) == 1);
+  const char *wrong_guard = "#ifdef cl_khr_fp16\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#endif\n";
+  CHECK(scan_extensions("wrong", wrong_guard, strlen(wrong_guard), 1) == 1);
+  const char *guarded = "#if defined(cl_khr_fp64)\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
+                        "typedef double acc_t;\n#else\ntypedef float acc_t; // no double here\n#endif\n"
+                        "/* a double in a comment */ __kernel void k(__global float *x) { acc_t a = x[0]; x[0] = a; }\n";
+  CHECK(scan_extensions("guarded", guarded, strlen(guarded), 1) == 0);
+  const char *after = "#ifdef cl_khr_fp64\n#endif\n__kernel void k(__global double *x) { }\n";
+  CHECK(scan_extensions("after", after, strlen(after), 1) == 1);
+  for (size_t i = 0; i < gc_embedded_kernel_count; i++) {
+    int bad = scan_extensions(gc_embedded_kernels[i].name, gc_embedded_kernels[i].source,
+                              gc_embedded_kernels[i].length, 0);
+    CHECK(bad == 0);
+  }
+}
+
+/* ---- building every program on every device ---- */
+
+static const embedded_kernel *find_source(const char *name) {
+  for (size_t i = 0; i < gc_embedded_kernel_count; i++)
+    if (strcmp(gc_embedded_kernels[i].name, name) == 0) return &gc_embedded_kernels[i];
+  return NULL;
+}
+
+typedef struct {
+  int programs, kernels;
+  size_t min_kernel_wg, max_local;
+} build_stats;
+
+static void build_one(gc_ctx *ctx, const char *what, const char *src, size_t len, const char *extra,
+                      build_stats *bs) {
+  char opts[512];
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DGC_WG=%zu %s", ctx->wg, extra);
+  cl_int err = 0;
+  cl_program prog = clCreateProgramWithSource(ctx->context, 1, &src, &len, &err);
+  CHECK(err == CL_SUCCESS);
+  if (err != CL_SUCCESS) return;
+  err = clBuildProgram(prog, 1, &ctx->dev.device_id, opts, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    char log[4096] = "";
+    clGetProgramBuildInfo(prog, ctx->dev.device_id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+    fprintf(stderr, "FAIL %s with '%s' on %s / %s: %s\n%s\n", what, opts, ctx->dev.platform, ctx->dev.name,
+            gc_status_name(err), log);
+    gc_test_failures++;
+    clReleaseProgram(prog);
+    return;
+  }
+  bs->programs++;
+  cl_uint nk = 0;
+  CHECK(clCreateKernelsInProgram(prog, 0, NULL, &nk) == CL_SUCCESS); /* gafmath.cl alone has none */
+  cl_kernel *ks = calloc(nk ? nk : 1, sizeof *ks);
+  if (ks && clCreateKernelsInProgram(prog, nk, ks, NULL) == CL_SUCCESS) {
+    for (cl_uint k = 0; k < nk; k++) {
+      size_t kwg = 0;
+      cl_ulong lm = 0;
+      char name[128] = "";
+      CHECK(clGetKernelInfo(ks[k], CL_KERNEL_FUNCTION_NAME, sizeof name - 1, name, NULL) == CL_SUCCESS);
+      CHECK(clGetKernelWorkGroupInfo(ks[k], ctx->dev.device_id, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) ==
+            CL_SUCCESS);
+      CHECK(clGetKernelWorkGroupInfo(ks[k], ctx->dev.device_id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lm, &lm, NULL) ==
+            CL_SUCCESS);
+      gc_test_checks++;
+      if (kwg < ctx->wg || lm > ctx->local_mem) {
+        gc_test_failures++;
+        fprintf(stderr, "FAIL %s kernel %s on %s: work-groups up to %zu (launched with %zu), %llu bytes of local "
+                "memory (allowed %zu)\n", what, name, ctx->dev.name, kwg, ctx->wg, (unsigned long long)lm, ctx->local_mem);
+      }
+      if (!bs->kernels || kwg < bs->min_kernel_wg) bs->min_kernel_wg = kwg;
+      if ((size_t)lm > bs->max_local) bs->max_local = (size_t)lm;
+      bs->kernels++;
+      clReleaseKernel(ks[k]);
+    }
+  }
+  free(ks);
+  clReleaseProgram(prog);
+}
+
+static void build_all(gc_ctx *ctx) {
+  build_stats bs = {0, 0, 0, 0};
+  const embedded_kernel *gm = find_source("gafmath");
+  CHECK(gm != NULL);
+  for (size_t i = 0; i < gc_embedded_kernel_count; i++) {
+    const embedded_kernel *e = &gc_embedded_kernels[i];
+    if (strcmp(e->name, "optim") == 0) continue; /* built with gafmath below */
+    for (int rows = 0; rows < 2; rows++) build_one(ctx, e->name, e->source, e->length, rows ? "-DGC_ROWS=1" : "", &bs);
+  }
+  /* the optimizer program as the library builds it: gafmath + optim, every optimizer, GAF and clipping
+   * mode, GAF on the gradient and on the momentum direction */
+  const embedded_kernel *op = find_source("optim");
+  CHECK(op != NULL);
+  if (!gm || !op) return;
+  size_t len = gm->length + 1 + op->length;
+  char *src = malloc(len + 1);
+  if (!src) return;
+  memcpy(src, gm->source, gm->length);
+  src[gm->length] = '\n';
+  memcpy(src + gm->length + 1, op->source, op->length);
+  src[len] = '\0';
+  for (int opt = 0; opt <= (int)GC_OPT_ADAMW; opt++)
+    for (int gaf = 0; gaf <= (int)GC_GAF_LOG; gaf++)
+      for (int pos = 0; pos < 2; pos++)
+        for (int clip = 0; clip <= (int)GC_CLIP_NORM; clip++) {
+          if (pos && opt >= (int)GC_OPT_ADAM) continue; /* as the library: Adam's programs have position 0 */
+          char extra[128], what[64];
+          snprintf(extra, sizeof extra, "-DGC_OPT=%d -DGC_GAF=%d -DGC_GAF_POS=%d -DGC_CLIP=%d", opt, gaf, pos, clip);
+          snprintf(what, sizeof what, "gafmath+optim (%d %d %d %d)", opt, gaf, pos, clip);
+          build_one(ctx, what, src, len, extra, &bs);
+        }
+  free(src);
+  printf("%-28s %-34s %3d programs, %4d kernels built with -cl-std=CL1.2; work-group %zu (every kernel takes >= %zu), "
+         "local memory <= %zu of %zu bytes\n", ctx->dev.platform, ctx->dev.name, bs.programs, bs.kernels, ctx->wg,
+         bs.min_kernel_wg, bs.max_local, ctx->local_mem);
+}
+
+int main(int argc, char **argv) {
+  const char *only = getenv("GAFCL_DEVICE");
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp(argv[i], "--device") == 0) only = argv[i + 1];
+  test_scanner();
+  gc_device_info *list = NULL;
+  int count = 0;
+  CHECK_OK(gc_devices_list(&list, &count));
+  int chosen = -1;
+  if (only && *only) CHECK_OK(gc_device_select(list, count, only, &chosen));
+  for (int i = 0; i < count; i++) {
+    if (chosen >= 0 && i != chosen) continue;
+    char sel[32];
+    snprintf(sel, sizeof sel, "%d:%d", list[i].platform_index, list[i].device_index);
+    gc_ctx *ctx = NULL;
+    CHECK_OK(gc_ctx_create(&ctx, sel));
+    if (!ctx) continue;
+    build_all(ctx);
+    gc_ctx_free(ctx);
+  }
+  free(list);
+  printf("test_portability: %d checks, %d failed\n", gc_test_checks, gc_test_failures);
+  return gc_test_failures ? 1 : 0;
+}

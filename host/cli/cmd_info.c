@@ -31,19 +31,27 @@ int cmd_devices(gafcl_cfg *c) {
     free(list);
     return cli_fail(st, "device selection");
   }
-  printf("  %-5s %-28s %-40s %-5s %4s %10s %-13s %-4s %-4s\n", "index", "platform", "device", "type", "CUs",
-         "global mem", "OpenCL C", "fp16", "fp64");
+  /* the short name that selects each device, where one does: implementations by name */
+  static const char *short_names[] = {"pocl", "intel", "rusticl", "nvidia", "amd", "clover", "oclgrind", "apple", "arm"};
+  printf("  %-5s %-8s %-28s %-36s %-5s %4s %10s %-13s %-4s %-4s\n", "index", "name", "platform", "device", "type",
+         "CUs", "global mem", "OpenCL C", "fp16", "fp64");
   for (int i = 0; i < count; i++) {
     const gc_device_info *d = &list[i];
     char idx[16], mem[32];
+    const char *name = "-";
+    for (size_t k = 0; k < sizeof short_names / sizeof *short_names && name[0] == '-'; k++) {
+      int at = -1;
+      if (gc_device_select(list, count, short_names[k], &at) == 0 && at == i) name = short_names[k];
+    }
     snprintf(idx, sizeof idx, "%d:%d", d->platform_index, d->device_index);
     fmt_mem(d->global_mem, mem, sizeof mem);
     const char *cver = strncmp(d->c_version, "OpenCL C ", 9) == 0 ? d->c_version + 9 : d->c_version;
-    printf("%c %-5s %-28.28s %-40.40s %-5s %4u %10s %-13.13s %-4s %-4s\n", i == def ? '*' : ' ', idx, d->platform,
-           d->name, gc_device_type_name(d->type), d->compute_units, mem, cver, d->fp16 ? "yes" : "no",
+    printf("%c %-5s %-8s %-28.28s %-36.36s %-5s %4u %10s %-13.13s %-4s %-4s\n", i == def ? '*' : ' ', idx, name,
+           d->platform, d->name, gc_device_type_name(d->type), d->compute_units, mem, cver, d->fp16 ? "yes" : "no",
            d->fp64 ? "yes" : "no");
   }
-  printf("(* = the device gafcl uses with the current --device / GAFCL_DEVICE)\n");
+  printf("(* = the device gafcl uses with the current --device / GAFCL_DEVICE; --device takes the name, the index "
+         "or any part of the platform or device name)\n");
   free(list);
   return 0;
 }

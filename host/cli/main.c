@@ -114,6 +114,10 @@ int main(int argc, char **argv) {
   /* a file-size limit (ulimit -f) must give a write error that keeps the previous checkpoint and names
    * the cause, not kill the run */
   signal(SIGXFSZ, SIG_IGN);
+  /* Mesa's rusticl lists no device unless told which drivers to enable; its CPU driver (llvmpipe) is one
+   * of the three CPU implementations gafcl is tested on, so the program enables it unless the user chose
+   * (RUSTICL_ENABLE=radeonsi,llvmpipe for an AMD GPU and the CPU, for example). PoCL stays the default. */
+  if (!getenv("RUSTICL_ENABLE")) setenv("RUSTICL_ENABLE", "llvmpipe", 0);
   /* the command: the first argument that is not a flag or a flag's value (gafcl --device 1 nets works) */
   const command *cm = &commands[0];
   int first = 1, at = 0;

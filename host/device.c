@@ -7,6 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+const char *gc_timing_source_name(const gc_ctx *ctx) {
+  switch (ctx->timing_source) {
+  case GC_TIMING_EVENTS: return "device events";
+  case GC_TIMING_WALL: return "host wall clock (the device's profiling events measure nothing)";
+  default: return "not yet measured";
+  }
+}
 
 const char *gc_device_type_name(cl_device_type t) {
   if (t & CL_DEVICE_TYPE_GPU) return "GPU";
@@ -393,8 +402,51 @@ void gc_track_event(gc_ctx *ctx, cl_event ev) {
   ctx->t_last = ev;
 }
 
+static double host_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Whether the device's profiling events measure anything: a 16 MiB fill must not take less than a
+ * thousandth of the host's wall time for it (rusticl 22.3 hands back the stamps 0, 1, 2, 3). */
+static int events_usable(gc_ctx *ctx) {
+  cl_int err = 0;
+  const size_t bytes = (size_t)16 << 20;
+  cl_mem b = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+  if (err != CL_SUCCESS) return 0;
+  float zero = 0.0f;
+  cl_event ev = NULL;
+  int ok = 0;
+  for (int round = 0; round < 2; round++) { /* the second fill: first-touch costs are paid */
+    if (ev) clReleaseEvent(ev);
+    ev = NULL;
+    if (clFinish(ctx->queue) != CL_SUCCESS) break;
+    double w0 = host_now();
+    if (clEnqueueFillBuffer(ctx->queue, b, &zero, sizeof zero, 0, bytes, 0, NULL, &ev) != CL_SUCCESS ||
+        clWaitForEvents(1, &ev) != CL_SUCCESS)
+      break;
+    double wall = host_now() - w0;
+    cl_ulong t0 = 0, t1 = 0;
+    if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) != CL_SUCCESS ||
+        clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) != CL_SUCCESS)
+      break;
+    ok = t1 > t0 && (double)(t1 - t0) * 1e-9 >= wall * 1e-3;
+  }
+  if (ev) clReleaseEvent(ev);
+  clReleaseMemObject(b);
+  return ok;
+}
+
 void gc_timing_begin(gc_ctx *ctx) {
   drop_events(ctx);
+  if (ctx->timing_source == GC_TIMING_UNKNOWN)
+    ctx->timing_source = events_usable(ctx) ? GC_TIMING_EVENTS : GC_TIMING_WALL;
+  if (ctx->timing_source == GC_TIMING_WALL) { /* the queue drained, then the host's clock */
+    clFinish(ctx->queue);
+    ctx->t_wall0 = host_now();
+    return;
+  }
   ctx->timing = 1;
   /* A marker opens the interval: a library call may run several kernels but hand back only the last
    * one's event (CLBlast does), so the interval runs from the marker's completion to the last event's end. */
@@ -411,6 +463,11 @@ int gc_timing_end(gc_ctx *ctx, double *seconds) {
   int st = 0;
   *seconds = 0.0;
   ctx->timing = 0;
+  if (ctx->timing_source == GC_TIMING_WALL) {
+    GC_CL(clFinish(ctx->queue), "timed launches on %s", ctx->dev.name);
+    *seconds = host_now() - ctx->t_wall0;
+    return GC_OK;
+  }
   if (!ctx->t_first) return GC_OK;
   cl_ulong t0 = 0, t1 = 0;
   GC_CL(clWaitForEvents(1, &ctx->t_last), "timed launches on %s", ctx->dev.name);

@@ -94,6 +94,8 @@ typedef struct gc_ctx {
   int timing;                /* set by gc_timing_begin: launches keep their events */
   cl_event t_first, t_last;  /* the opening marker (or first launch) and the last launch since gc_timing_begin */
   int t_marker;              /* t_first is a marker */
+  int timing_source;         /* GC_TIMING_*: how gc_timing_end measures, settled on first use */
+  double t_wall0;            /* host clock at gc_timing_begin (GC_TIMING_WALL) */
   struct gc_ctx_ops *ops;    /* the op families' kernel handles and convolution algorithm choices (internal) */
 } gc_ctx;
 
@@ -118,7 +120,13 @@ int gc_kernel_source(const char *file, const char **src, size_t *len, int *owned
 
 /* Device time of a sequence of launches, from OpenCL profiling events: gc_timing_begin (enqueues a
  * marker), enqueue any library operations, then gc_timing_end waits for them and gives the time from the
- * marker's completion to the end of the last launch, in seconds (0 when nothing was launched). */
+ * marker's completion to the end of the last launch, in seconds (0 when nothing was launched).
+ * The first gc_timing_begin checks that the device's events measure time (a 16 MiB fill timed by both
+ * clocks); where they do not (rusticl 22.3 stamps every command 0, 1, 2, 3), the interval is the host's
+ * wall clock from a drained queue to the end of the last launch, and ctx->timing_source says so. */
+enum { GC_TIMING_UNKNOWN = 0, GC_TIMING_EVENTS = 1, GC_TIMING_WALL = 2 };
+/* "device events", "host wall clock (...)" or "not yet measured", for reports. */
+const char *gc_timing_source_name(const gc_ctx *ctx);
 void gc_timing_begin(gc_ctx *ctx);
 int gc_timing_end(gc_ctx *ctx, double *seconds);
 /* Library operations hand every event they create here (takes ownership; NULL ignored). */

@@ -196,7 +196,7 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
   size_t nb = src->batches, batch = gc_net_batch(tr->net);
   double t0 = now_s(), loss_sum = 0;
   long seen = 0;
-  char js[1400], e1[200], e2[200], e3[400], e4[600];
+  char js[2000], e1[200], e2[200], e3[400], e4[600], e5[600];
   *optimizer_s = 0;
   tr->nlines = 0;
   GC_TRY(check_source(tr, src, "training"));
@@ -231,10 +231,11 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
     else snprintf(lossv, sizeof lossv, "null"); /* NaN and Inf are not JSON; "skipped" says what happened */
     snprintf(js, sizeof js,
              "{\"run\":\"%s\",\"epoch\":%ld,\"step\":%ld,\"loss\":%s,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s\","
-             "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\"}",
+             "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\",\"platform\":\"%s\"}",
              json_esc(tr->run, e1, sizeof e1), e + 1, rep.step, lossv, (double)lr, rep.skipped,
              json_esc(tr->net_label, e2, sizeof e2), json_esc(tr->data_name, e3, sizeof e3),
-             (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4));
+             (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4),
+             json_esc(tr->ctx->dev.platform, e5, sizeof e5));
     rep.json = js;
     size_t jl = strlen(js);
     if (tr->nlines + jl + 2 > tr->caplines) { /* the epoch's lines, for the checkpoint and the epoch report */
@@ -420,7 +421,7 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
   const gc_train_config *c = &tr->cfg;
   long start = 0, ran = 0;
   double sum_train = 0, sum_opt = 0, imgs = 0;
-  char js[3000], text[600], a[600], b[600], e1[200], e2[200], e3[400], e4[600];
+  char js[3600], text[600], a[600], b[600], e1[200], e2[200], e3[400], e4[600], e5[600];
   memset(res, 0, sizeof *res);
   res->best = -1;
   GC_TRY(gc_train_restore(tr, &start));
@@ -468,10 +469,11 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
                     gc_metrics_json(&er.test, "test", b, sizeof b));
     snprintf(js + len, sizeof js - (size_t)len,
              ",\"epoch_time_s\":%.4f,\"optimizer_time_s\":%.6f,\"eval_time_s\":%.4f,\"lr\":%.6g,\"skipped_steps\":%ld,"
-             "\"net\":\"%s\",\"data\":\"%s\",\"gaf\":\"%s\",\"seed\":%llu,\"device\":\"%s\"%s%s}",
+             "\"net\":\"%s\",\"data\":\"%s\",\"gaf\":\"%s\",\"seed\":%llu,\"device\":\"%s\",\"platform\":\"%s\"%s%s}",
              er.train_s, er.optimizer_s, er.eval_s, er.lr, er.skipped_steps, json_esc(tr->net_label, e2, sizeof e2),
              json_esc(tr->data_name, e3, sizeof e3), gc_gaf_name(gc_optim_get_config(tr->opt)->gaf),
-             (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4), tr->metrics_extra ? "," : "",
+             (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4),
+             json_esc(tr->ctx->dev.platform, e5, sizeof e5), tr->metrics_extra ? "," : "",
              tr->metrics_extra ? tr->metrics_extra : "");
     er.json = js;
     er.steps_json = tr->lines ? tr->lines : "";

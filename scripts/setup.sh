@@ -3,7 +3,8 @@
 #
 #   bash scripts/setup.sh run    install what is missing, build, run the main job (gafcl compare: training
 #                                with and without the GAF on Fashion-MNIST) on the default device
-#   bash scripts/setup.sh test   install what is missing, build, run the whole test suite (ctest)
+#   bash scripts/setup.sh test   install what is missing, build, run the whole test suite (ctest) on PoCL,
+#                                then the device-side suites on Intel's CPU runtime and on rusticl
 #
 # Extra arguments after `run` go to gafcl instead of the default `compare --out gafcl-compare`. BUILD_DIR (default: build) sets the build folder.
 set -euo pipefail
@@ -84,4 +85,25 @@ if [ "$mode" = run ]; then
   [ $# -gt 0 ] || set -- compare --out gafcl-compare
   exec "$build/host/gafcl" "$@"
 fi
+# Mesa's rusticl lists its CPU device only when enabled (the gafcl program enables it itself; the test
+# programs use the library, which leaves the environment alone)
+export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}
+echo "== the whole suite on the default device (PoCL) =="
 ctest --test-dir "$build" -j "$jobs" --output-on-failure --timeout 1800
+# The device-side suites again on every other implementation present (GAFCL_TEST_IMPLEMENTATIONS narrows
+# the list; "" skips the reruns)
+failed=()
+for impl in ${GAFCL_TEST_IMPLEMENTATIONS-intel rusticl}; do
+  if ! "$build/host/gafcl" devices 2>/dev/null | grep -qE "^[* ] [0-9]+:[0-9]+ +$impl "; then
+    echo "== $impl: not installed here, its suites do not run =="
+    continue
+  fi
+  echo "== the device-side suites on $impl (GAFCL_DEVICE=$impl ctest -L device) =="
+  t0=$(date +%s)
+  GAFCL_DEVICE=$impl ctest --test-dir "$build" -L device -j "$jobs" --output-on-failure --timeout 1800 || failed+=("$impl")
+  echo "== $impl: $(($(date +%s) - t0)) s =="
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "setup: the device-side suites failed on: ${failed[*]}" >&2
+  exit 1
+fi

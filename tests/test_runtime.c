@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void test_sha256(void) {
@@ -210,6 +211,40 @@ static void test_arenas(gc_ctx *ctx) {
   gc_arena_release(&big);
 }
 
+static double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Timed launches give real time on every device: not less than a thousandth of the host's wall time for
+ * the same work, not more than the wall time (rusticl's profiling events measure nothing; gafcl then
+ * times with the host's clock and says so). */
+static void test_timing(gc_ctx *ctx) {
+  gc_arena a;
+  gc_tensor t;
+  size_t n = (size_t)32 << 20 >> 2; /* 32 MiB */
+  gc_arena_init(ctx, &a, "timing");
+  CHECK_OK(gc_arena_reserve(&a, &t, 1, &n));
+  CHECK_OK(gc_arena_commit(ctx, &a, 0));
+  CHECK(ctx->timing_source == GC_TIMING_UNKNOWN);
+  for (int round = 0; round < 3; round++) {
+    CHECK_OK(gc_finish(ctx));
+    double w0 = wall_now(), s = -1.0;
+    gc_timing_begin(ctx);
+    for (int k = 0; k < 4; k++) CHECK_OK(gc_fill(ctx, &t, (float)k));
+    CHECK_OK(gc_timing_end(ctx, &s));
+    double wall = wall_now() - w0;
+    if (round == 0) continue; /* first touch */
+    CHECK(s > 0.0 && s >= wall * 1e-3 && s <= wall * 1.05 + 1e-4);
+    if (!(s > 0.0 && s >= wall * 1e-3 && s <= wall * 1.05 + 1e-4))
+      fprintf(stderr, "  timed %.6f s, host wall %.6f s (%s)\n", s, wall, gc_timing_source_name(ctx));
+  }
+  CHECK(ctx->timing_source == GC_TIMING_EVENTS || ctx->timing_source == GC_TIMING_WALL);
+  printf("timing: %s\n", gc_timing_source_name(ctx));
+  gc_arena_release(&a);
+}
+
 static void test_sources(gc_ctx *ctx) {
   const char *src;
   size_t len;
@@ -301,6 +336,7 @@ int main(void) {
   if (!ctx) return 1;
   CHECK(ctx->cache_dir[0] == '\0');
   test_arenas(ctx);
+  test_timing(ctx);
   test_sources(ctx);
   gc_ctx_free(ctx);
   return gc_test_summary("test_runtime");

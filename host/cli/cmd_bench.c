@@ -249,9 +249,10 @@ static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
     free(lab);
     if (st) gc_error_prefix(st, "bench %s: ", name);
   }
+  cJSON_AddStringToObject(root, "timing", gc_timing_source_name(ctx));
   if (!st && c->out[0]) {
     char *js = cJSON_Print(root);
-    FILE *f = fopen(c->out, "w");
+    FILE *f = js ? fopen(c->out, "w") : NULL;
     int bad = !f || fputs(js, f) < 0;
     if (f && fclose(f) != 0) bad = 1;
     if (bad)
@@ -261,7 +262,7 @@ static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
     free(js);
   }
   printf("(overhead: iteration time with the GAF vs the baseline run just before it, mean +- sd over %ld repeats; "
-         "epoch = %ld iterations)\n", c->repeats, c->epoch_iters);
+         "epoch = %ld iterations; times from the %s)\n", c->repeats, c->epoch_iters, gc_timing_source_name(ctx));
   cJSON_Delete(root);
   return st;
 }

@@ -262,7 +262,7 @@ static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
     free(js);
   }
   printf("(overhead: iteration time with the GAF vs the baseline run just before it, mean +- sd over %ld repeats; "
-         "epoch = %ld iterations; times from the %s)\n", c->repeats, c->epoch_iters, gc_timing_source_name(ctx));
+         "epoch = %ld iterations; times: %s)\n", c->repeats, c->epoch_iters, gc_timing_source_name(ctx));
   cJSON_Delete(root);
   return st;
 }

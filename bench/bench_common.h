@@ -44,5 +44,11 @@ inline int bench_open(const char *prog) {
   benchmark::AddCustomContext("gafcl_platform", g_ctx->dev.platform);
   benchmark::AddCustomContext("gafcl_driver", g_ctx->dev.driver);
   benchmark::AddCustomContext("gafcl_git_revision", GAFCL_GIT_REV);
+  { /* settle how launches are timed (device events, or the host clock where the events measure nothing) */
+    double s = 0.0;
+    gc_timing_begin(g_ctx);
+    gc_timing_end(g_ctx, &s);
+    benchmark::AddCustomContext("gafcl_timing", gc_timing_source_name(g_ctx));
+  }
   return 0;
 }

@@ -291,7 +291,11 @@ int gc_ctx_create(gc_ctx **out, const char *selector) {
   GC_TRY(env_count("GAFCL_LOCAL_MEM_BYTES", &lm_cap));
   ctx->local_mem = (size_t)ctx->dev.local_mem;
   if (lm_cap && lm_cap < ctx->local_mem) ctx->local_mem = (size_t)lm_cap;
-  size_t max_wg = ctx->dev.max_wg;
+  size_t max_wg = ctx->dev.max_wg, item_sizes[3] = {0, 0, 0};
+  /* a 1-D work-group is also bounded by the first work-item dimension */
+  if (clGetDeviceInfo(ctx->dev.device_id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_sizes, item_sizes, NULL) ==
+          CL_SUCCESS && item_sizes[0] > 0 && item_sizes[0] < max_wg)
+    max_wg = item_sizes[0];
   if (wg_cap && wg_cap < max_wg) max_wg = (size_t)wg_cap;
   if (max_wg < 1 || ctx->local_mem < GC_LOCAL_FLOATS * sizeof(float))
     GC_FAIL_GOTO(GC_ERR_NO_DEVICE, "%s: work-groups of %zu and %zu bytes of local memory are too small for gafcl's "
@@ -410,20 +414,22 @@ static double host_now(void) {
 
 /* Whether the device's profiling events measure anything: a 16 MiB fill must not take less than a
  * thousandth of the host's wall time for it (rusticl 22.3 hands back the stamps 0, 1, 2, 3). */
-static int events_usable(gc_ctx *ctx) {
+static int timing_check(gc_ctx *ctx) { /* GC_TIMING_*; UNKNOWN when the check itself could not run */
   cl_int err = 0;
-  const size_t bytes = (size_t)16 << 20;
+  size_t bytes = (size_t)16 << 20;
+  if ((cl_ulong)bytes > ctx->dev.max_alloc) bytes = (size_t)ctx->dev.max_alloc / 2;
   cl_mem b = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
-  if (err != CL_SUCCESS) return 0;
+  if (err != CL_SUCCESS) return GC_TIMING_UNKNOWN;
   float zero = 0.0f;
   cl_event ev = NULL;
-  int ok = 0;
-  for (int round = 0; round < 2; round++) { /* the second fill: first-touch costs are paid */
+  int result = GC_TIMING_UNKNOWN;
+  for (int round = 0; round < 2; round++) { /* the second fill counts: first-touch costs are paid */
     if (ev) clReleaseEvent(ev);
     ev = NULL;
+    result = GC_TIMING_UNKNOWN;
     if (clFinish(ctx->queue) != CL_SUCCESS) break;
     double w0 = host_now();
-    if (clEnqueueFillBuffer(ctx->queue, b, &zero, sizeof zero, 0, bytes, 0, NULL, &ev) != CL_SUCCESS ||
+    if (clEnqueueFillBuffer(ctx->queue, b, &zero, sizeof zero, 0, bytes & ~(size_t)3, 0, NULL, &ev) != CL_SUCCESS ||
         clWaitForEvents(1, &ev) != CL_SUCCESS)
       break;
     double wall = host_now() - w0;
@@ -431,22 +437,24 @@ static int events_usable(gc_ctx *ctx) {
     if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) != CL_SUCCESS ||
         clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) != CL_SUCCESS)
       break;
-    ok = t1 > t0 && (double)(t1 - t0) * 1e-9 >= wall * 1e-3;
+    result = t1 > t0 && (double)(t1 - t0) * 1e-9 >= wall * 1e-3 ? GC_TIMING_EVENTS : GC_TIMING_WALL;
   }
   if (ev) clReleaseEvent(ev);
   clReleaseMemObject(b);
-  return ok;
+  return result;
 }
 
 void gc_timing_begin(gc_ctx *ctx) {
   drop_events(ctx);
-  if (ctx->timing_source == GC_TIMING_UNKNOWN)
-    ctx->timing_source = events_usable(ctx) ? GC_TIMING_EVENTS : GC_TIMING_WALL;
-  if (ctx->timing_source == GC_TIMING_WALL) { /* the queue drained, then the host's clock */
+  if (ctx->timing_source == GC_TIMING_UNKNOWN) ctx->timing_source = timing_check(ctx);
+  /* the queue drained, then the host's clock; also while the check could not run (it is tried again) */
+  if (ctx->timing_source != GC_TIMING_EVENTS) {
+    ctx->timing_wall_now = 1;
     clFinish(ctx->queue);
     ctx->t_wall0 = host_now();
     return;
   }
+  ctx->timing_wall_now = 0;
   ctx->timing = 1;
   /* A marker opens the interval: a library call may run several kernels but hand back only the last
    * one's event (CLBlast does), so the interval runs from the marker's completion to the last event's end. */
@@ -463,7 +471,8 @@ int gc_timing_end(gc_ctx *ctx, double *seconds) {
   int st = 0;
   *seconds = 0.0;
   ctx->timing = 0;
-  if (ctx->timing_source == GC_TIMING_WALL) {
+  if (ctx->timing_wall_now) {
+    ctx->timing_wall_now = 0;
     GC_CL(clFinish(ctx->queue), "timed launches on %s", ctx->dev.name);
     *seconds = host_now() - ctx->t_wall0;
     return GC_OK;

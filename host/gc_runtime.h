@@ -95,7 +95,8 @@ typedef struct gc_ctx {
   cl_event t_first, t_last;  /* the opening marker (or first launch) and the last launch since gc_timing_begin */
   int t_marker;              /* t_first is a marker */
   int timing_source;         /* GC_TIMING_*: how gc_timing_end measures, settled on first use */
-  double t_wall0;            /* host clock at gc_timing_begin (GC_TIMING_WALL) */
+  double t_wall0;            /* host clock at gc_timing_begin, when timing with it */
+  int timing_wall_now;       /* the interval being timed uses the host clock */
   struct gc_ctx_ops *ops;    /* the op families' kernel handles and convolution algorithm choices (internal) */
 } gc_ctx;
 

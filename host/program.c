@@ -382,7 +382,15 @@ int gc_wg_probe(gc_ctx *ctx) {
   cl_program prog = NULL;
   cl_kernel k = NULL;
   for (;;) {
-    GC_TRY(build_program(ctx, "probe", "", &prog));
+    /* some compilers refuse a work-group size or the local arrays at build time instead of answering
+     * with a smaller size: a smaller one is tried, and the error kept only when a work-group of 1 fails */
+    st = build_program(ctx, "probe", "", &prog);
+    if (st && ctx->wg > 1 && st != GC_ERR_ARG && st != GC_ERR_IO && st != GC_ERR_HOST_MEM) {
+      ctx->wg /= 2;
+      st = 0;
+      continue;
+    }
+    if (st) goto cleanup;
     cl_int err = 0;
     k = clCreateKernel(prog, "probe_reduce", &err);
     GC_CL_ERR(err, "clCreateKernel", "the work-group probe (kernels/probe.cl) on %s", ctx->dev.name);
@@ -398,9 +406,9 @@ int gc_wg_probe(gc_ctx *ctx) {
     prog = NULL;
     if (kwg >= ctx->wg && klm <= ctx->local_mem) break;
     if (ctx->wg == 1)
-      GC_FAIL_GOTO(GC_ERR_NO_DEVICE, "%s accepts no work-group size for gafcl's reductions (a work-group of 1 "
-                   "needs %llu bytes of local memory, %zu are allowed)", ctx->dev.name, (unsigned long long)klm,
-                   ctx->local_mem);
+      GC_FAIL_GOTO(GC_ERR_NO_DEVICE, "%s accepts no work-group size for gafcl's reductions (with a work-group "
+                   "of 1 the compiled probe takes work-groups of %zu and needs %llu bytes of local memory, %zu are "
+                   "allowed)", ctx->dev.name, kwg, (unsigned long long)klm, ctx->local_mem);
     ctx->wg /= 2;
   }
 cleanup:

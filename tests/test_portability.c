@@ -55,29 +55,77 @@ static char *strip(const char *src, size_t n) {
   return o;
 }
 
-static int has_word(const char *line, const char *word) {
+/* A use of `word` in the line: a whole word, or with `prefix` set a word starting with it
+ * (convert_double4_rte). A `half` followed by '*' is a pointer for vload_half/vstore_half: core OpenCL. */
+static int uses_word(const char *line, const char *word, int prefix) {
   size_t n = strlen(word);
   for (const char *p = line; (p = strstr(p, word)) != NULL; p += n) {
     int before = p == line || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
-    int after = !(isalnum((unsigned char)p[n]) || p[n] == '_');
-    if (before && after) return 1;
+    int after = prefix || !(isalnum((unsigned char)p[n]) || p[n] == '_');
+    if (!before || !after) continue;
+    if (!prefix && strcmp(word, "half") == 0) {
+      const char *q = p + n;
+      while (*q == ' ' || *q == '\t') q++;
+      if (*q == '*') continue;
+    }
+    return 1;
   }
   return 0;
 }
 
-/* Each use of an extension must sit inside an #if/#ifdef/#elif whose condition names the extension's
- * macro. Returns the number of unguarded uses and prints them (file name and line). */
+/* The extension a preprocessor condition tests, in the plain forms only: "ifdef E", "if defined(E)",
+ * "if defined E" (then *holds = 1: the first branch has E), "ifndef E", "if !defined(E)" (*holds = 0:
+ * the #else branch has it). Anything else (||, &&, comparisons) guards neither branch: "" is stored. */
+static void guard_of(const char *t, char ext[64], int *holds) {
+  ext[0] = '\0';
+  *holds = 0;
+  int neg = 0;
+  if (!strncmp(t, "ifdef", 5)) t += 5;
+  else if (!strncmp(t, "ifndef", 6)) t += 6, neg = 1;
+  else {
+    if (!strncmp(t, "elif", 4)) t += 4;
+    else if (!strncmp(t, "if", 2)) t += 2;
+    else return;
+    while (*t == ' ' || *t == '\t') t++;
+    if (*t == '!') t++, neg = 1;
+    while (*t == ' ' || *t == '\t') t++;
+    if (strncmp(t, "defined", 7) != 0) return;
+    t += 7;
+  }
+  while (*t == ' ' || *t == '\t' || *t == '(') t++;
+  size_t k = 0;
+  while (k + 1 < 64 && (isalnum((unsigned char)t[k]) || t[k] == '_')) {
+    ext[k] = t[k];
+    k++;
+  }
+  ext[k] = '\0';
+  const char *rest = t + k;
+  while (*rest == ' ' || *rest == '\t' || *rest == ')') rest++;
+  if (*rest != '\0') { /* more to the condition than the one test */
+    ext[0] = '\0';
+    return;
+  }
+  *holds = !neg;
+}
+
+/* Each use of an extension must sit in a preprocessor branch that holds only when the extension's macro
+ * is defined. Returns the number of unguarded uses and prints them (file name and line). */
 static int scan_extensions(const char *file, const char *src, size_t n, int quiet) {
   static const struct {
     const char *word, *ext;
+    int prefix;
   } uses[] = {
-      {"double", "cl_khr_fp64"}, {"double2", "cl_khr_fp64"}, {"double4", "cl_khr_fp64"}, {"double8", "cl_khr_fp64"},
-      {"double16", "cl_khr_fp64"}, {"half", "cl_khr_fp16"}, {"half2", "cl_khr_fp16"}, {"half4", "cl_khr_fp16"},
-      {"half8", "cl_khr_fp16"}, {"half16", "cl_khr_fp16"},
+      {"double", "cl_khr_fp64", 0},  {"double2", "cl_khr_fp64", 0}, {"double3", "cl_khr_fp64", 0},
+      {"double4", "cl_khr_fp64", 0}, {"double8", "cl_khr_fp64", 0}, {"double16", "cl_khr_fp64", 0},
+      {"convert_double", "cl_khr_fp64", 1}, {"as_double", "cl_khr_fp64", 1},
+      {"half", "cl_khr_fp16", 0},    {"half2", "cl_khr_fp16", 0},   {"half3", "cl_khr_fp16", 0},
+      {"half4", "cl_khr_fp16", 0},   {"half8", "cl_khr_fp16", 0},   {"half16", "cl_khr_fp16", 0},
+      {"convert_half", "cl_khr_fp16", 1}, {"as_half", "cl_khr_fp16", 1},
   };
   char *s = strip(src, n);
   if (!s) return 1;
-  char *guards[64]; /* the conditions of the enclosing #if blocks */
+  char guards[64][64]; /* per enclosing #if: the extension it tests ("" for none) and whether it holds */
+  int holds[64];
   int depth = 0, bad = 0, lineno = 0;
   for (char *line = s; line && *line;) {
     char *next = strchr(line, '\n');
@@ -85,14 +133,18 @@ static int scan_extensions(const char *file, const char *src, size_t n, int quie
     lineno++;
     const char *t = line;
     while (*t == ' ' || *t == '\t') t++;
+    int scan_uses = 1;
     if (*t == '#') {
       t++;
       while (*t == ' ' || *t == '\t') t++;
+      scan_uses = !strncmp(t, "define", 6); /* #define acc_t double is a use */
       if (!strncmp(t, "if", 2)) { /* #if, #ifdef, #ifndef */
-        if (depth < 64) guards[depth] = line;
+        if (depth < 64) guard_of(t, guards[depth], &holds[depth]);
         depth++;
       } else if (!strncmp(t, "elif", 4)) {
-        if (depth > 0 && depth <= 64) guards[depth - 1] = line;
+        if (depth > 0 && depth <= 64) guard_of(t, guards[depth - 1], &holds[depth - 1]);
+      } else if (!strncmp(t, "else", 4)) {
+        if (depth > 0 && depth <= 64) holds[depth - 1] = !holds[depth - 1];
       } else if (!strncmp(t, "endif", 5)) {
         if (depth > 0) depth--;
       } else if (!strncmp(t, "pragma", 6) && strstr(t, "OPENCL") && strstr(t, "EXTENSION")) {
@@ -106,25 +158,25 @@ static int scan_extensions(const char *file, const char *src, size_t n, int quie
         }
         ext[k] = '\0';
         int ok = 0;
-        for (int g = 0; g < depth && g < 64; g++) ok |= has_word(guards[g], ext);
+        for (int g = 0; g < depth && g < 64; g++) ok |= holds[g] && !strcmp(guards[g], ext);
         if (!ok) {
           bad++;
-          if (!quiet) fprintf(stderr, "  kernels/%s.cl:%d: #pragma OPENCL EXTENSION %s outside #if %s\n", file, lineno, ext, ext);
+          if (!quiet) fprintf(stderr, "  kernels/%s.cl:%d: #pragma OPENCL EXTENSION %s outside #ifdef %s\n", file, lineno, ext, ext);
         }
       }
-    } else {
+    }
+    if (scan_uses)
       for (size_t u = 0; u < sizeof uses / sizeof *uses; u++)
-        if (has_word(line, uses[u].word)) {
+        if (uses_word(line, uses[u].word, uses[u].prefix)) {
           int ok = 0;
-          for (int g = 0; g < depth && g < 64; g++) ok |= has_word(guards[g], uses[u].ext);
+          for (int g = 0; g < depth && g < 64; g++) ok |= holds[g] && !strcmp(guards[g], uses[u].ext);
           if (!ok) {
             bad++;
             if (!quiet)
-              fprintf(stderr, "  kernels/%s.cl:%d: '%s' needs %s but is not inside #if %s\n", file, lineno, uses[u].word,
-                      uses[u].ext, uses[u].ext);
+              fprintf(stderr, "  kernels/%s.cl:%d: '%s' needs %s but is not inside #ifdef %s\n", file, lineno,
+                      uses[u].word, uses[u].ext, uses[u].ext);
           }
         }
-    }
     line = next ? next + 1 : NULL;
   }
   free(s);
@@ -135,8 +187,15 @@ static void test_scanner(void) {
   const char *unguarded = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
                           "__kernel void k(__global double *x) { x[0] = 1.0; }\n";
   CHECK(scan_extensions("unguarded", unguarded, strlen(unguarded), 1) == 2);
-  const char *half_only = "__kernel void k(__global half *x, __global float *y) { y[0] = vload_half(0, x); }\n";
-  CHECK(scan_extensions("half", half_only, strlen(half_only), 1) == 1);
+  const char *half_ptr = "__kernel void k(__global half *x, __global float *y) { y[0] = vload_half(0, x); }\n";
+  CHECK(scan_extensions("half*", half_ptr, strlen(half_ptr), 1) == 0); /* core OpenCL: half storage */
+  const char *half_val = "__kernel void k(__global float *y) { half h = 1.0h; y[0] = convert_float(h); }\n";
+  CHECK(scan_extensions("half", half_val, strlen(half_val), 1) == 1);
+  const char *defines = "#define acc_t double\n#define WIDE(x) convert_double4_rte(x)\n";
+  CHECK(scan_extensions("define", defines, strlen(defines), 1) == 2);
+  const char *compound = "#if defined(cl_khr_fp64) && !defined(NO_FP64)\ntypedef float a_t;\n#else\n"
+                         "typedef double a_t;\n#endif\n#if defined(cl_khr_fp64) || defined(X)\ntypedef double b_t;\n#endif\n";
+  CHECK(scan_extensions("compound", compound, strlen(compound), 1) == 2);
   const char *wrong_guard = "#ifdef cl_khr_fp16\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#endif\n";
   CHECK(scan_extensions("wrong", wrong_guard, strlen(wrong_guard), 1) == 1);
   const char *guarded = "#if defined(cl_khr_fp64)\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
@@ -145,6 +204,11 @@ static void test_scanner(void) {
   CHECK(scan_extensions("guarded", guarded, strlen(guarded), 1) == 0);
   const char *after = "#ifdef cl_khr_fp64\n#endif\n__kernel void k(__global double *x) { }\n";
   CHECK(scan_extensions("after", after, strlen(after), 1) == 1);
+  const char *in_else = "#ifdef cl_khr_fp64\ntypedef float acc_t;\n#else\ntypedef double acc_t;\n#endif\n";
+  CHECK(scan_extensions("else", in_else, strlen(in_else), 1) == 1);
+  const char *ifndef = "#ifndef cl_khr_fp16\ntypedef float h_t;\n#else\ntypedef half h_t;\n#endif\n"
+                       "#if !defined(cl_khr_fp16)\ntypedef half h2_t;\n#endif\n";
+  CHECK(scan_extensions("ifndef", ifndef, strlen(ifndef), 1) == 1);
   for (size_t i = 0; i < gc_embedded_kernel_count; i++) {
     int bad = scan_extensions(gc_embedded_kernels[i].name, gc_embedded_kernels[i].source,
                               gc_embedded_kernels[i].length, 0);
@@ -175,10 +239,13 @@ static void build_one(gc_ctx *ctx, const char *what, const char *src, size_t len
   if (err != CL_SUCCESS) return;
   err = clBuildProgram(prog, 1, &ctx->dev.device_id, opts, NULL, NULL);
   if (err != CL_SUCCESS) {
-    char log[4096] = "";
-    clGetProgramBuildInfo(prog, ctx->dev.device_id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+    size_t loglen = 0;
+    clGetProgramBuildInfo(prog, ctx->dev.device_id, CL_PROGRAM_BUILD_LOG, 0, NULL, &loglen);
+    char *log = calloc(loglen + 1, 1);
+    if (log) clGetProgramBuildInfo(prog, ctx->dev.device_id, CL_PROGRAM_BUILD_LOG, loglen, log, NULL);
     fprintf(stderr, "FAIL %s with '%s' on %s / %s: %s\n%s\n", what, opts, ctx->dev.platform, ctx->dev.name,
-            gc_status_name(err), log);
+            gc_status_name(err), log ? log : "");
+    free(log);
     gc_test_failures++;
     clReleaseProgram(prog);
     return;
@@ -187,7 +254,9 @@ static void build_one(gc_ctx *ctx, const char *what, const char *src, size_t len
   cl_uint nk = 0;
   CHECK(clCreateKernelsInProgram(prog, 0, NULL, &nk) == CL_SUCCESS); /* gafmath.cl alone has none */
   cl_kernel *ks = calloc(nk ? nk : 1, sizeof *ks);
-  if (ks && clCreateKernelsInProgram(prog, nk, ks, NULL) == CL_SUCCESS) {
+  int made = ks && (nk == 0 || clCreateKernelsInProgram(prog, nk, ks, NULL) == CL_SUCCESS);
+  CHECK(made);
+  if (made) {
     for (cl_uint k = 0; k < nk; k++) {
       size_t kwg = 0;
       cl_ulong lm = 0;
@@ -234,13 +303,18 @@ static void build_all(gc_ctx *ctx) {
   src[gm->length] = '\n';
   memcpy(src + gm->length + 1, op->source, op->length);
   src[len] = '\0';
+  /* and with -cl-fp32-correctly-rounded-divide-sqrt where the device offers it, as the library builds it */
+  cl_device_fp_config fp = 0;
+  clGetDeviceInfo(ctx->dev.device_id, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
+  const char *cr = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt" : "";
   for (int opt = 0; opt <= (int)GC_OPT_ADAMW; opt++)
     for (int gaf = 0; gaf <= (int)GC_GAF_LOG; gaf++)
       for (int pos = 0; pos < 2; pos++)
         for (int clip = 0; clip <= (int)GC_CLIP_NORM; clip++) {
           if (pos && opt >= (int)GC_OPT_ADAM) continue; /* as the library: Adam's programs have position 0 */
           char extra[128], what[64];
-          snprintf(extra, sizeof extra, "-DGC_OPT=%d -DGC_GAF=%d -DGC_GAF_POS=%d -DGC_CLIP=%d", opt, gaf, pos, clip);
+          snprintf(extra, sizeof extra, "-DGC_OPT=%d -DGC_GAF=%d -DGC_GAF_POS=%d -DGC_CLIP=%d%s", opt, gaf, pos, clip,
+                   cr);
           snprintf(what, sizeof what, "gafmath+optim (%d %d %d %d)", opt, gaf, pos, clip);
           build_one(ctx, what, src, len, extra, &bs);
         }
@@ -259,7 +333,10 @@ int main(int argc, char **argv) {
   int count = 0;
   CHECK_OK(gc_devices_list(&list, &count));
   int chosen = -1;
-  if (only && *only) CHECK_OK(gc_device_select(list, count, only, &chosen));
+  if (only && *only) {
+    CHECK_OK(gc_device_select(list, count, only, &chosen));
+    if (chosen < 0) count = 0; /* no such device: nothing else is tested in its place */
+  }
   for (int i = 0; i < count; i++) {
     if (chosen >= 0 && i != chosen) continue;
     char sel[32];

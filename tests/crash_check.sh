@@ -14,7 +14,10 @@ rm -rf "$work"
 mkdir -p "$work"
 fail() { echo "crash_check: $*" >&2; exit 1; }
 E=6
-flags="--data synthetic --net resnet10_w16 --epochs $E --batch 32 --subset 192 --test-subset 64 --gaf arctan --lr 0.05"
+sub="--subset 192 --test-subset 64"
+# GAFCL_TEST_SCALE=small (the reruns on slower implementations): half the images, the same kills
+[ "${GAFCL_TEST_SCALE:-}" = small ] && sub="--subset 96 --test-subset 32"
+flags="--data synthetic --net resnet10_w16 --epochs $E --batch 32 $sub --gaf arctan --lr 0.05"
 "$gafcl" train $flags --out "$work/straight" > "$work/straight.log" 2>&1 || fail "the uninterrupted run failed"
 out=$work/crashy
 kill_epoch=0 kill_state=0 kill_model=0 kill_log=0 trial=0

@@ -8,7 +8,10 @@ gafcl=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-flags="--data synthetic --net resnet10_w16 --epochs 3 --batch 32 --subset 192 --test-subset 64 --gaf arctan --lr 0.05"
+sub="--subset 192 --test-subset 64"
+# GAFCL_TEST_SCALE=small (the reruns on slower implementations): half the images, the same checks
+[ "${GAFCL_TEST_SCALE:-}" = small ] && sub="--subset 96 --test-subset 32"
+flags="--data synthetic --net resnet10_w16 --epochs 3 --batch 32 $sub --gaf arctan --lr 0.05"
 "$gafcl" train $flags --out "$work/straight" > "$work/straight.log" 2>&1
 "$gafcl" train $flags --out "$work/resumed" --stop-after 1 > "$work/part1.log" 2>&1
 grep -q "stopping after 1 epoch" "$work/part1.log"

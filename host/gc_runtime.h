@@ -48,7 +48,7 @@ int gc_devices_list(gc_device_info **list, int *count);
  * substring: platform names and versions are searched first ("pocl", "intel", "rusticl", "nvidia" name
  * implementations), then vendor and device names (so "intel" finds Intel's platform before PoCL's device
  * named after an Intel CPU). NULL or "" picks the first GPU, else PoCL's device (the implementation the
- * tests run on and the fastest CPU one measured), else the first device. The ICD loader lists platforms
+ * tests run on), else the first device. The ICD loader lists platforms
  * in no fixed order, so the rule does not rely on it. A selector that matches nothing gives
  * GC_ERR_NO_DEVICE with the available devices listed. */
 int gc_device_select(const gc_device_info *list, int count, const char *selector, int *index);

@@ -142,6 +142,6 @@ echo "  a rerun from config.json gives the same steps, bit for bit (seed 2^60+1 
 
 echo "8. early, named checks"
 if "$gafcl" devices | grep -q "Portable Computing Language"; then
-  expect 0 "\* [0-9]+:[0-9]+ +Portable Computing Language" device_pocl "$gafcl" devices --device pocl
+  expect 0 "\* [0-9]+:[0-9]+ +pocl +Portable Computing Language" device_pocl "$gafcl" devices --device pocl
 fi
 echo "hostile: every case ended with a clear message, nothing hung, nothing was lost or made up"

@@ -29,13 +29,6 @@
 #define GC_CACHE_VERSION 1u
 #define GC_CACHE_HEADER 88u
 
-typedef struct gc_embedded_kernel {
-  const char *name;
-  const char *source;
-  size_t length;
-} gc_embedded_kernel;
-extern const gc_embedded_kernel gc_embedded_kernels[];
-extern const size_t gc_embedded_kernel_count;
 
 struct gc_program_entry {
   char *file;

@@ -8,6 +8,7 @@
  * The scanner is first shown to find unguarded uses in sources written to have them.
  * `--device P:D` (or GAFCL_DEVICE) limits the run to one device. */
 #include "gafcl.h"
+#include "gc_ops.h" /* the embedded kernel sources */
 #include "gc_test.h"
 
 #include <ctype.h>
@@ -15,13 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  const char *name;
-  const char *source;
-  size_t length;
-} embedded_kernel;
-extern const embedded_kernel gc_embedded_kernels[];
-extern const size_t gc_embedded_kernel_count;
 
 /* ---- the extension scanner ---- */
 
@@ -184,31 +178,36 @@ static int scan_extensions(const char *file, const char *src, size_t n, int quie
 }
 
 static void test_scanner(void) {
-  const char *unguarded = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
-                          "__kernel void k(__global double *x) { x[0] = 1.0; }\n";
-  CHECK(scan_extensions("unguarded", unguarded, strlen(unguarded), 1) == 2);
-  const char *half_ptr = "__kernel void k(__global half *x, __global float *y) { y[0] = vload_half(0, x); }\n";
-  CHECK(scan_extensions("half*", half_ptr, strlen(half_ptr), 1) == 0); /* core OpenCL: half storage */
-  const char *half_val = "__kernel void k(__global float *y) { half h = 1.0h; y[0] = convert_float(h); }\n";
-  CHECK(scan_extensions("half", half_val, strlen(half_val), 1) == 1);
-  const char *defines = "#define acc_t double\n#define WIDE(x) convert_double4_rte(x)\n";
-  CHECK(scan_extensions("define", defines, strlen(defines), 1) == 2);
-  const char *compound = "#if defined(cl_khr_fp64) && !defined(NO_FP64)\ntypedef float a_t;\n#else\n"
-                         "typedef double a_t;\n#endif\n#if defined(cl_khr_fp64) || defined(X)\ntypedef double b_t;\n#endif\n";
-  CHECK(scan_extensions("compound", compound, strlen(compound), 1) == 2);
-  const char *wrong_guard = "#ifdef cl_khr_fp16\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#endif\n";
-  CHECK(scan_extensions("wrong", wrong_guard, strlen(wrong_guard), 1) == 1);
-  const char *guarded = "#if defined(cl_khr_fp64)\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n"
-                        "typedef double acc_t;\n#else\ntypedef float acc_t; // no double here\n#endif\n"
-                        "/* a double in a comment */ __kernel void k(__global float *x) { acc_t a = x[0]; x[0] = a; }\n";
-  CHECK(scan_extensions("guarded", guarded, strlen(guarded), 1) == 0);
-  const char *after = "#ifdef cl_khr_fp64\n#endif\n__kernel void k(__global double *x) { }\n";
-  CHECK(scan_extensions("after", after, strlen(after), 1) == 1);
-  const char *in_else = "#ifdef cl_khr_fp64\ntypedef float acc_t;\n#else\ntypedef double acc_t;\n#endif\n";
-  CHECK(scan_extensions("else", in_else, strlen(in_else), 1) == 1);
-  const char *ifndef = "#ifndef cl_khr_fp16\ntypedef float h_t;\n#else\ntypedef half h_t;\n#endif\n"
-                       "#if !defined(cl_khr_fp16)\ntypedef half h2_t;\n#endif\n";
-  CHECK(scan_extensions("ifndef", ifndef, strlen(ifndef), 1) == 1);
+  /* sources written to have (or not have) unguarded uses, and how many the scanner must find */
+  static const struct {
+    const char *name;
+    int unguarded;
+    const char *src;
+  } cases[] = {
+      {"unguarded", 2, "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n__kernel void k(__global double *x) { x[0] = 1.0; }\n"},
+      {"half*", 0, /* core OpenCL: half storage */
+       "__kernel void k(__global half *x, __global float *y) { y[0] = vload_half(0, x); }\n"},
+      {"half", 1, "__kernel void k(__global float *y) { half h = 1.0h; y[0] = convert_float(h); }\n"},
+      {"define", 2, "#define acc_t double\n#define WIDE(x) convert_double4_rte(x)\n"},
+      {"compound", 2,
+       "#if defined(cl_khr_fp64) && !defined(NO_FP64)\ntypedef float a_t;\n#else\ntypedef double a_t;\n#endif\n"
+       "#if defined(cl_khr_fp64) || defined(X)\ntypedef double b_t;\n#endif\n"},
+      {"wrong", 1, "#ifdef cl_khr_fp16\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#endif\n"},
+      {"guarded", 0,
+       "#if defined(cl_khr_fp64)\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\ntypedef double acc_t;\n#else\n"
+       "typedef float acc_t; // no double here\n#endif\n"
+       "/* a double in a comment */ __kernel void k(__global float *x) { acc_t a = x[0]; x[0] = a; }\n"},
+      {"after", 1, "#ifdef cl_khr_fp64\n#endif\n__kernel void k(__global double *x) { }\n"},
+      {"else", 1, "#ifdef cl_khr_fp64\ntypedef float acc_t;\n#else\ntypedef double acc_t;\n#endif\n"},
+      {"ifndef", 1,
+       "#ifndef cl_khr_fp16\ntypedef float h_t;\n#else\ntypedef half h_t;\n#endif\n"
+       "#if !defined(cl_khr_fp16)\ntypedef half h2_t;\n#endif\n"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    int found = scan_extensions(cases[i].name, cases[i].src, strlen(cases[i].src), 1);
+    CHECK(found == cases[i].unguarded);
+    if (found != cases[i].unguarded) fprintf(stderr, "  case '%s': %d unguarded uses found\n", cases[i].name, found);
+  }
   for (size_t i = 0; i < gc_embedded_kernel_count; i++) {
     int bad = scan_extensions(gc_embedded_kernels[i].name, gc_embedded_kernels[i].source,
                               gc_embedded_kernels[i].length, 0);
@@ -218,7 +217,7 @@ static void test_scanner(void) {
 
 /* ---- building every program on every device ---- */
 
-static const embedded_kernel *find_source(const char *name) {
+static const gc_embedded_kernel *find_source(const char *name) {
   for (size_t i = 0; i < gc_embedded_kernel_count; i++)
     if (strcmp(gc_embedded_kernels[i].name, name) == 0) return &gc_embedded_kernels[i];
   return NULL;
@@ -284,16 +283,16 @@ static void build_one(gc_ctx *ctx, const char *what, const char *src, size_t len
 
 static void build_all(gc_ctx *ctx) {
   build_stats bs = {0, 0, 0, 0};
-  const embedded_kernel *gm = find_source("gafmath");
+  const gc_embedded_kernel *gm = find_source("gafmath");
   CHECK(gm != NULL);
   for (size_t i = 0; i < gc_embedded_kernel_count; i++) {
-    const embedded_kernel *e = &gc_embedded_kernels[i];
+    const gc_embedded_kernel *e = &gc_embedded_kernels[i];
     if (strcmp(e->name, "optim") == 0) continue; /* built with gafmath below */
     for (int rows = 0; rows < 2; rows++) build_one(ctx, e->name, e->source, e->length, rows ? "-DGC_ROWS=1" : "", &bs);
   }
   /* the optimizer program as the library builds it: gafmath + optim, every optimizer, GAF and clipping
    * mode, GAF on the gradient and on the momentum direction */
-  const embedded_kernel *op = find_source("optim");
+  const gc_embedded_kernel *op = find_source("optim");
   CHECK(op != NULL);
   if (!gm || !op) return;
   size_t len = gm->length + 1 + op->length;

@@ -27,6 +27,15 @@ typedef struct gc_kfamily {
 
 /* The kernel `id` of a family on this context (built on first use). */
 int gc_kfamily_kernel(gc_ctx *ctx, const gc_kfamily *f, int id, cl_kernel *k);
+/* The kernels/ sources embedded at build time (kernels/embed.cmake writes the table). */
+typedef struct gc_embedded_kernel {
+  const char *name;
+  const char *source;
+  size_t length;
+} gc_embedded_kernel;
+extern const gc_embedded_kernel gc_embedded_kernels[];
+extern const size_t gc_embedded_kernel_count;
+
 /* Settle ctx->wg on what the device accepts: build kernels/probe.cl (a reduction with gafcl's local
  * arrays) and halve ctx->wg until the compiled kernel takes it and fits ctx->local_mem (gc_ctx_create). */
 int gc_wg_probe(gc_ctx *ctx);

@@ -35,7 +35,7 @@ step() { # step NAME SECONDS COMMAND...
 }
 BI=3; BR=3; LIM=600; big=1
 if [ "${QUICK:-0}" = 1 ]; then
-  B=8; NB=2; EI=196; filt='sgemm/256|copy/1048576|conv_fwd_im2col_batched/layer1|conv_bwd_im2col_gemm/layer1|bn_relu_fwd/64x32|maxpool3x3s2_fwd/64x32|update_sgdm(_arctan)?/resnet18'
+  B=8; NB=2; EI=196; filt='sgemm/256|copy/1048576|conv_fwd_im2col_batched/layer1|conv_dgrad_im2col_gemm/layer1|bn_relu_fwd/64x32|maxpool3x3s2_fwd/64x32|update_sgdm(_arctan)?/resnet18'
   acc=(--net resnet10_w16 --epochs 1 --subset 512 --test-subset 256 --batch 64); BB=4; MT=0.01
 elif [ "${CPU:-0}" = 1 ]; then
   # sized for a 2-core CPU and its slowest implementation (rusticl): ResNet-18 at batch 16, the kernel set

@@ -1,8 +1,8 @@
 /* Convolution (kernels/conv.cl + CLBlast GEMM) as a table of algorithms, and the choice among them.
  *
- * Every algorithm is one row of `algos`: whether it supports a shape, the workspace it needs, and its
- * forward and backward (weight gradient and/or data gradient in one pass: both start from the same
- * transposed output gradient). The algorithm of each (shape, pass) is chosen on first use:
+ * Every algorithm is one row of `algos`: whether it supports a shape, the workspace it needs, and the
+ * passes it runs: forward, data gradient (dgrad) and weight gradient (wgrad, with the bias gradient).
+ * The algorithm of each (shape, pass) is chosen on first use, the three passes independently:
  *   measure    (default) run every supporting algorithm on the layer's real tensors and keep the
  *              fastest; the choice is remembered in the program cache folder (keyed by platform,
  *              device, driver, shape, workspace settings and the candidates), so later runs on the
@@ -12,7 +12,7 @@
  *   heuristic  the rule measured on a 2-core CPU (bench/bench_layers.cpp, ResNet-18 CIFAR shapes):
  *              1x1 stride-1 convolutions read x directly; maps of 64 positions or more use per-image
  *              GEMMs (each GEMM large enough, no transpose afterwards), smaller maps one GEMM over a
- *              chunk of images; backward im2col_gemm.
+ *              chunk of images; gradients im2col_gemm.
  *   NAME       that algorithm wherever it supports the shape and pass, the heuristic elsewhere.
  * The mode comes from gc_conv_algo_set, else the environment variable GAFCL_CONV_ALGO. */
 #include "gc_layers.h"
@@ -188,71 +188,236 @@ cleanup:
   return st;
 }
 
-/* The backward of im2col_gemm, per chunk: dyt (Co, L) = the chunk's dy as one matrix; db += row sums;
+/* The transposed output gradient of a chunk, dyt (Co, B*P) = dy as one matrix (the weight gradient's and
+ * im2col_gemm's data gradient's GEMM operand). */
+static int dy_transpose(gc_ctx *ctx, const conv_call *a, size_t b0, size_t bc) {
+  const gc_tensor *dy = a->y, *ws = a->ws;
+  return GC_LAUNCH(ctx, &fam, K_CONV_NCHW_TO_CNHW, gc_rows_items(ctx, bc * (size_t)a->c->c_out * a->p->P, a->p->P),
+                   GC_KMEM(dy->arena->buf), GC_KU64(dy->offset + b0 * gc_tensor_nstride(dy)), GC_KU32(GC_NS(dy)),
+                   GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + a->p->yt), GC_KU32(bc), GC_KU32((size_t)a->c->c_out),
+                   GC_KU32(a->p->P));
+}
+
+/* dx (+)= col2im(dcol) of a chunk, dcol in the workspace's col part with element (k, b, p) at
+ * b*col_bs + k*col_ks + p. */
+static int col2im(gc_ctx *ctx, const conv_call *a, size_t b0, size_t bc, size_t col_ks, size_t col_bs) {
+  const gc_conv *c = a->c;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *dx = a->dx, *ws = a->ws;
+  return GC_LAUNCH(ctx, &fam, K_CONV_COL2IM, gc_rows_items(ctx, bc * (size_t)c->c_in * x->dim[2] * x->dim[3], x->dim[3]),
+                   GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->col), GC_KU32(col_ks), GC_KU32(col_bs),
+                   GC_KMEM(dx->arena->buf), GC_KU64(dx->offset + b0 * gc_tensor_nstride(dx)), GC_KU32(GC_NS(dx)),
+                   GC_KU32(a->accumulate_dx ? 1 : 0), GC_KU32(bc), GC_KU32(c->c_in), GC_KU32(x->dim[2]),
+                   GC_KU32(x->dim[3]), GC_KU32(c->kh), GC_KU32(c->kw), GC_KU32(c->sh), GC_KU32(c->sw), GC_KU32(c->ph),
+                   GC_KU32(c->pw), GC_KU32(c->dh), GC_KU32(c->dw), GC_KU32(p->ho), GC_KU32(p->wo));
+}
+
+/* The weight gradient through im2col, per chunk: dyt = the chunk's dy as one matrix; db += its row sums;
  * col (K, L) = im2col(x); dw += dyt * col^T with the reduction over L split into partials of gi images
- * summed in a fixed order; dcol = W^T * dyt, then col2im (a gather, no atomics).
- * direct_dx (pointwise only): dx_b = W^T * dy_b per image straight into dx (GEMM beta = accumulate),
- * without the col buffer and col2im. */
-static int bwd_common(gc_ctx *ctx, const conv_call *a, int direct_dx) {
+ * summed in a fixed order. */
+static int wgrad_im2col_gemm(gc_ctx *ctx, const conv_call *a) {
   int st = 0;
   const gc_conv *c = a->c;
   const conv_plan *p = a->p;
-  const gc_tensor *x = a->x, *w = a->w, *dy = a->y, *dx = a->dx, *dw = a->dw, *db = a->db, *ws = a->ws;
+  const gc_tensor *x = a->x, *dw = a->dw, *db = a->db, *ws = a->ws;
   size_t n = x->dim[0], Co = (size_t)c->c_out, CK = Co * p->K;
   for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
     size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
-    if (dw || (c->bias && db) || (dx && !direct_dx))
-      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_NCHW_TO_CNHW, gc_rows_items(ctx, bc * Co * p->P, p->P), GC_KMEM(dy->arena->buf),
-                       GC_KU64(dy->offset + b0 * gc_tensor_nstride(dy)), GC_KU32(GC_NS(dy)), GC_KMEM(ws->arena->buf),
-                       GC_KU64(ws->offset + p->yt), GC_KU32(bc), GC_KU32(Co), GC_KU32(p->P)));
+    GC_TRY(dy_transpose(ctx, a, b0, bc));
     if (c->bias && db)
       GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_ROWS_SUM_ACC, Co, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->yt),
                               GC_KU32(L), GC_KU32(L), GC_KT(db)));
-    if (dw) {
-      GC_TRY(im2col(ctx, c, p, x, b0, bc, ws, L, p->P));
-      size_t Lg = p->gi * p->P, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
-      if (G == 1) {
-        gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, L, 1.0f, 1.0f, {ws, p->yt, L, 0}, {ws, p->col, L, 0},
-                          {dw, 0, p->K, 0}, 1};
+    GC_TRY(im2col(ctx, c, p, x, b0, bc, ws, L, p->P));
+    size_t Lg = p->gi * p->P, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
+    if (G == 1) {
+      gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, L, 1.0f, 1.0f, {ws, p->yt, L, 0}, {ws, p->col, L, 0},
+                        {dw, 0, p->K, 0}, 1};
+      GC_TRY(gc_gemm(ctx, &g));
+    } else {
+      if (nf > 0) {
+        gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, Lg, 1.0f, 0.0f, {ws, p->yt, L, Lg}, {ws, p->col, L, Lg},
+                          {ws, p->part, p->K, CK}, nf};
         GC_TRY(gc_gemm(ctx, &g));
-      } else {
-        if (nf > 0) {
-          gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, Lg, 1.0f, 0.0f, {ws, p->yt, L, Lg}, {ws, p->col, L, Lg},
-                            {ws, p->part, p->K, CK}, nf};
-          GC_TRY(gc_gemm(ctx, &g));
-        }
-        if (rem) {
-          gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, rem * p->P, 1.0f, 0.0f, {ws, p->yt + nf * Lg, L, 0},
-                            {ws, p->col + nf * Lg, L, 0}, {ws, p->part + nf * CK, p->K, 0}, 1};
-          GC_TRY(gc_gemm(ctx, &g));
-        }
-        GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->part),
-                         GC_KU32(G), GC_KU32(CK), GC_KT(dw)));
       }
-    }
-    if (dx && direct_dx) {
-      gc_gemm_args g = {GC_ROW_MAJOR, 1, 0, p->K, p->P, Co, 1.0f, a->accumulate_dx ? 1.0f : 0.0f, {w, 0, p->K, 0},
-                        {dy, b0 * gc_tensor_nstride(dy), p->P, gc_tensor_nstride(dy)},
-                        {dx, b0 * gc_tensor_nstride(dx), p->P, gc_tensor_nstride(dx)}, bc};
-      GC_TRY(gc_gemm(ctx, &g));
-    } else if (dx) {
-      gc_gemm_args g = {GC_ROW_MAJOR, 1, 0, p->K, L, Co, 1.0f, 0.0f, {w, 0, p->K, 0}, {ws, p->yt, L, 0},
-                        {ws, p->col, L, 0}, 1};
-      GC_TRY(gc_gemm(ctx, &g));
-      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_COL2IM, gc_rows_items(ctx, bc * (size_t)c->c_in * x->dim[2] * x->dim[3], x->dim[3]),
-                       GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->col), GC_KU32(L), GC_KU32(p->P),
-                       GC_KMEM(dx->arena->buf), GC_KU64(dx->offset + b0 * gc_tensor_nstride(dx)), GC_KU32(GC_NS(dx)),
-                       GC_KU32(a->accumulate_dx ? 1 : 0), GC_KU32(bc), GC_KU32(c->c_in), GC_KU32(x->dim[2]),
-                       GC_KU32(x->dim[3]), GC_KU32(c->kh), GC_KU32(c->kw), GC_KU32(c->sh), GC_KU32(c->sw),
-                       GC_KU32(c->ph), GC_KU32(c->pw), GC_KU32(c->dh), GC_KU32(c->dw), GC_KU32(p->ho), GC_KU32(p->wo)));
+      if (rem) {
+        gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, rem * p->P, 1.0f, 0.0f, {ws, p->yt + nf * Lg, L, 0},
+                          {ws, p->col + nf * Lg, L, 0}, {ws, p->part + nf * CK, p->K, 0}, 1};
+        GC_TRY(gc_gemm(ctx, &g));
+      }
+      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->part),
+                       GC_KU32(G), GC_KU32(CK), GC_KT(dw)));
     }
   }
 cleanup:
   return st;
 }
 
-static int bwd_im2col_gemm(gc_ctx *ctx, const conv_call *a) { return bwd_common(ctx, a, 0); }
-static int bwd_pointwise(gc_ctx *ctx, const conv_call *a) { return bwd_common(ctx, a, 1); }
+/* The data gradient through col2im, per chunk: dcol (K, L) = W^T * dyt, then col2im (a gather, no
+ * atomics). */
+static int dgrad_im2col_gemm(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *ws = a->ws;
+  size_t n = a->x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
+    GC_TRY(dy_transpose(ctx, a, b0, bc));
+    gc_gemm_args g = {GC_ROW_MAJOR, 1, 0, p->K, L, Co, 1.0f, 0.0f, {a->w, 0, p->K, 0}, {ws, p->yt, L, 0},
+                      {ws, p->col, L, 0}, 1};
+    GC_TRY(gc_gemm(ctx, &g));
+    GC_TRY(col2im(ctx, a, b0, bc, L, p->P));
+  }
+cleanup:
+  return st;
+}
+
+/* pointwise data gradient (1x1 stride 1): dx_b (+)= W^T * dy_b per image straight into dx (GEMM beta =
+ * accumulate), no col buffer and no col2im. */
+static int dgrad_pointwise(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *dy = a->y, *dx = a->dx;
+  size_t n = a->x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk;
+    gc_gemm_args g = {GC_ROW_MAJOR, 1, 0, p->K, p->P, Co, 1.0f, a->accumulate_dx ? 1.0f : 0.0f, {a->w, 0, p->K, 0},
+                      {dy, b0 * gc_tensor_nstride(dy), p->P, gc_tensor_nstride(dy)},
+                      {dx, b0 * gc_tensor_nstride(dx), p->P, gc_tensor_nstride(dx)}, bc};
+    GC_TRY(gc_gemm(ctx, &g));
+  }
+cleanup:
+  return st;
+}
+
+/* ---- the same lowerings on gafcl's own GEMMs (kernels/vgemm.cl: vector register tiles for CPUs) ---- */
+
+/* im2col_vgemm forward: im2col of a chunk into one K x L matrix, yt (Co, L) = W * col, transpose to NCHW
+ * with the bias. */
+static int fwd_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *y = a->y, *ws = a->ws;
+  size_t n = x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
+    GC_TRY(im2col(ctx, a->c, p, x, b0, bc, ws, L, p->P));
+    gc_vgemm_args g = {Co, L, p->K, 1, a->w, 0, p->K, 1, 0, ws, p->col, L, 0, ws, p->yt, L, 0, 0};
+    GC_TRY(gc_vgemm(ctx, &g));
+    const gc_tensor *bias = a->c->bias ? a->b : a->w;
+    GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_CNHW_TO_NCHW, gc_rows_items(ctx, bc * Co * p->P, p->P), GC_KMEM(ws->arena->buf),
+                     GC_KU64(ws->offset + p->yt), GC_KMEM(y->arena->buf),
+                     GC_KU64(y->offset + b0 * gc_tensor_nstride(y)), GC_KU32(GC_NS(y)), GC_KT(bias),
+                     GC_KU32(a->c->bias ? 1 : 0), GC_KU32(bc), GC_KU32(Co), GC_KU32(p->P)));
+  }
+cleanup:
+  return st;
+}
+
+/* im2col_vgemm_batched forward: im2col per image, y_b = W * col_b straight into NCHW (one launch over
+ * the chunk's images), then the bias. pointwise_vgemm: the same on x itself (1x1 stride 1). */
+static int fwd_vgemm_per_image(gc_ctx *ctx, const conv_call *a, int direct) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *y = a->y, *ws = a->ws;
+  size_t n = x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk;
+    gc_vgemm_args g = {Co, p->P, p->K, bc, a->w, 0, p->K, 1, 0, ws, p->col, p->P, p->K * p->P,
+                       y, b0 * gc_tensor_nstride(y), p->P, gc_tensor_nstride(y), 0};
+    if (direct) {
+      g.b = x, g.b_off = b0 * gc_tensor_nstride(x), g.b_bs = gc_tensor_nstride(x);
+    } else {
+      GC_TRY(im2col(ctx, a->c, p, x, b0, bc, ws, p->P, p->K * p->P));
+    }
+    GC_TRY(gc_vgemm(ctx, &g));
+    if (a->c->bias) GC_TRY(bias_add(ctx, a, b0, bc));
+  }
+cleanup:
+  return st;
+}
+static int fwd_im2col_vgemm_batched(gc_ctx *ctx, const conv_call *a) { return fwd_vgemm_per_image(ctx, a, 0); }
+static int fwd_pointwise_vgemm(gc_ctx *ctx, const conv_call *a) { return fwd_vgemm_per_image(ctx, a, 1); }
+
+/* im2col_vgemm data gradient: dcol_b (K, P) = W^T * dy_b per image, read from dy in place (no
+ * transpose), then col2im; pointwise_vgemm: dx_b (+)= W^T * dy_b straight into dx. */
+static int dgrad_vgemm_per_image(gc_ctx *ctx, const conv_call *a, int direct) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *dy = a->y, *dx = a->dx, *ws = a->ws;
+  size_t n = a->x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk;
+    gc_vgemm_args g = {p->K, p->P, Co, bc, a->w, 0, 1, p->K, 0, dy, b0 * gc_tensor_nstride(dy), p->P,
+                       gc_tensor_nstride(dy), ws, p->col, p->P, p->K * p->P, 0};
+    if (direct) {
+      g.c = dx, g.c_off = b0 * gc_tensor_nstride(dx), g.c_bs = gc_tensor_nstride(dx), g.beta = a->accumulate_dx;
+      GC_TRY(gc_vgemm(ctx, &g));
+    } else {
+      GC_TRY(gc_vgemm(ctx, &g));
+      GC_TRY(col2im(ctx, a, b0, bc, p->P, p->K * p->P));
+    }
+  }
+cleanup:
+  return st;
+}
+static int dgrad_im2col_vgemm_batched(gc_ctx *ctx, const conv_call *a) { return dgrad_vgemm_per_image(ctx, a, 0); }
+
+/* im2col_vgemm data gradient: dyt (Co, L) = the chunk's dy as one matrix, dcol (K, L) = W^T * dyt in one
+ * GEMM (wide rows also for small maps), then col2im. */
+static int dgrad_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const conv_plan *p = a->p;
+  const gc_tensor *ws = a->ws;
+  size_t n = a->x->dim[0], Co = (size_t)a->c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
+    GC_TRY(dy_transpose(ctx, a, b0, bc));
+    gc_vgemm_args g = {p->K, L, Co, 1, a->w, 0, 1, p->K, 0, ws, p->yt, L, 0, ws, p->col, L, 0, 0};
+    GC_TRY(gc_vgemm(ctx, &g));
+    GC_TRY(col2im(ctx, a, b0, bc, L, p->P));
+  }
+cleanup:
+  return st;
+}
+static int dgrad_pointwise_vgemm(gc_ctx *ctx, const conv_call *a) { return dgrad_vgemm_per_image(ctx, a, 1); }
+
+/* im2col_vgemm weight gradient: dyt and col as in im2col_gemm, then dw += dyt * col^T by vgemm_nt (both
+ * operands read along the reduction), the reduction split into partials of gi images summed in a fixed
+ * order as there. */
+static int wgrad_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const gc_conv *c = a->c;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *dw = a->dw, *db = a->db, *ws = a->ws;
+  size_t n = x->dim[0], Co = (size_t)c->c_out, CK = Co * p->K;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
+    GC_TRY(dy_transpose(ctx, a, b0, bc));
+    if (c->bias && db)
+      GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_ROWS_SUM_ACC, Co, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->yt),
+                              GC_KU32(L), GC_KU32(L), GC_KT(db)));
+    GC_TRY(im2col(ctx, c, p, x, b0, bc, ws, L, p->P));
+    size_t Lg = p->gi * p->P, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
+    if (G == 1) {
+      gc_vgemm_args g = {Co, p->K, L, 1, ws, p->yt, L, 1, 0, ws, p->col, L, 0, dw, 0, p->K, 0, 1};
+      GC_TRY(gc_vgemm_nt(ctx, &g));
+    } else {
+      if (nf > 0) {
+        gc_vgemm_args g = {Co, p->K, Lg, nf, ws, p->yt, L, 1, Lg, ws, p->col, L, Lg, ws, p->part, p->K, CK, 0};
+        GC_TRY(gc_vgemm_nt(ctx, &g));
+      }
+      if (rem) {
+        gc_vgemm_args g = {Co, p->K, rem * p->P, 1, ws, p->yt + nf * Lg, L, 1, 0, ws, p->col + nf * Lg, L, 0,
+                           ws, p->part + nf * CK, p->K, 0, 0};
+        GC_TRY(gc_vgemm_nt(ctx, &g));
+      }
+      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->part),
+                       GC_KU32(G), GC_KU32(CK), GC_KT(dw)));
+    }
+  }
+cleanup:
+  return st;
+}
 
 static int any_shape(const gc_conv *c) { return c != NULL; }
 
@@ -264,19 +429,28 @@ typedef struct conv_algo {
   const char *description;
   int (*supports)(const gc_conv *c);
   size_t (*workspace)(const conv_plan *p); /* elements */
-  int (*forward)(gc_ctx *ctx, const conv_call *a);  /* NULL: not a forward algorithm */
-  int (*backward)(gc_ctx *ctx, const conv_call *a); /* NULL: not a backward algorithm */
+  int (*forward)(gc_ctx *ctx, const conv_call *a); /* NULL: not a forward algorithm */
+  int (*dgrad)(gc_ctx *ctx, const conv_call *a);   /* data gradient: dx (+)= ...; NULL: none */
+  int (*wgrad)(gc_ctx *ctx, const conv_call *a);   /* weight (and bias) gradient: dw += ..., db += ...; NULL: none */
 } conv_algo;
 
 static const conv_algo algos[] = {
-    {"im2col_gemm", "im2col of a chunk of images, one GEMM over the chunk, transpose to NCHW; backward: split-"
-                    "reduction weight gradient, GEMM + col2im data gradient",
-     any_shape, ws_full, fwd_im2col_gemm, bwd_im2col_gemm},
+    {"im2col_gemm", "im2col of a chunk of images, one GEMM over the chunk, transpose to NCHW; data gradient: GEMM "
+                    "+ col2im; weight gradient: split-reduction GEMMs summed in a fixed order",
+     any_shape, ws_full, fwd_im2col_gemm, dgrad_im2col_gemm, wgrad_im2col_gemm},
     {"im2col_batched", "im2col per image, one strided-batched GEMM call writing NCHW (forward only)", any_shape,
-     ws_col, fwd_im2col_batched, NULL},
-    {"pointwise", "1x1 stride-1 convolutions: GEMMs on x itself, no im2col; backward: data gradient by per-image "
-                  "GEMMs straight into dx",
-     is_pointwise, ws_full, fwd_pointwise, bwd_pointwise},
+     ws_col, fwd_im2col_batched, NULL, NULL},
+    {"pointwise", "1x1 stride-1 convolutions: GEMMs on x itself, no im2col; data gradient by per-image GEMMs "
+                  "straight into dx",
+     is_pointwise, ws_full, fwd_pointwise, dgrad_pointwise, NULL},
+    {"im2col_vgemm", "im2col_gemm on gafcl's own vector-tile GEMMs (CPUs): one GEMM over the chunk; data gradient "
+                     "likewise + col2im; weight gradient by vgemm_nt in fixed-order partials",
+     any_shape, ws_full, fwd_im2col_vgemm, dgrad_im2col_vgemm, wgrad_im2col_vgemm},
+    {"im2col_vgemm_batched", "im2col per image and gafcl's own GEMM writing NCHW; data gradient per image from dy in "
+                             "place (no transpose) + col2im",
+     any_shape, ws_col, fwd_im2col_vgemm_batched, dgrad_im2col_vgemm_batched, NULL},
+    {"pointwise_vgemm", "1x1 stride-1 convolutions on gafcl's own GEMM: x and dy read in place, dx written in place",
+     is_pointwise, ws_col, fwd_pointwise_vgemm, dgrad_pointwise_vgemm, NULL},
 };
 enum { NALGO = (int)(sizeof algos / sizeof algos[0]) };
 
@@ -285,8 +459,11 @@ const char *gc_conv_algo_name(int i) { return i >= 0 && i < NALGO ? algos[i].nam
 const char *gc_conv_algo_description(int i) { return i >= 0 && i < NALGO ? algos[i].description : NULL; }
 
 int gc_conv_algo_supports(int i, const gc_conv *c, int pass) {
-  if (i < 0 || i >= NALGO || !algos[i].supports(c)) return 0;
-  return pass == GC_CONV_FORWARD ? algos[i].forward != NULL : algos[i].backward != NULL;
+  if (i < 0 || i >= NALGO || !c || !algos[i].supports(c)) return 0;
+  return pass == GC_CONV_FORWARD ? algos[i].forward != NULL
+         : pass == GC_CONV_DGRAD ? algos[i].dgrad != NULL
+         : pass == GC_CONV_WGRAD ? algos[i].wgrad != NULL
+                                 : 0;
 }
 
 size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w) {
@@ -299,7 +476,7 @@ size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h
 }
 
 static int heuristic(const gc_conv *c, const conv_plan *p, int pass) {
-  if (pass == GC_CONV_BACKWARD) return 0;                 /* im2col_gemm */
+  if (pass != GC_CONV_FORWARD) return 0;                  /* im2col_gemm */
   if (is_pointwise(c)) return 2;                          /* pointwise */
   return p->P >= 64 ? 1 : 0;                              /* im2col_batched : im2col_gemm */
 }
@@ -310,7 +487,7 @@ enum { MODE_MEASURE = -2, MODE_HEURISTIC = -1 };
 
 typedef struct conv_key {
   int pass;
-  int dx, db; /* backward: which gradients are wanted besides dw (they change what the algorithms do) */
+  int db;     /* weight gradient: the bias gradient is wanted too */
   int c_in, c_out, kh, kw, sh, sw, ph, pw, dh, dw, bias;
   size_t n, h, w, ws_limit, split;
 } conv_key;
@@ -403,10 +580,10 @@ int gc_conv_algo_stats(gc_ctx *ctx, gc_conv_stats *out) {
   return GC_OK;
 }
 
-static void make_key(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass, int dx, int db,
+static void make_key(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass, int db,
                      conv_key *k) {
   memset(k, 0, sizeof *k); /* compared with memcmp: padding zeroed */
-  k->dx = pass == GC_CONV_BACKWARD && dx, k->db = pass == GC_CONV_BACKWARD && db;
+  k->db = pass == GC_CONV_WGRAD && db;
   k->pass = pass, k->c_in = c->c_in, k->c_out = c->c_out, k->kh = c->kh, k->kw = c->kw, k->sh = c->sh, k->sw = c->sw;
   k->ph = c->ph, k->pw = c->pw, k->dh = c->dh, k->dw = c->dw, k->bias = c->bias;
   k->n = n, k->h = h, k->w = w, k->ws_limit = ctx->conv_ws_limit, k->split = ctx->conv_wgrad_split;
@@ -415,7 +592,7 @@ static void make_key(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, si
 static int lookup(const gc_conv_state *s, const conv_key *k, int any_grads) {
   for (size_t i = 0; i < s->n; i++) {
     conv_key e = s->list[i].key;
-    if (any_grads) e.dx = e.db = 0;
+    if (any_grads) e.db = 0;
     if (!memcmp(&e, k, sizeof e)) return s->list[i].algo;
   }
   return -1;
@@ -425,17 +602,21 @@ int gc_conv_algo_chosen(gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_
   gc_conv_state *s = ctx->ops ? ctx->ops->conv : NULL;
   if (!s) return -1;
   conv_key k;
-  make_key(ctx, c, n, h, w, pass, 0, 0, &k);
+  make_key(ctx, c, n, h, w, pass, 0, &k);
   return lookup(s, &k, 1);
+}
+
+static const char *pass_name(int pass) {
+  return pass == GC_CONV_FORWARD ? "forward" : pass == GC_CONV_DGRAD ? "dgrad" : "wgrad";
 }
 
 static void key_text(const conv_key *k, char *out, size_t cap) {
   snprintf(out, cap,
            "%s n=%zu c_in=%d h=%zu w=%zu c_out=%d kernel=%dx%d stride=%dx%d pad=%dx%d dilation=%dx%d bias=%d "
            "workspace=%zu split=%zu%s%s",
-           k->pass == GC_CONV_FORWARD ? "forward" : "backward", k->n, k->c_in, k->h, k->w, k->c_out, k->kh, k->kw,
+           pass_name(k->pass), k->n, k->c_in, k->h, k->w, k->c_out, k->kh, k->kw,
            k->sh, k->sw, k->ph, k->pw, k->dh, k->dw, k->bias, k->ws_limit, k->split,
-           k->pass == GC_CONV_BACKWARD ? (k->dx ? " dx=1" : " dx=0") : "", k->pass == GC_CONV_BACKWARD ? (k->db ? " db=1" : " db=0") : "");
+           k->pass == GC_CONV_WGRAD ? (k->db ? " db=1" : " db=0") : "", "");
 }
 
 /* The cache entry's path for a key and its candidates (their names are part of the key: a new
@@ -518,7 +699,9 @@ static double wall_s(void) {
 }
 
 static int run_algo(gc_ctx *ctx, int i, int pass, const conv_call *a) {
-  return pass == GC_CONV_FORWARD ? algos[i].forward(ctx, a) : algos[i].backward(ctx, a);
+  return pass == GC_CONV_FORWARD ? algos[i].forward(ctx, a)
+         : pass == GC_CONV_DGRAD ? algos[i].dgrad(ctx, a)
+                                 : algos[i].wgrad(ctx, a);
 }
 
 /* Time each candidate: one untimed run (builds CLBlast's kernels for the shape), then the best of two
@@ -530,7 +713,7 @@ static int measure(gc_ctx *ctx, const conv_call *a, int pass, const int *cand, i
   gc_tensor sdx, sdw, sdb;
   conv_call b = *a;
   gc_arena_init(ctx, &scratch, "convolution measurement");
-  if (pass == GC_CONV_BACKWARD) {
+  if (pass != GC_CONV_FORWARD) {
     if (a->dx) {
       size_t d[4] = {a->dx->dim[0], a->dx->dim[1], a->dx->dim[2], a->dx->dim[3]};
       GC_TRY(gc_arena_reserve(&scratch, &sdx, 4, d));
@@ -576,9 +759,9 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
   gc_conv_state *s = NULL;
   GC_TRY(conv_state(ctx, &s));
   const gc_conv *c = a->c;
-  const int want_dx = a->dx != NULL, want_db = a->db != NULL;
+  const int want_db = pass == GC_CONV_WGRAD && a->db != NULL;
   conv_key key;
-  make_key(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass, want_dx, want_db, &key);
+  make_key(ctx, c, a->x->dim[0], a->x->dim[2], a->x->dim[3], pass, want_db, &key);
   int known = lookup(s, &key, 0);
   if (known >= 0) {
     *algo = known;
@@ -683,17 +866,27 @@ cleanup:
 int gc_conv_backward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *dy,
                      const gc_tensor *dx, int accumulate_dx, const gc_tensor *dw, const gc_tensor *db,
                      const gc_tensor *ws) {
-  int st = 0, algo = -1;
+  int st = 0, algo = -1, pass = GC_CONV_WGRAD;
   conv_plan p;
   GC_TRY(conv_check(ctx, c, x, w, db, dy, ws, &p, "conv backward"));
-  GC_TRY(gc_need_n(dw, (size_t)c->c_out * p.K, "conv backward", "dw"));
+  if (!dx && !dw) GC_FAIL(GC_ERR_ARG, "conv backward: neither dx nor dw given");
+  if (dw) GC_TRY(gc_need_n(dw, (size_t)c->c_out * p.K, "conv backward", "dw"));
   if (dx) GC_TRY(gc_need4(dx, x->dim[0], (size_t)c->c_in, x->dim[2], x->dim[3], "conv backward", "dx"));
-  conv_call a = {c, &p, x, w, NULL, dy, ws, dx, dw, c->bias ? db : NULL, accumulate_dx};
-  GC_TRY(choose(ctx, &a, GC_CONV_BACKWARD, &algo));
-  GC_TRY(algos[algo].backward(ctx, &a));
+  if (dw) {
+    conv_call a = {c, &p, x, w, NULL, dy, ws, NULL, dw, c->bias ? db : NULL, 0};
+    GC_TRY(choose(ctx, &a, GC_CONV_WGRAD, &algo));
+    GC_TRY(algos[algo].wgrad(ctx, &a));
+  }
+  if (dx) {
+    pass = GC_CONV_DGRAD;
+    algo = -1;
+    conv_call a = {c, &p, x, w, NULL, dy, ws, dx, NULL, NULL, accumulate_dx};
+    GC_TRY(choose(ctx, &a, GC_CONV_DGRAD, &algo));
+    GC_TRY(algos[algo].dgrad(ctx, &a));
+  }
 cleanup:
   if (st)
-    gc_error_prefix(st, "conv %d->%d %dx%d/%d backward%s%s: ", c->c_in, c->c_out, c->kh, c->kw, c->sh,
+    gc_error_prefix(st, "conv %d->%d %dx%d/%d %s%s%s: ", c->c_in, c->c_out, c->kh, c->kw, c->sh, pass_name(pass),
                     algo >= 0 ? " " : "", algo >= 0 ? algos[algo].name : "");
   return st;
 }

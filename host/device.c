@@ -376,6 +376,23 @@ cleanup:
   return st;
 }
 
+int gc_launch_nd(gc_ctx *ctx, cl_kernel k, const char *what, int dims, const size_t *global, const size_t *local,
+                 int nargs, const gc_karg *args) {
+  int st = 0;
+  for (int i = 0; i < nargs; i++)
+    GC_CL(clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr), "%s argument %d (%zu bytes)", what, i,
+          args[i].size);
+  for (int d = 0; d < dims; d++)
+    if (global[d] == 0) return GC_OK;
+  cl_event ev = NULL;
+  GC_CL(clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, global, local, 0, NULL, gc_event_slot(ctx, &ev)),
+        "%s over %zu x %zu x %zu (local %zu)", what, global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1,
+        local ? local[0] : 0);
+  gc_track_event(ctx, ev);
+cleanup:
+  return st;
+}
+
 struct gc_ctx_ops *gc_ctx_ops_get(gc_ctx *ctx) {
   if (!ctx->ops) ctx->ops = calloc(1, sizeof *ctx->ops);
   return ctx->ops;

@@ -43,6 +43,40 @@ typedef struct gc_gemm_args {
 
 int gc_gemm(gc_ctx *ctx, const gc_gemm_args *g);
 
+/* gafcl's own GEMMs for CPU devices (kernels/vgemm.cl), alpha = 1:
+ *   gc_vgemm     C[b] (+)= A[b] * B[b]     A (m x k) element (i, k) at a_off + b*a_bs + i*a_si + k*a_sk (any
+ *                                          layout), B (k x n) row-major with rows ldb apart, C (m x n) ldc
+ *   gc_vgemm_nt  C[b] (+)= A[b] * B[b]^T   A (m x k) rows a_si apart (a_sk must be 1), B (n x k) rows ldb apart
+ * beta 0 overwrites C, 1 adds to it. Offsets are in elements from each tensor's start; extents are checked. */
+typedef struct gc_vgemm_args {
+  size_t m, n, k, batch;
+  const gc_tensor *a;
+  size_t a_off, a_si, a_sk, a_bs;
+  const gc_tensor *b;
+  size_t b_off, ldb, b_bs;
+  const gc_tensor *c;
+  size_t c_off, ldc, c_bs;
+  int beta;
+} gc_vgemm_args;
+int gc_vgemm(gc_ctx *ctx, const gc_vgemm_args *g);
+int gc_vgemm_nt(gc_ctx *ctx, const gc_vgemm_args *g);
+/* The CPU reference (double accumulation); which = GC_VGEMM_NN or GC_VGEMM_NT. */
+void gc_ref_vgemm(const gc_vgemm_args *g, int which, const float *a, const float *b, float *c);
+
+/* Their register tiles (build options): vgemm MR rows x NV vectors of VW floats, vgemm_nt MR x NR
+ * outputs each a VW-wide partial sum; work-groups of LW work-items. A context starts from the tiles
+ * `gafcl tune` kept for its device in the cache folder (tuned = 1), else the defaults (16, 2, 8 / 16,
+ * 4, 4, work-groups of 1). gc_vgemm_tile_set changes them for this context (later builds use them);
+ * gc_vgemm_tiles_save keeps the current ones for every later context on the device. */
+enum { GC_VGEMM_NN = 0, GC_VGEMM_NT = 1 };
+typedef struct gc_vgemm_tile {
+  int vw, nv, mr, nr, lw;
+} gc_vgemm_tile;
+int gc_vgemm_tile_check(int which, const gc_vgemm_tile *t);
+int gc_vgemm_tile_get(gc_ctx *ctx, int which, gc_vgemm_tile *t, int *tuned);
+int gc_vgemm_tile_set(gc_ctx *ctx, int which, const gc_vgemm_tile *t);
+int gc_vgemm_tiles_save(gc_ctx *ctx, char *path_out, size_t cap);
+
 /* The same on host arrays, in double precision accumulation: the CPU reference for gc_gemm. `a`, `b`,
  * `c` point at the start of each operand's tensor (the offsets in g apply). */
 void gc_ref_gemm(const gc_gemm_args *g, const float *a, const float *b, float *c);

@@ -31,20 +31,20 @@ typedef struct gc_conv {
 
 /* Convolution algorithms are the rows of a table in host/conv.c (im2col_gemm, im2col_batched,
  * pointwise, ...): each says which shapes it supports, the workspace it needs, and runs the forward pass
- * and/or the backward pass (weight and data gradients). The algorithm for each shape and pass is chosen
- * on first use on a context, by the mode:
+ * and/or the data gradient and/or the weight gradient. The algorithm for each shape and pass is chosen
+ * on first use on a context, the three passes independently, by the mode:
  *   "measure"   (default) time every supporting algorithm on the layer's tensors, keep the fastest, and
  *               remember the choice in the program cache folder (keyed by device, driver and shape) so
  *               that every later run on the device uses it; with no cache folder, the heuristic;
  *   "heuristic" a fixed rule (1x1 stride-1: pointwise; maps of >= 64 positions: im2col_batched, else
- *               im2col_gemm; backward: im2col_gemm);
+ *               im2col_gemm; gradients: im2col_gemm);
  *   a name      that algorithm where it supports the shape and pass, the heuristic elsewhere.
  * The mode is gc_conv_algo_set's, else the environment variable GAFCL_CONV_ALGO's, else "measure". */
-enum { GC_CONV_FORWARD = 1, GC_CONV_BACKWARD = 2 };
+enum { GC_CONV_FORWARD = 1, GC_CONV_DGRAD = 2, GC_CONV_WGRAD = 3 }; /* the passes: y, dx, dw (and db) */
 int gc_conv_algo_count(void);
 const char *gc_conv_algo_name(int i);        /* NULL past the end */
 const char *gc_conv_algo_description(int i);
-/* Whether algorithm i runs `pass` (GC_CONV_FORWARD / GC_CONV_BACKWARD) for this descriptor. */
+/* Whether algorithm i runs `pass` (GC_CONV_FORWARD / _DGRAD / _WGRAD) for this descriptor. */
 int gc_conv_algo_supports(int i, const gc_conv *c, int pass);
 /* Set the mode ("measure", "heuristic" or an algorithm's name); GC_ERR_ARG names the valid ones.
  * Choices made before are forgotten. */
@@ -68,8 +68,8 @@ size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h
 /* x (N, c_in, H, W), w (c_out, c_in, kh, kw), b (c_out) or NULL, y (N, c_out, Ho, Wo). */
 int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,
                     const gc_tensor *y, const gc_tensor *ws);
-/* dw += dL/dw, db += dL/db (db may be NULL when there is no bias), dx (+)= dL/dx (dx may be NULL: the
- * network input needs no gradient). */
+/* dw += dL/dw, db += dL/db (db may be NULL when there is no bias), dx (+)= dL/dx. dx may be NULL (the
+ * network input needs no gradient) and dw may be NULL (the data gradient alone), not both. */
 int gc_conv_backward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *dy,
                      const gc_tensor *dx, int accumulate_dx, const gc_tensor *dw, const gc_tensor *db,
                      const gc_tensor *ws);

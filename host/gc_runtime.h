@@ -152,6 +152,9 @@ typedef struct gc_karg {
  * work-groups (reductions). `what` names the kernel in error messages. */
 int gc_launch(gc_ctx *ctx, cl_kernel k, const char *what, size_t items, size_t groups, int nargs,
               const gc_karg *args);
+/* The same over a `dims`-dimensional range with the given local size (NULL: the implementation's). */
+int gc_launch_nd(gc_ctx *ctx, cl_kernel k, const char *what, int dims, const size_t *global, const size_t *local,
+                 int nargs, const gc_karg *args);
 #define GC_NARGS(...) ((int)(sizeof((gc_karg[]){__VA_ARGS__}) / sizeof(gc_karg)))
 
 #ifdef __cplusplus

@@ -411,6 +411,10 @@ cleanup:
 }
 
 int gc_kernel_get(gc_ctx *ctx, const char *file, const char *options, const char *name, cl_kernel *kernel) {
+  return gc_kernel_get_lw(ctx, file, options, name, ctx->wg, kernel);
+}
+
+int gc_kernel_get_lw(gc_ctx *ctx, const char *file, const char *options, const char *name, size_t lw, cl_kernel *kernel) {
   int st = 0;
   gc_program_entry *pe = NULL;
   gc_kernel_entry *ke = NULL;
@@ -457,12 +461,12 @@ int gc_kernel_get(gc_ctx *ctx, const char *file, const char *options, const char
     clReleaseKernel(kk);
     GC_CL_ERR(err, "clGetKernelWorkGroupInfo", "kernel %s in kernels/%s.cl", name, file);
   }
-  if (kwg < ctx->wg || klm > ctx->local_mem) {
+  if (kwg < lw || klm > ctx->local_mem) {
     clReleaseKernel(kk);
     GC_FAIL(GC_ERR_BUILD,
             "kernel %s in kernels/%s.cl on %s runs work-groups of at most %zu and uses %llu bytes of local memory; "
             "gafcl launches it with %zu and allows %zu (GAFCL_MAX_WORK_GROUP / GAFCL_LOCAL_MEM_BYTES lower both)",
-            name, file, ctx->dev.name, kwg, (unsigned long long)klm, ctx->wg, ctx->local_mem);
+            name, file, ctx->dev.name, kwg, (unsigned long long)klm, lw, ctx->local_mem);
   }
   ke = calloc(1, sizeof *ke);
   if (!ke || !(ke->name = xstrdup(name))) {

@@ -128,6 +128,10 @@ int gc_net_profiling(const gc_net *net);
 int gc_net_nlayers(const gc_net *net);
 void gc_net_layer_profile(const gc_net *net, int i, gc_layer_profile *lp);
 
+/* Whether layer i is a convolution; if so its descriptor, its input's dimensions (N, C, H, W) and whether
+ * the backward pass computes its input gradient (not for the network's input). Planned nets too. */
+int gc_net_layer_conv(const gc_net *net, int i, gc_conv *c, size_t in_dims[4], int *wants_dx);
+
 /* A snapshot of the buffers (batch-norm running statistics and counters), taken before a training step
  * and put back when the step is skipped: a skipped step leaves no trace in the model. */
 int gc_net_buffers_save(gc_ctx *ctx, gc_net *net);

@@ -570,6 +570,15 @@ void gc_net_layer_profile(const gc_net *net, int i, gc_layer_profile *lp) {
   }
 }
 
+int gc_net_layer_conv(const gc_net *net, int i, gc_conv *c, size_t in_dims[4], int *wants_dx) {
+  if (i < 0 || i >= net->nnodes || strcmp(gc_net_ops[net->nodes[i].op].name, "conv") != 0) return 0;
+  const node *n = &net->nodes[i];
+  *c = n->conv;
+  memcpy(in_dims, net->acts[n->in].dims, 4 * sizeof in_dims[0]);
+  *wants_dx = n->in != net->input;
+  return 1;
+}
+
 /* ---- buffer snapshots and finiteness of the model ---- */
 
 int gc_net_buffers_save(gc_ctx *ctx, gc_net *net) {

@@ -31,6 +31,11 @@ static double conv_loss(void *u) {
 }
 
 /* strided: x, y, dy, dx are channel views of wider tensors. chunky: tiny workspace bound and split. */
+static int supports_any(int k, const gc_conv *c) {
+  return gc_conv_algo_supports(k, c, GC_CONV_FORWARD) || gc_conv_algo_supports(k, c, GC_CONV_DGRAD) ||
+         gc_conv_algo_supports(k, c, GC_CONV_WGRAD);
+}
+
 static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, const char *algo, int strided, int chunky,
                       int acc_dx, int fd) {
   size_t Ho, Wo;
@@ -97,7 +102,7 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, cons
   CHECK_OK(gc_conv_forward(ctx, &c, &x, Wt, c.bias ? B : NULL, &y, WS));
   CHECK_OK(gc_conv_backward(ctx, &c, &x, Wt, &dy, &dxv, acc_dx, DW, c.bias ? DB : NULL, WS));
   /* a forced algorithm runs wherever it supports the shape and pass */
-  for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_BACKWARD; pass++)
+  for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_WGRAD; pass++)
     for (int i = 0; i < gc_conv_algo_count(); i++)
       if (!strcmp(algo, gc_conv_algo_name(i)) && gc_conv_algo_supports(i, &c, pass))
         CHECK(gc_conv_algo_chosen(ctx, &c, N, H, W, pass) == i);
@@ -150,7 +155,7 @@ static void test_conv(gc_ctx *ctx) {
     /* every algorithm that runs this shape: plain, accumulating dx, views with chunks of 2 images and
      * one image per weight-gradient partial */
     for (int k = 0; k < gc_conv_algo_count(); k++) {
-      if (!gc_conv_algo_supports(k, &c, GC_CONV_FORWARD) && !gc_conv_algo_supports(k, &c, GC_CONV_BACKWARD)) continue;
+      if (!supports_any(k, &c)) continue;
       conv_case(ctx, c, 3, H, W, gc_conv_algo_name(k), 0, 0, 0, 0);
       conv_case(ctx, c, 3, H, W, gc_conv_algo_name(k), 0, 0, 1, 0);
       conv_case(ctx, c, 5, H, W, gc_conv_algo_name(k), 1, 1, 1, 0);
@@ -166,7 +171,7 @@ static void test_conv(gc_ctx *ctx) {
     for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) {
       size_t hw = wide[i].c_in >= 512 ? 4 : 8;
       for (int k = 0; k < gc_conv_algo_count(); k++)
-        if (gc_conv_algo_supports(k, &wide[i], GC_CONV_FORWARD) || gc_conv_algo_supports(k, &wide[i], GC_CONV_BACKWARD))
+        if (supports_any(k, &wide[i]))
           conv_case(ctx, wide[i], 2, hw, hw, gc_conv_algo_name(k), 0, 0, (int)(i & 1), 0);
     }
   }
@@ -624,9 +629,16 @@ static void conv_pointwise_pass(gc_ctx *ctx, const gc_conv *c, size_t N, size_t 
 static void test_conv_choice(void) {
   char dir[] = "/tmp/gafcl-conv-choice-XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
-  const gc_conv c = {6, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0}; /* pointwise: 3 forward and 2 backward candidates */
+  const gc_conv c = {6, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0}; /* pointwise: several candidates in each pass */
   gc_conv_stats st;
-  int fwd = -1, bwd = -1;
+  int fwd = -1, dgr = -1, wgr = -1, multi = 0; /* multi: passes with more than one candidate (measured) */
+  for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_WGRAD; pass++) {
+    int n = 0;
+    for (int k = 0; k < gc_conv_algo_count(); k++) n += gc_conv_algo_supports(k, &c, pass);
+    CHECK(n >= 1);
+    multi += n > 1;
+  }
+  CHECK(multi >= 2);
   for (int round = 0; round < 3; round++) {
     gc_ctx *ctx = gc_test_open();
     if (!ctx) return;
@@ -634,15 +646,17 @@ static void test_conv_choice(void) {
     CHECK_OK(gc_conv_algo_set(ctx, "measure"));
     conv_pointwise_pass(ctx, &c, 3, 6);
     CHECK_OK(gc_conv_algo_stats(ctx, &st));
-    int f = gc_conv_algo_chosen(ctx, &c, 3, 6, 6, GC_CONV_FORWARD), b = gc_conv_algo_chosen(ctx, &c, 3, 6, 6, GC_CONV_BACKWARD);
-    CHECK(gc_conv_algo_supports(f, &c, GC_CONV_FORWARD) && gc_conv_algo_supports(b, &c, GC_CONV_BACKWARD));
-    CHECK(count_entries(dir) == 2);
+    int f = gc_conv_algo_chosen(ctx, &c, 3, 6, 6, GC_CONV_FORWARD), d = gc_conv_algo_chosen(ctx, &c, 3, 6, 6, GC_CONV_DGRAD),
+        w = gc_conv_algo_chosen(ctx, &c, 3, 6, 6, GC_CONV_WGRAD);
+    CHECK(gc_conv_algo_supports(f, &c, GC_CONV_FORWARD) && gc_conv_algo_supports(d, &c, GC_CONV_DGRAD) &&
+          gc_conv_algo_supports(w, &c, GC_CONV_WGRAD));
+    CHECK(count_entries(dir) == multi);
     if (round == 0) { /* measured and kept */
-      CHECK(st.measured == 2 && st.loaded == 0);
-      fwd = f, bwd = b;
+      CHECK(st.measured == multi && st.loaded == 0);
+      fwd = f, dgr = d, wgr = w;
     } else if (round == 1) { /* a new context reads the same choices */
-      CHECK(st.measured == 0 && st.loaded == 2);
-      CHECK(f == fwd && b == bwd);
+      CHECK(st.measured == 0 && st.loaded == multi);
+      CHECK(f == fwd && d == dgr && w == wgr);
       /* corrupt every entry: the next context measures again and replaces them */
       DIR *d = opendir(dir);
       for (struct dirent *e; d && (e = readdir(d)) != NULL;)
@@ -654,7 +668,7 @@ static void test_conv_choice(void) {
         }
       if (d) closedir(d);
     } else {
-      CHECK(st.measured == 2 && st.loaded == 0);
+      CHECK(st.measured == multi && st.loaded == 0);
     }
     gc_ctx_free(ctx);
   }
@@ -665,9 +679,9 @@ static void test_conv_choice(void) {
   CHECK_OK(gc_conv_algo_set(ctx, "measure"));
   conv_pointwise_pass(ctx, &c, 3, 6);
   CHECK_OK(gc_conv_algo_stats(ctx, &st));
-  CHECK(st.measured == 0 && st.loaded == 0 && st.heuristic == 2);
+  CHECK(st.measured == 0 && st.loaded == 0 && st.heuristic == 3);
   /* a bad mode names the valid ones */
-  CHECK_STATUS(gc_conv_algo_set(ctx, "winograd"), GC_ERR_ARG);
+  CHECK_STATUS(gc_conv_algo_set(ctx, "fft"), GC_ERR_ARG);
   CHECK(strstr(gc_last_error(), "measure, heuristic, im2col_gemm") != NULL);
   gc_ctx_free(ctx);
   char cmd[256];

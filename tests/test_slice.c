@@ -170,6 +170,103 @@ static void test_gemm_errors(gc_ctx *ctx) {
   gc_arena_release(&ar);
 }
 
+/* gafcl's own GEMMs (kernels/vgemm.cl) in one tile configuration, against the double reference: operands at
+ * offsets with padded leading dimensions and batch gaps, A also transposed (through its strides), C holding
+ * NaN when beta = 0 (never read) and values when beta = 1; twice, for the same bits. */
+static void vgemm_case(gc_ctx *ctx, int which, int ta, size_t m, size_t n, size_t k, size_t batch, int beta) {
+  size_t a_si = ta ? 1 : k + 2, a_sk = ta ? m + 3 : 1, sa = ta ? k * a_sk + 1 : m * a_si + 5;
+  if (which == GC_VGEMM_NT) a_si = k + 2, a_sk = 1, sa = m * a_si + 5;
+  size_t ldb = (which == GC_VGEMM_NN ? n : k) + 1, sb = (which == GC_VGEMM_NN ? k : n) * ldb + 3;
+  size_t ldc = n + 3, sc = m * ldc + 2;
+  size_t na = 7 + sa * batch, nb = 1 + sb * batch, nc = 11 + sc * batch;
+  gc_arena ar;
+  gc_tensor A, B, C;
+  gc_arena_init(ctx, &ar, "vgemm-test");
+  CHECK_OK(gc_arena_reserve(&ar, &A, 1, &na));
+  CHECK_OK(gc_arena_reserve(&ar, &B, 1, &nb));
+  CHECK_OK(gc_arena_reserve(&ar, &C, 1, &nc));
+  CHECK_OK(gc_arena_commit(ctx, &ar, 0));
+  float *ha = malloc(na * 4), *hb = malloc(nb * 4), *hc = malloc(nc * 4), *ref = malloc(nc * 4), *again = malloc(nc * 4);
+  unsigned long long seed = 7 + m * 1000003 + n * 1009 + k + batch;
+  for (size_t i = 0; i < na; i++) ha[i] = gc_test_rand(&seed);
+  for (size_t i = 0; i < nb; i++) hb[i] = gc_test_rand(&seed);
+  for (size_t i = 0; i < nc; i++) hc[i] = ref[i] = beta ? gc_test_rand(&seed) : NAN;
+  /* elements outside every C matrix stay as they were: the reference leaves them alone too */
+  upload(ctx, &ar, 3, (const gc_tensor *[]){&A, &B, &C}, (const float *[]){ha, hb, hc});
+  gc_vgemm_args g = {m, n, k, batch, &A, 7, a_si, a_sk, sa, &B, 1, ldb, sb, &C, 11, ldc, sc, beta};
+  CHECK_OK(which == GC_VGEMM_NN ? gc_vgemm(ctx, &g) : gc_vgemm_nt(ctx, &g));
+  CHECK_OK(gc_tensor_read(ctx, &C, hc, nc));
+  gc_ref_vgemm(&g, which, ha, hb, ref);
+  char what[160];
+  gc_vgemm_tile t;
+  CHECK_OK(gc_vgemm_tile_get(ctx, which, &t, NULL));
+  snprintf(what, sizeof what, "%s tile %d/%d/%d/%d/%d ta=%d m=%zu n=%zu k=%zu batch=%zu beta=%d",
+           which == GC_VGEMM_NN ? "vgemm" : "vgemm_nt", t.vw, t.nv, t.mr, t.nr, t.lw, ta, m, n, k, batch, beta);
+  for (size_t i = 0; i < nc; i++) /* untouched NaNs compare equal to the reference's */
+    if (isnan(ref[i]) && isnan(hc[i])) ref[i] = hc[i] = 0;
+  gc_test_close(hc, ref, nc, 2e-6 * sqrt((double)k) + 1e-6, 1e-5, what);
+  if (!beta) { /* the same inputs again: the same bits */
+    CHECK_OK(which == GC_VGEMM_NN ? gc_vgemm(ctx, &g) : gc_vgemm_nt(ctx, &g));
+    CHECK_OK(gc_tensor_read(ctx, &C, again, nc));
+    for (size_t i = 0; i < nc; i++)
+      if (isnan(again[i])) again[i] = 0;
+    CHECK(memcmp(again, hc, nc * 4) == 0);
+  }
+  free(ha), free(hb), free(hc), free(ref), free(again);
+  gc_arena_release(&ar);
+}
+
+static void test_vgemm(gc_ctx *ctx) {
+  /* tiles: the defaults, then odd ones (narrow vectors, rows and columns that leave remainders, groups
+   * of 2); shapes with edges in every dimension */
+  static const gc_vgemm_tile nn[] = {{16, 2, 8, 0, 1}, {4, 3, 3, 0, 2}, {8, 1, 1, 0, 1}};
+  static const gc_vgemm_tile nt[] = {{16, 0, 4, 4, 1}, {4, 0, 3, 3, 2}, {8, 0, 1, 1, 1}};
+  static const size_t shapes[][3] = {{1, 1, 1}, {17, 33, 65}, {65, 17, 33}, {3, 257, 2}, {100, 3, 250}, {8, 32, 16}};
+  for (size_t t = 0; t < 3; t++) {
+    if (small && t > 1) break;
+    CHECK_OK(gc_vgemm_tile_set(ctx, GC_VGEMM_NN, &nn[t]));
+    CHECK_OK(gc_vgemm_tile_set(ctx, GC_VGEMM_NT, &nt[t]));
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+      if (small && s > 2) break;
+      vgemm_case(ctx, GC_VGEMM_NN, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0);
+      vgemm_case(ctx, GC_VGEMM_NN, 1, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0);
+      vgemm_case(ctx, GC_VGEMM_NT, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0);
+    }
+    vgemm_case(ctx, GC_VGEMM_NN, 1, 9, 37, 21, 3, 1);
+    vgemm_case(ctx, GC_VGEMM_NT, 0, 9, 13, 37, 3, 1);
+    vgemm_case(ctx, GC_VGEMM_NN, 0, 5, 40, 7, 2, 0);
+  }
+  CHECK_OK(gc_vgemm_tile_set(ctx, GC_VGEMM_NN, &nn[0]));
+  CHECK_OK(gc_vgemm_tile_set(ctx, GC_VGEMM_NT, &nt[0]));
+  /* refused: bad tiles, sizes, overlapping outputs, operands past their tensors */
+  gc_vgemm_tile bad = nn[0];
+  bad.vw = 5;
+  CHECK_STATUS(gc_vgemm_tile_set(ctx, GC_VGEMM_NN, &bad), GC_ERR_ARG);
+  bad = nn[0], bad.lw = 3;
+  CHECK_STATUS(gc_vgemm_tile_set(ctx, GC_VGEMM_NN, &bad), GC_ERR_ARG);
+  bad = nt[0], bad.nr = 0;
+  CHECK_STATUS(gc_vgemm_tile_set(ctx, GC_VGEMM_NT, &bad), GC_ERR_ARG);
+  gc_arena ar;
+  gc_tensor A;
+  size_t n = 64;
+  gc_arena_init(ctx, &ar, "vgemm-errors");
+  CHECK_OK(gc_arena_reserve(&ar, &A, 1, &n));
+  CHECK_OK(gc_arena_commit(ctx, &ar, 0));
+  gc_vgemm_args g = {8, 8, 8, 1, &A, 0, 8, 1, 0, &A, 0, 8, 0, &A, 0, 8, 0, 0};
+  gc_vgemm_args e = g;
+  e.b_off = 1;
+  CHECK_STATUS(gc_vgemm(ctx, &e), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "operand B reaches element 64") != NULL);
+  e = g, e.k = 0;
+  CHECK_STATUS(gc_vgemm_nt(ctx, &e), GC_ERR_ARG);
+  e = g, e.m = e.n = e.k = 2, e.batch = 4, e.a_bs = e.b_bs = 4, e.ldb = e.ldc = 2, e.a_si = 2, e.c_bs = 3;
+  CHECK_STATUS(gc_vgemm(ctx, &e), GC_ERR_ARG);
+  CHECK(strstr(gc_last_error(), "overlap") != NULL);
+  e = g, e.a_sk = 2;
+  CHECK_STATUS(gc_vgemm_nt(ctx, &e), GC_ERR_ARG);
+  gc_arena_release(&ar);
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--small")) small = 1;
@@ -178,6 +275,7 @@ int main(int argc, char **argv) {
   test_eltwise(ctx);
   test_gemm(ctx);
   test_gemm_errors(ctx);
+  test_vgemm(ctx);
   gc_ctx_free(ctx);
   return gc_test_summary("test_slice");
 }

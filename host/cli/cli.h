@@ -22,6 +22,7 @@ enum {
   CMD_EVAL = 1 << 7,
   CMD_STEPS = 1 << 8,
   CMD_BENCH = 1 << 9,
+  CMD_BENCH_CONV = 1 << 10,
 };
 #define CMD_RUNS (CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE) /* commands that train over a data set */
 
@@ -158,6 +159,8 @@ int cmd_steps(gafcl_cfg *c);
 void cmd_batch_defaults(gafcl_cfg *c);
 int cmd_bench(gafcl_cfg *c);
 void cmd_bench_defaults(gafcl_cfg *c);
+int cmd_bench_conv(gafcl_cfg *c);
+void cmd_bench_conv_defaults(gafcl_cfg *c);
 void cmd_nets_defaults(gafcl_cfg *c);
 /* gafcl reproduce: the paper's value of a run (NaN: none), and its recipe for a table */
 void cmd_reproduce_recipe(gafcl_cfg *c, long table);

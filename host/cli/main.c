@@ -37,6 +37,9 @@ static const command commands[] = {
     {"bench", CMD_BENCH, "epoch benchmark on synthetic data: forward/backward/optimizer times, GAF overhead, "
                          "per-layer profile",
      cmd_bench_defaults, cmd_bench},
+    {"bench-conv", CMD_BENCH_CONV, "every convolution shape of --nets at --batch: forward, data and weight gradient "
+                                   "per algorithm and as chosen (JSON for bench/pytorch_convs.py and bench/report)",
+     cmd_bench_conv_defaults, cmd_bench_conv},
 };
 enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
 

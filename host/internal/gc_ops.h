@@ -12,6 +12,7 @@
 #ifndef GC_OPS_H
 #define GC_OPS_H
 
+#include "gc_blas.h"
 #include "gc_tensor.h"
 
 /* The families, one per kernels/<file>.cl with a host file next to it. The optimizer keeps its own
@@ -42,6 +43,9 @@ int gc_wg_probe(gc_ctx *ctx);
 /* Release every family's kernels (gc_ctx_free). */
 void gc_kfamily_release(gc_ctx *ctx);
 
+/* gc_kernel_get for a kernel launched in work-groups of `lw` (its own reqd_work_group_size), checked
+ * against that instead of the context's work-group size. */
+int gc_kernel_get_lw(gc_ctx *ctx, const char *file, const char *options, const char *name, size_t lw, cl_kernel *kernel);
 /* Launch kernel `id` of family f: arguments set from args, over `items` work-items, or, when items is
  * 0, over `groups` whole work-groups. */
 int gc_kfamily_run(gc_ctx *ctx, const gc_kfamily *f, int id, size_t items, size_t groups, int nargs,
@@ -80,6 +84,8 @@ typedef struct gc_conv_state gc_conv_state;
 struct gc_ctx_ops {
   cl_kernel *kernels[GC_KF_COUNT];
   gc_conv_state *conv;
+  int vgemm_ready, vgemm_tuned; /* vgemm tiles: settled (defaults or the cache's), read from the cache */
+  struct gc_vgemm_tile vgemm[2];
 };
 /* The context's op state, created on first use (NULL only when out of memory). */
 struct gc_ctx_ops *gc_ctx_ops_get(gc_ctx *ctx);

@@ -1,0 +1,290 @@
+/* `gafcl bench-conv`: every convolution shape of the networks named, at the batch given, timed pass by
+ * pass (forward, data gradient, weight gradient) with each algorithm of the table that runs it and with
+ * the algorithm the library chooses, on synthetic tensors. The JSON it writes (--out) is what
+ * bench/pytorch_convs.py reads to time PyTorch on the same shapes, and what bench/report puts side by
+ * side. Shapes shared by several layers (or networks) are timed once and counted per network, so that
+ * the sum over a network's shapes is its convolution time per iteration. */
+#include "cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef GAFCL_GIT_REV
+#define GAFCL_GIT_REV "unknown"
+#endif
+
+enum { MAXNETS = 16 };
+
+typedef struct shape {
+  gc_conv c;
+  size_t dims[4]; /* the input: N, C, H, W */
+  char first[160]; /* the first layer with this shape ("resnet18 layer1.0.conv1.weight") */
+  int count[MAXNETS], dx_count[MAXNETS];
+} shape;
+
+static const char *const pass_names[4] = {"", "forward", "dgrad", "wgrad"};
+
+static int same(const shape *s, const gc_conv *c, const size_t d[4]) {
+  return !memcmp(&s->c, c, sizeof *c) && !memcmp(s->dims, d, sizeof s->dims);
+}
+
+/* The unique convolution shapes of the nets (planned only: nothing allocated). */
+static int collect(gc_ctx *ctx, const gafcl_cfg *c, char (*names)[32], int nn, shape **out, int *ns) {
+  int st = 0, cap = 0;
+  *out = NULL;
+  *ns = 0;
+  for (int k = 0; k < nn && !st; k++) {
+    gc_net_spec s;
+    gc_net *net = NULL;
+    GC_TRY(gc_net_spec_init(&s, names[k], c->imagenet));
+    if (c->size > 0) s.in_h = s.in_w = (int)c->size;
+    if (c->classes > 0) s.classes = (int)c->classes;
+    GC_TRY(gc_net_plan(ctx, &s, (size_t)c->batch, &net));
+    for (int i = 0; i < gc_net_nlayers(net); i++) {
+      gc_conv cv;
+      size_t d[4];
+      int wdx;
+      if (!gc_net_layer_conv(net, i, &cv, d, &wdx)) continue;
+      int j = 0;
+      while (j < *ns && !same(&(*out)[j], &cv, d)) j++;
+      if (j == *ns) {
+        if (*ns == cap) {
+          cap = cap ? 2 * cap : 32;
+          shape *t = realloc(*out, (size_t)cap * sizeof *t);
+          if (!t) {
+            gc_net_free(net);
+            GC_FAIL(GC_ERR_HOST_MEM, "convolution shapes");
+          }
+          *out = t;
+        }
+        shape *sh = &(*out)[(*ns)++];
+        memset(sh, 0, sizeof *sh);
+        sh->c = cv;
+        memcpy(sh->dims, d, sizeof sh->dims);
+        gc_layer_profile lp;
+        gc_net_layer_profile(net, i, &lp);
+        snprintf(sh->first, sizeof sh->first, "%s %s", names[k], lp.param);
+      }
+      (*out)[j].count[k]++;
+      (*out)[j].dx_count[k] += wdx;
+    }
+    gc_net_free(net);
+  }
+cleanup:
+  return st;
+}
+
+typedef struct bufs {
+  gc_arena ar;
+  gc_tensor x, w, b, y, dx, dw, db, ws;
+} bufs;
+
+static int fill(gc_ctx *ctx, const gc_tensor *t, uint64_t seed) {
+  size_t n = gc_tensor_numel(t);
+  float *v = malloc(n * sizeof *v);
+  if (!v) GC_FAIL(GC_ERR_HOST_MEM, "benchmark tensor of %zu elements", n);
+  uint64_t r = seed * 0x9E3779B97F4A7C15ull + 88172645463325252ull;
+  for (size_t i = 0; i < n; i++) {
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    v[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+  }
+  int st = gc_tensor_write(ctx, t, v, n);
+  free(v);
+  return st;
+}
+
+static int bufs_make(gc_ctx *ctx, const shape *s, bufs *b) {
+  int st = 0;
+  size_t ho, wo;
+  GC_TRY(gc_conv_out(&s->c, s->dims[2], s->dims[3], &ho, &wo));
+  size_t n = s->dims[0], co = (size_t)s->c.c_out, k = (size_t)s->c.c_in * s->c.kh * s->c.kw;
+  size_t dy[4] = {n, co, ho, wo}, nw = co * k, nb = co, nws = gc_conv_workspace(ctx, &s->c, n, s->dims[2], s->dims[3]);
+  gc_arena_init(ctx, &b->ar, "convolution benchmark");
+  GC_TRY(gc_arena_reserve(&b->ar, &b->x, 4, s->dims));
+  GC_TRY(gc_arena_reserve(&b->ar, &b->dx, 4, s->dims));
+  GC_TRY(gc_arena_reserve(&b->ar, &b->y, 4, dy));
+  GC_TRY(gc_arena_reserve(&b->ar, &b->w, 1, &nw));
+  GC_TRY(gc_arena_reserve(&b->ar, &b->dw, 1, &nw));
+  GC_TRY(gc_arena_reserve(&b->ar, &b->b, 1, &nb));
+  GC_TRY(gc_arena_reserve(&b->ar, &b->db, 1, &nb));
+  if (nws < 1) nws = 1;
+  GC_TRY(gc_arena_reserve(&b->ar, &b->ws, 1, &nws));
+  GC_TRY(gc_arena_commit(ctx, &b->ar, 0));
+  GC_TRY(fill(ctx, &b->x, 1));
+  GC_TRY(fill(ctx, &b->w, 2));
+  GC_TRY(fill(ctx, &b->y, 3)); /* the output gradient of the backward passes; the forward overwrites it */
+  GC_TRY(fill(ctx, &b->b, 4));
+cleanup:
+  return st;
+}
+
+static int run_pass(gc_ctx *ctx, const shape *s, bufs *b, int pass) {
+  const gc_tensor *bias = s->c.bias ? &b->b : NULL, *db = s->c.bias ? &b->db : NULL;
+  if (pass == GC_CONV_FORWARD) return gc_conv_forward(ctx, &s->c, &b->x, &b->w, bias, &b->y, &b->ws);
+  if (pass == GC_CONV_DGRAD) return gc_conv_backward(ctx, &s->c, &b->x, &b->w, &b->y, &b->dx, 0, NULL, NULL, &b->ws);
+  return gc_conv_backward(ctx, &s->c, &b->x, &b->w, &b->y, NULL, 0, &b->dw, db, &b->ws);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The median of `iters` timed runs after one untimed run (which builds the kernels, and in "measure"
+ * mode makes the choice), in milliseconds. */
+static int time_pass(gc_ctx *ctx, const shape *s, bufs *b, int pass, int iters, double *ms) {
+  int st = 0;
+  double *t = malloc((size_t)iters * sizeof *t);
+  if (!t) GC_FAIL(GC_ERR_HOST_MEM, "timings");
+  GC_TRY(run_pass(ctx, s, b, pass));
+  GC_TRY(gc_finish(ctx));
+  for (int i = 0; i < iters; i++) {
+    gc_timing_begin(ctx);
+    GC_TRY(run_pass(ctx, s, b, pass));
+    GC_TRY(gc_timing_end(ctx, &t[i]));
+  }
+  qsort(t, (size_t)iters, sizeof *t, cmp_double);
+  *ms = 1e3 * (iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]));
+cleanup:
+  free(t);
+  return st;
+}
+
+static double conv_flops(const shape *s) {
+  size_t ho = 0, wo = 0;
+  if (gc_conv_out(&s->c, s->dims[2], s->dims[3], &ho, &wo)) gc_clear_error();
+  return 2.0 * (double)s->dims[0] * (double)s->c.c_out * (double)(ho * wo) * (double)s->c.c_in * s->c.kh * s->c.kw;
+}
+
+static int bench_conv(gc_ctx *ctx, const gafcl_cfg *c) {
+  int st = 0, nn = 0, ns = 0;
+  char names[MAXNETS][32], list[256];
+  shape *sh = NULL;
+  cJSON *root = cJSON_CreateObject();
+  snprintf(list, sizeof list, "%s", c->nets);
+  for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
+    snprintf(names[nn++], sizeof names[0], "%s", t);
+  }
+  GC_TRY(collect(ctx, c, names, nn, &sh, &ns));
+  /* the mode to restore after timing each algorithm: --conv-algo, else the library's default */
+  const char *mode = c->conv_algo[0] ? c->conv_algo : "measure";
+  cJSON_AddStringToObject(root, "device", ctx->dev.name);
+  cJSON_AddStringToObject(root, "platform", ctx->dev.platform);
+  cJSON_AddStringToObject(root, "driver", ctx->dev.driver);
+  cJSON_AddStringToObject(root, "gafcl_git_revision", GAFCL_GIT_REV);
+  cJSON_AddStringToObject(root, "form", c->imagenet ? "imagenet" : "cifar");
+  cJSON_AddNumberToObject(root, "batch", (double)c->batch);
+  cJSON_AddNumberToObject(root, "iters", (double)c->iters);
+  cJSON_AddStringToObject(root, "mode", mode);
+  cJSON *jn = cJSON_AddArrayToObject(root, "nets");
+  for (int k = 0; k < nn; k++) cJSON_AddItemToArray(jn, cJSON_CreateString(names[k]));
+  cJSON *js = cJSON_AddArrayToObject(root, "shapes");
+  double total[MAXNETS][4];
+  memset(total, 0, sizeof total);
+  printf("%d convolution shapes of %s (%s form, batch %ld); median of %ld runs, ms\n", ns, c->nets,
+         c->imagenet ? "ImageNet" : "CIFAR", c->batch, c->iters);
+  printf("%-7s %-59s %-26s %10s %10s %10s\n", "", "shape (first layer)", "chosen", "forward", "dgrad", "wgrad");
+  for (int i = 0; i < ns && !st; i++) {
+    shape *s = &sh[i];
+    bufs b;
+    memset(&b, 0, sizeof b);
+    size_t ho = 0, wo = 0;
+    GC_TRY(gc_conv_out(&s->c, s->dims[2], s->dims[3], &ho, &wo));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(js, o);
+    cJSON_AddStringToObject(o, "first", s->first);
+    const int iv[] = {(int)s->dims[0], s->c.c_in, (int)s->dims[2], (int)s->dims[3], s->c.c_out, s->c.kh, s->c.kw,
+                      s->c.sh, s->c.sw, s->c.ph, s->c.pw, s->c.dh, s->c.dw, s->c.bias, (int)ho, (int)wo};
+    const char *ik[] = {"n", "c_in", "h", "w", "c_out", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw", "bias", "ho", "wo"};
+    for (size_t q = 0; q < sizeof iv / sizeof iv[0]; q++) cJSON_AddNumberToObject(o, ik[q], iv[q]);
+    cJSON_AddNumberToObject(o, "flops", conv_flops(s));
+    cJSON *jc = cJSON_AddObjectToObject(o, "count"), *jd = cJSON_AddObjectToObject(o, "dgrad_count");
+    for (int k = 0; k < nn; k++)
+      if (s->count[k]) {
+        cJSON_AddNumberToObject(jc, names[k], s->count[k]);
+        cJSON_AddNumberToObject(jd, names[k], s->dx_count[k]);
+      }
+    st = bufs_make(ctx, s, &b);
+    cJSON *jp = cJSON_AddObjectToObject(o, "passes");
+    double chosen_ms[4] = {0, 0, 0, 0};
+    char chosen_name[4][32];
+    for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_WGRAD && !st; pass++) {
+      cJSON *pp = cJSON_AddObjectToObject(jp, pass_names[pass]), *ja = cJSON_AddObjectToObject(pp, "algorithms");
+      for (int a = 0; a < gc_conv_algo_count() && !st; a++) {
+        if (!gc_conv_algo_supports(a, &s->c, pass)) continue;
+        double ms;
+        st = gc_conv_algo_set(ctx, gc_conv_algo_name(a));
+        if (!st) st = time_pass(ctx, s, &b, pass, (int)c->iters, &ms);
+        if (st) {
+          gc_error_prefix(st, "%s: ", gc_conv_algo_name(a));
+          break;
+        }
+        cJSON_AddNumberToObject(ja, gc_conv_algo_name(a), ms);
+      }
+      if (!st) st = gc_conv_algo_set(ctx, mode);
+      if (!st) st = time_pass(ctx, s, &b, pass, (int)c->iters, &chosen_ms[pass]);
+      if (st) break;
+      int ch = gc_conv_algo_chosen(ctx, &s->c, s->dims[0], s->dims[2], s->dims[3], pass);
+      snprintf(chosen_name[pass], sizeof chosen_name[pass], "%s", ch >= 0 ? gc_conv_algo_name(ch) : "?");
+      cJSON_AddStringToObject(pp, "chosen", chosen_name[pass]);
+      cJSON_AddNumberToObject(pp, "ms", chosen_ms[pass]);
+      for (int k = 0; k < nn; k++)
+        total[k][pass] += chosen_ms[pass] * (pass == GC_CONV_DGRAD ? s->dx_count[k] : s->count[k]);
+    }
+    gc_arena_release(&b.ar);
+    if (st) {
+      gc_error_prefix(st, "shape %s: ", s->first);
+      break;
+    }
+    char desc[96], algos[96];
+    snprintf(desc, sizeof desc, "%d->%d %dx%d/%d %zux%zu", s->c.c_in, s->c.c_out, s->c.kh, s->c.kw, s->c.sh,
+             s->dims[2], s->dims[3]);
+    snprintf(algos, sizeof algos, "%.8s/%.8s/%.8s", chosen_name[1], chosen_name[2], chosen_name[3]);
+    printf("%3d/%-3d %-22s %-36.36s %-26s %10.3f %10.3f %10.3f\n", i + 1, ns, desc, s->first, algos, chosen_ms[1],
+           chosen_ms[2], chosen_ms[3]);
+    fflush(stdout);
+  }
+  if (!st) {
+    cJSON *jt = cJSON_AddObjectToObject(root, "totals_ms");
+    printf("per iteration (each shape times its layers; dgrad only where the layer needs it):\n");
+    for (int k = 0; k < nn; k++) {
+      cJSON *t = cJSON_AddObjectToObject(jt, names[k]);
+      for (int pass = 1; pass <= 3; pass++) cJSON_AddNumberToObject(t, pass_names[pass], total[k][pass]);
+      printf("  %-16s forward %.1f ms, dgrad %.1f ms, wgrad %.1f ms, all %.1f ms\n", names[k], total[k][1], total[k][2],
+             total[k][3], total[k][1] + total[k][2] + total[k][3]);
+    }
+    cJSON_AddStringToObject(root, "timing", gc_timing_source_name(ctx));
+  }
+  if (!st && c->out[0]) {
+    char *text = cJSON_Print(root);
+    FILE *f = text ? fopen(c->out, "w") : NULL;
+    int bad = !f || fputs(text, f) < 0;
+    if (f && fclose(f) != 0) bad = 1;
+    free(text);
+    if (bad) st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot write %s", c->out);
+    else printf("results written to %s\n", c->out);
+  }
+cleanup:
+  free(sh);
+  cJSON_Delete(root);
+  return st;
+}
+
+void cmd_bench_conv_defaults(gafcl_cfg *c) {
+  c->batch = 16;
+  c->iters = 5;
+}
+
+int cmd_bench_conv(gafcl_cfg *c) {
+  gc_ctx *ctx = NULL;
+  int st = cli_open(c, &ctx);
+  if (st) return cli_fail(st, "cannot open the device");
+  printf("device: %s (%s, driver %s)\n", ctx->dev.name, ctx->dev.platform, ctx->dev.driver);
+  st = bench_conv(ctx, c);
+  int rc = st ? cli_fail(st, "bench-conv failed") : 0;
+  gc_ctx_free(ctx);
+  return rc;
+}

@@ -1,0 +1,135 @@
+// GEMMs written for CPU OpenCL implementations: each work-item computes a register tile of C with
+// explicit vector types (float8 / float16), which the CPU compilers turn into AVX / AVX-512 FMAs, and
+// loops over the whole reduction itself (no local memory, no barriers). The tile is set at build time:
+//   vgemm     C[b] (M x N) (+)= A[b] (M x K) * B[b] (K x N)   A strided (any layout: transposes are free),
+//             B and C row-major; the tile is MR rows x NV vectors of VW columns. Used for the forward
+//             pass (W * col) and the data gradient (W^T * dy).
+//   vgemm_nt  C[b] (M x N) (+)= A[b] (M x K) * B[b]^T, A (M x K) and B (N x K) both row-major, so both
+//             operands are read along the reduction; the tile is MR x NR outputs, each a VW-wide partial
+//             sum reduced across lanes at the end in a fixed order. Used for the weight gradient
+//             (dy^T-free: dyt * col^T).
+// Every output is one work-item's sum over k in increasing order (vgemm) or over lanes then chunks in a
+// fixed order (vgemm_nt): no atomics, the same bits every run. beta is 0 (overwrite) or 1 (accumulate).
+// Work-groups are LW x 1 x 1 work-items (1 on CPUs: a work-item is already a vectorised tile).
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef VW
+#define VW 16
+#endif
+#ifndef NV
+#define NV 2
+#endif
+#ifndef MR
+#define MR 8
+#endif
+#ifndef NR
+#define NR 4
+#endif
+#ifndef LW
+#define LW 1
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define VT CAT(float, VW)
+#define VLOAD CAT(vload, VW)
+#define VSTORE CAT(vstore, VW)
+
+__kernel __attribute__((reqd_work_group_size(LW, 1, 1)))
+void vgemm(uint M, uint N, uint K,
+           __global const float *A, ulong a_off, uint a_si, uint a_sk, ulong a_bs,
+           __global const float *B, ulong b_off, uint ldb, ulong b_bs,
+           __global float *C, ulong c_off, uint ldc, ulong c_bs, uint beta) {
+  const uint j0 = get_global_id(0) * (VW * NV), i0 = get_global_id(1) * MR, bi = get_global_id(2);
+  if (j0 >= N || i0 >= M) return;
+  const ulong ab = a_off + bi * a_bs, bb = b_off + bi * b_bs, cb = c_off + bi * c_bs;
+  ulong arow[MR];
+  for (uint r = 0; r < MR; r++) arow[r] = ab + (ulong)min(i0 + r, M - 1) * a_si; // rows past M: read, not stored
+  if (j0 + VW * NV <= N) {
+    VT acc[MR][NV];
+    for (uint r = 0; r < MR; r++)
+      for (uint v = 0; v < NV; v++) acc[r][v] = (VT)0.0f;
+    for (uint k = 0; k < K; k++) {
+      VT bv[NV];
+      const ulong brow = bb + (ulong)k * ldb + j0;
+      for (uint v = 0; v < NV; v++) bv[v] = VLOAD(0, B + brow + v * VW);
+      const ulong ak = (ulong)k * a_sk;
+      for (uint r = 0; r < MR; r++) {
+        const VT a = (VT)A[arow[r] + ak];
+        for (uint v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]);
+      }
+    }
+    for (uint r = 0; r < MR; r++) {
+      if (i0 + r >= M) break;
+      __global float *c = C + cb + (ulong)(i0 + r) * ldc + j0;
+      for (uint v = 0; v < NV; v++) {
+        VT o = acc[r][v];
+        if (beta) o += VLOAD(v, c);
+        VSTORE(o, v, c);
+      }
+    }
+  } else { // the last columns: one at a time, the same order of operations as a vector lane
+    for (uint j = j0; j < N; j++) {
+      float acc[MR];
+      for (uint r = 0; r < MR; r++) acc[r] = 0.0f;
+      for (uint k = 0; k < K; k++) {
+        const float b = B[bb + (ulong)k * ldb + j];
+        const ulong ak = (ulong)k * a_sk;
+        for (uint r = 0; r < MR; r++) acc[r] = fma(A[arow[r] + ak], b, acc[r]);
+      }
+      for (uint r = 0; r < MR && i0 + r < M; r++) {
+        const ulong o = cb + (ulong)(i0 + r) * ldc + j;
+        C[o] = beta ? C[o] + acc[r] : acc[r];
+      }
+    }
+  }
+}
+
+// The sum of a vector's lanes, pairwise in a fixed order.
+inline float lanes_sum(VT v) {
+#if VW == 16
+  const float8 h = v.lo + v.hi;
+  const float4 q = h.lo + h.hi;
+#elif VW == 8
+  const float4 q = v.lo + v.hi;
+#else
+  const float4 q = v;
+#endif
+  float2 d = q.lo + q.hi;
+  return d.x + d.y;
+}
+
+__kernel __attribute__((reqd_work_group_size(LW, 1, 1)))
+void vgemm_nt(uint M, uint N, uint K,
+              __global const float *A, ulong a_off, uint lda, ulong a_bs,
+              __global const float *B, ulong b_off, uint ldb, ulong b_bs,
+              __global float *C, ulong c_off, uint ldc, ulong c_bs, uint beta) {
+  const uint j0 = get_global_id(0) * NR, i0 = get_global_id(1) * MR, bi = get_global_id(2);
+  if (j0 >= N || i0 >= M) return;
+  const ulong ab = a_off + bi * a_bs, bb = b_off + bi * b_bs, cb = c_off + bi * c_bs;
+  ulong arow[MR], brow[NR];
+  for (uint r = 0; r < MR; r++) arow[r] = ab + (ulong)min(i0 + r, M - 1) * lda;
+  for (uint s = 0; s < NR; s++) brow[s] = bb + (ulong)min(j0 + s, N - 1) * ldb;
+  VT acc[MR][NR];
+  for (uint r = 0; r < MR; r++)
+    for (uint s = 0; s < NR; s++) acc[r][s] = (VT)0.0f;
+  const uint Kv = K / VW * VW;
+  for (uint k = 0; k < Kv; k += VW) {
+    VT bv[NR];
+    for (uint s = 0; s < NR; s++) bv[s] = VLOAD(0, B + brow[s] + k);
+    for (uint r = 0; r < MR; r++) {
+      const VT a = VLOAD(0, A + arow[r] + k);
+      for (uint s = 0; s < NR; s++) acc[r][s] = fma(a, bv[s], acc[r][s]);
+    }
+  }
+  for (uint r = 0; r < MR; r++) {
+    if (i0 + r >= M) break;
+    for (uint s = 0; s < NR; s++) {
+      if (j0 + s >= N) break;
+      float t = lanes_sum(acc[r][s]);
+      for (uint k = Kv; k < K; k++) t = fma(A[arow[r] + k], B[brow[s] + k], t);
+      const ulong o = cb + (ulong)(i0 + r) * ldc + j0 + s;
+      C[o] = beta ? C[o] + t : t;
+    }
+  }
+}

@@ -9,10 +9,11 @@
  *              same device reuse it and compute the same bits. Without a cache folder, or when the
  *              choice cannot be written, the heuristic below is used instead, so that a run never
  *              depends on a measurement that was not kept.
- *   heuristic  the rule measured on a 2-core CPU (bench/bench_layers.cpp, ResNet-18 CIFAR shapes):
- *              1x1 stride-1 convolutions read x directly; maps of 64 positions or more use per-image
- *              GEMMs (each GEMM large enough, no transpose afterwards), smaller maps one GEMM over a
- *              chunk of images; gradients im2col_gemm.
+ *   heuristic  a fixed rule. CPUs (measured on 2-core EPYCs, `gafcl bench-conv`): gafcl's own GEMMs;
+ *              1x1 stride-1 convolutions read x and dy in place; maps of 256 positions or more use per-image
+ *              GEMMs, smaller maps one GEMM over a chunk of images (wide enough rows); weight gradient
+ *              im2col_vgemm. Other devices (CLBlast): 1x1 stride 1 pointwise; maps of 64 positions or more
+ *              im2col_batched, else im2col_gemm; gradients im2col_gemm.
  *   NAME       that algorithm wherever it supports the shape and pass, the heuristic elsewhere.
  * The mode comes from gc_conv_algo_set, else the environment variable GAFCL_CONV_ALGO. */
 #include "gc_layers.h"
@@ -475,7 +476,12 @@ size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h
   return most;
 }
 
-static int heuristic(const gc_conv *c, const conv_plan *p, int pass) {
+static int heuristic(const gc_ctx *ctx, const gc_conv *c, const conv_plan *p, int pass) {
+  if (ctx->dev.type & CL_DEVICE_TYPE_CPU) { /* gafcl's own GEMMs (measured on 2-core EPYCs, PoCL and Intel) */
+    if (pass == GC_CONV_WGRAD) return 3;                             /* im2col_vgemm */
+    if (is_pointwise(c)) return 5;                                   /* pointwise_vgemm */
+    return p->P >= 256 ? 4 : 3;                                      /* im2col_vgemm_batched : im2col_vgemm */
+  }
   if (pass != GC_CONV_FORWARD) return 0;                  /* im2col_gemm */
   if (is_pointwise(c)) return 2;                          /* pointwise */
   return p->P >= 64 ? 1 : 0;                              /* im2col_batched : im2col_gemm */
@@ -631,6 +637,17 @@ static void entry_path(const gc_ctx *ctx, const conv_key *k, const int *cand, in
   const gc_device_info *d = &ctx->dev;
   const char *parts[] = {tag, d->platform, d->platform_version, d->vendor, d->name, d->version, d->driver};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) gc_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+  /* the own GEMMs' tiles: a tuned tile makes the choices measured with the old one stale */
+  gc_vgemm_tile t[2];
+  if (gc_vgemm_tile_get((gc_ctx *)ctx, GC_VGEMM_NN, &t[0], NULL) == GC_OK &&
+      gc_vgemm_tile_get((gc_ctx *)ctx, GC_VGEMM_NT, &t[1], NULL) == GC_OK) {
+    char tiles[96];
+    snprintf(tiles, sizeof tiles, "tiles %d %d %d %d / %d %d %d %d", t[0].vw, t[0].nv, t[0].mr, t[0].lw, t[1].vw, t[1].mr,
+             t[1].nr, t[1].lw);
+    gc_sha256_update(&h, tiles, strlen(tiles) + 1);
+  } else {
+    gc_clear_error();
+  }
   key_text(k, text, sizeof text);
   gc_sha256_update(&h, text, strlen(text) + 1);
   for (int i = 0; i < nc; i++) gc_sha256_update(&h, algos[cand[i]].name, strlen(algos[cand[i]].name) + 1);
@@ -770,7 +787,7 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
   int cand[NALGO], nc = 0;
   for (int i = 0; i < NALGO; i++)
     if (gc_conv_algo_supports(i, c, pass)) cand[nc++] = i;
-  int pick = heuristic(c, a->p, pass);
+  int pick = heuristic(ctx, c, a->p, pass);
   if (s->mode >= 0 && gc_conv_algo_supports(s->mode, c, pass)) {
     pick = s->mode;
     s->stats.forced++;

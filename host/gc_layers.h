@@ -36,8 +36,9 @@ typedef struct gc_conv {
  *   "measure"   (default) time every supporting algorithm on the layer's tensors, keep the fastest, and
  *               remember the choice in the program cache folder (keyed by device, driver and shape) so
  *               that every later run on the device uses it; with no cache folder, the heuristic;
- *   "heuristic" a fixed rule (1x1 stride-1: pointwise; maps of >= 64 positions: im2col_batched, else
- *               im2col_gemm; gradients: im2col_gemm);
+ *   "heuristic" a fixed rule (CPUs: gafcl's own GEMMs, *_vgemm; other devices: CLBlast's, 1x1 stride-1
+ *               pointwise, maps of >= 64 positions im2col_batched, else im2col_gemm; gradients
+ *               im2col_gemm; see host/conv.c);
  *   a name      that algorithm where it supports the shape and pass, the heuristic elsewhere.
  * The mode is gc_conv_algo_set's, else the environment variable GAFCL_CONV_ALGO's, else "measure". */
 enum { GC_CONV_FORWARD = 1, GC_CONV_DGRAD = 2, GC_CONV_WGRAD = 3 }; /* the passes: y, dx, dw (and db) */

@@ -85,18 +85,14 @@ void vgemm(uint M, uint N, uint K,
   }
 }
 
-// The sum of a vector's lanes, pairwise in a fixed order.
+// The sum of a vector's lanes, pairwise in a fixed order (through a private array: plain element
+// accesses, which every compiler and Oclgrind's value tracking handle alike).
 inline float lanes_sum(VT v) {
-#if VW == 16
-  const float8 h = v.lo + v.hi;
-  const float4 q = h.lo + h.hi;
-#elif VW == 8
-  const float4 q = v.lo + v.hi;
-#else
-  const float4 q = v;
-#endif
-  float2 d = q.lo + q.hi;
-  return d.x + d.y;
+  float l[VW];
+  VSTORE(v, 0, l);
+  for (uint w = VW / 2; w > 0; w /= 2)
+    for (uint i = 0; i < w; i++) l[i] += l[i + w];
+  return l[0];
 }
 
 __kernel __attribute__((reqd_work_group_size(LW, 1, 1)))

@@ -23,6 +23,7 @@ enum {
   CMD_STEPS = 1 << 8,
   CMD_BENCH = 1 << 9,
   CMD_BENCH_CONV = 1 << 10,
+  CMD_TUNE = 1 << 11,
 };
 #define CMD_RUNS (CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE) /* commands that train over a data set */
 
@@ -69,6 +70,8 @@ typedef struct gafcl_cfg {
   /* bench */
   char nets[256];
   long size, iters, repeats, epoch_iters, profile;
+  /* tune */
+  long budget;
   /* selfcheck */
   int verbose;
   /* not a flag: gafcl reproduce's paper value for a run, written into its metrics lines (0: none) */
@@ -161,6 +164,8 @@ int cmd_bench(gafcl_cfg *c);
 void cmd_bench_defaults(gafcl_cfg *c);
 int cmd_bench_conv(gafcl_cfg *c);
 void cmd_bench_conv_defaults(gafcl_cfg *c);
+int cmd_tune(gafcl_cfg *c);
+void cmd_tune_defaults(gafcl_cfg *c);
 void cmd_nets_defaults(gafcl_cfg *c);
 /* gafcl reproduce: the paper's value of a run (NaN: none), and its recipe for a table */
 void cmd_reproduce_recipe(gafcl_cfg *c, long table);

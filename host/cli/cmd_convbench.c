@@ -1,4 +1,6 @@
-/* `gafcl bench-conv`: every convolution shape of the networks named, at the batch given, timed pass by
+/* `gafcl bench-conv` and `gafcl tune`.
+ *
+ * bench-conv: every convolution shape of the networks named, at the batch given, timed pass by
  * pass (forward, data gradient, weight gradient) with each algorithm of the table that runs it and with
  * the algorithm the library chooses, on synthetic tensors. The JSON it writes (--out) is what
  * bench/pytorch_convs.py reads to time PyTorch on the same shapes, and what bench/report puts side by
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef GAFCL_GIT_REV
 #define GAFCL_GIT_REV "unknown"
@@ -285,6 +288,163 @@ int cmd_bench_conv(gafcl_cfg *c) {
   printf("device: %s (%s, driver %s)\n", ctx->dev.name, ctx->dev.platform, ctx->dev.driver);
   st = bench_conv(ctx, c);
   int rc = st ? cli_fail(st, "bench-conv failed") : 0;
+  gc_ctx_free(ctx);
+  return rc;
+}
+
+static double cli_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- gafcl tune: the register tiles of gafcl's own GEMMs, searched on the networks' convolutions ---- */
+
+/* The vgemm-based passes of every shape with the current tiles: one untimed run (builds the tile's
+ * kernels), then the median of 3. which = GC_VGEMM_NN: forward and data gradient; GC_VGEMM_NT: weight
+ * gradient. per_shape (may be NULL) gets each shape's time. */
+static const char *const nn_algos[] = {"im2col_vgemm", "im2col_vgemm_batched", "pointwise_vgemm"};
+
+static int tune_eval(gc_ctx *ctx, shape *sh, int ns, bufs *b, int which, double *total, double *per_shape) {
+  int st = 0;
+  *total = 0;
+  for (int i = 0; i < ns; i++) {
+    double t = 0;
+    for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_WGRAD; pass++) {
+      if ((which == GC_VGEMM_NT) != (pass == GC_CONV_WGRAD)) continue;
+      /* the best of the vgemm algorithms that run this pass: what the measured choice would pick */
+      double best = 0;
+      for (size_t a = 0; a < sizeof nn_algos / sizeof nn_algos[0]; a++) {
+        int id = -1;
+        for (int q = 0; q < gc_conv_algo_count(); q++)
+          if (!strcmp(gc_conv_algo_name(q), nn_algos[a])) id = q;
+        if (id < 0 || !gc_conv_algo_supports(id, &sh[i].c, pass)) continue;
+        double ms = 0;
+        GC_TRY(gc_conv_algo_set(ctx, nn_algos[a]));
+        GC_TRY(time_pass(ctx, &sh[i], &b[i], pass, 3, &ms));
+        if (best == 0 || ms < best) best = ms;
+      }
+      int n = 0;
+      for (int k = 0; k < MAXNETS; k++) n += pass == GC_CONV_DGRAD ? sh[i].dx_count[k] : sh[i].count[k];
+      t += best * n;
+    }
+    if (per_shape) per_shape[i] = t;
+    *total += t;
+  }
+cleanup:
+  return st;
+}
+
+static int tune(gc_ctx *ctx, const gafcl_cfg *c) {
+  int st = 0, nn = 0, ns = 0;
+  char names[MAXNETS][32], list[256];
+  shape *sh = NULL;
+  bufs *b = NULL;
+  double *before = NULL, *after = NULL;
+  snprintf(list, sizeof list, "%s", c->nets);
+  for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
+    snprintf(names[nn++], sizeof names[0], "%s", t);
+  }
+  GC_TRY(collect(ctx, c, names, nn, &sh, &ns));
+  b = calloc((size_t)ns, sizeof *b);
+  before = calloc((size_t)ns, sizeof *before);
+  after = calloc((size_t)ns, sizeof *after);
+  if (!b || !before || !after) GC_FAIL(GC_ERR_HOST_MEM, "tuning buffers");
+  for (int i = 0; i < ns; i++) GC_TRY(bufs_make(ctx, &sh[i], &b[i]));
+  /* the candidates: vector widths 8 and 16, register tiles that fit 32 vector registers, work-groups of 1
+   * on CPUs (a work-item is a whole vectorised tile) and of 1 or 64 elsewhere */
+  gc_vgemm_tile cand[2][64];
+  int nc[2] = {0, 0};
+  const int cpu = (ctx->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+  for (int which = 0; which < 2; which++) {
+    gc_vgemm_tile cur;
+    GC_TRY(gc_vgemm_tile_get(ctx, which, &cur, NULL));
+    cand[which][nc[which]++] = cur; /* the current tiles first: the baseline */
+    for (int lw = 1; lw <= (cpu ? 1 : 64); lw *= 64)
+      for (int vw = 16; vw >= 8; vw /= 2)
+        for (int mr = 2; mr <= 16; mr += 2)
+          for (int x = 1; x <= (which == GC_VGEMM_NN ? 3 : 6); x++) {
+            gc_vgemm_tile t = {vw, which == GC_VGEMM_NN ? x : 0, mr, which == GC_VGEMM_NT ? x : 0, lw};
+            int regs = which == GC_VGEMM_NN ? mr * x * vw / 16 + x * vw / 16 : mr * x * vw / 16 + (mr + x) * vw / 16;
+            if (regs > 30 || (which == GC_VGEMM_NT && (mr > 8 || mr * x < 4)) || (which == GC_VGEMM_NN && mr * x * vw < 64))
+              continue;
+            if (!memcmp(&t, &cur, sizeof t) || nc[which] == 64) continue;
+            cand[which][nc[which]++] = t;
+          }
+  }
+  double t0 = cli_now(), budget = (double)c->budget;
+  printf("%d convolution shapes of %s (%s form, batch %ld); %d + %d tiles to try within %.0f s\n", ns, c->nets,
+         c->imagenet ? "ImageNet" : "CIFAR", c->batch, nc[0], nc[1], budget);
+  for (int which = 0; which < 2 && !st; which++) {
+    const char *kn = which == GC_VGEMM_NN ? "vgemm (forward, data gradient)" : "vgemm_nt (weight gradient)";
+    double best_ms = 0, base_ms = 0;
+    int best = 0;
+    for (int k = 0; k < nc[which]; k++) {
+      /* half the budget for each kernel, the baseline always measured */
+      if (k > 0 && cli_now() - t0 > budget * (which + 1) / 2) {
+        printf("  %s: budget spent after %d of %d tiles\n", kn, k, nc[which]);
+        break;
+      }
+      const gc_vgemm_tile *t = &cand[which][k];
+      GC_TRY(gc_vgemm_tile_set(ctx, which, t));
+      double ms;
+      st = tune_eval(ctx, sh, ns, b, which, &ms, k == 0 ? before : NULL);
+      if (st && k > 0) { /* a tile the device cannot build or run: skipped, named */
+        printf("  [%2d/%d] %s tile %dx%dx%dx%d lw %d: fails (%s)\n", k + 1, nc[which], kn, t->vw, t->nv, t->mr, t->nr,
+               t->lw, gc_last_error());
+        gc_clear_error();
+        st = 0;
+        continue;
+      }
+      if (st) break;
+      if (k == 0) base_ms = ms;
+      if (k == 0 || ms < best_ms) best_ms = ms, best = k;
+      printf("  [%2d/%d] %s vw %2d nv %d mr %2d nr %d lw %2d: %9.2f ms per iteration (best %.2f, %+.1f%% vs current) "
+             "%.0f s\n", k + 1, nc[which], kn, t->vw, t->nv, t->mr, t->nr, t->lw, ms, best_ms,
+             100.0 * (ms - base_ms) / base_ms, cli_now() - t0);
+      fflush(stdout);
+    }
+    if (st) break;
+    GC_TRY(gc_vgemm_tile_set(ctx, which, &cand[which][best]));
+    if (best != 0) { /* the winner again, shape by shape, for the report */
+      double ms;
+      GC_TRY(tune_eval(ctx, sh, ns, b, which, &ms, after));
+    } else {
+      memcpy(after, before, (size_t)ns * sizeof *after);
+    }
+    printf("%s: vw %d nv %d mr %d nr %d lw %d, %.2f -> %.2f ms per iteration (%.2fx); per shape:\n", kn,
+           cand[which][best].vw, cand[which][best].nv, cand[which][best].mr, cand[which][best].nr, cand[which][best].lw,
+           base_ms, best_ms, best_ms > 0 ? base_ms / best_ms : 0);
+    for (int i = 0; i < ns; i++)
+      if (before[i] > 0)
+        printf("    %-22.22s %-36.36s %9.3f -> %9.3f ms (%.2fx)\n", "", sh[i].first, before[i], after[i],
+               after[i] > 0 ? before[i] / after[i] : 0);
+  }
+  if (!st) {
+    char path[1200];
+    GC_TRY(gc_vgemm_tiles_save(ctx, path, sizeof path));
+    printf("tiles kept in %s: every later run on this device (%s, driver %s) uses them\n", path, ctx->dev.name,
+           ctx->dev.driver);
+  }
+cleanup:
+  for (int i = 0; b && i < ns; i++) gc_arena_release(&b[i].ar);
+  free(b);
+  free(before);
+  free(after);
+  free(sh);
+  return st;
+}
+
+void cmd_tune_defaults(gafcl_cfg *c) { c->batch = 16; }
+
+int cmd_tune(gafcl_cfg *c) {
+  gc_ctx *ctx = NULL;
+  int st = cli_open(c, &ctx);
+  if (st) return cli_fail(st, "cannot open the device");
+  printf("device: %s (%s, driver %s)\n", ctx->dev.name, ctx->dev.platform, ctx->dev.driver);
+  st = tune(ctx, c);
+  int rc = st ? cli_fail(st, "tune failed") : 0;
   gc_ctx_free(ctx);
   return rc;
 }

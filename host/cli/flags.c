@@ -59,8 +59,8 @@ static int check_conv_algo(const gafcl_cfg *c) {
 /* ---- the table ---- */
 
 #define F(field) offsetof(gafcl_cfg, field), sizeof(((gafcl_cfg *)0)->field)
-#define ALL (CMD_MAIN | CMD_DEVICES | CMD_SELFCHECK | CMD_NETS | CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV)
-#define DEV (CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV) /* commands that run networks or layers */
+#define ALL (CMD_MAIN | CMD_DEVICES | CMD_SELFCHECK | CMD_NETS | CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE)
+#define DEV (CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE) /* commands that run networks or layers */
 #define OPT (CMD_RUNS | CMD_STEPS)                       /* commands that build an optimizer */
 #define BIG 1e15                                         /* "no upper bound" that still fits every integer type */
 #define R FP_RECIPE
@@ -75,7 +75,7 @@ static const flag_def flags[] = {
      "algorithm's name (default: $GAFCL_CONV_ALGO, else measure)"},
     {"net", FT_STR, F(net), "resnet18", 0, 0, 0, NULL, "NAME", CMD_RUNS | CMD_EVAL | CMD_STEPS, R, check_net,
      "network (gafcl nets lists them)"},
-    {"imagenet", FT_BOOL, F(imagenet), "0", 0, 0, 0, NULL, NULL, CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV, R, NULL,
+    {"imagenet", FT_BOOL, F(imagenet), "0", 0, 0, 0, NULL, NULL, CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE, R, NULL,
      "the ImageNet form of the network (7x7/2 stem + max pool)"},
     {"data", FT_CHOICE, F(data), "fashion", 0, 0, 0, "fashion|cifar10|cifar100|folder|npy|synthetic", "SET", CMD_RUNS, R,
      NULL, "data set"},
@@ -94,7 +94,7 @@ static const flag_def flags[] = {
     {"test-subset", FT_INT, F(test_subset), "0", 0, BIG, 0, NULL, "N", CMD_RUNS, R, NULL,
      "test on the first N images (0: all)"},
     {"epochs", FT_INT, F(epochs), "10", 1, 1000000, 0, NULL, "N", CMD_RUNS, R, NULL, "epochs"},
-    {"batch", FT_INT, F(batch), "128", 1, 1 << 24, 0, NULL, "N", CMD_RUNS | CMD_BENCH | CMD_BENCH_CONV | CMD_NETS, R, NULL,
+    {"batch", FT_INT, F(batch), "128", 1, 1 << 24, 0, NULL, "N", CMD_RUNS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE | CMD_NETS, R, NULL,
      "batch size (nets: for the memory figures)"},
     {"lr", FT_DOUBLE, F(lr), "0.1", 0, BIG, 1, NULL, "X", OPT, R, NULL, "learning rate"},
     {"optimizer", FT_STR, F(optimizer), "sgdm", 0, 0, 0, NULL, "NAME", OPT, R, check_optimizer,
@@ -144,10 +144,10 @@ static const flag_def flags[] = {
      "batch statistics (train-mode batch norm) instead of the running statistics"},
     {"steps", FT_INT, F(steps), "1", 1, 1000000, 0, NULL, "N", CMD_STEPS, 0, NULL, "training steps on the batch"},
     {"save", FT_STR, F(save), "", 0, 0, 0, NULL, "OUT.safetensors", CMD_STEPS, 0, NULL, "where the weights go"},
-    {"classes", FT_INT, F(classes), "0", 0, 1000000, 0, NULL, "N", CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV, 0, NULL,
+    {"classes", FT_INT, F(classes), "0", 0, 1000000, 0, NULL, "N", CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE, 0, NULL,
      "classifier outputs (0: eval and steps 10, bench the form's default)"},
-    {"nets", FT_STR, F(nets), "resnet18", 0, 0, 0, NULL, "A,B", CMD_BENCH | CMD_BENCH_CONV, 0, check_nets, "networks to benchmark"},
-    {"size", FT_INT, F(size), "0", 0, 4096, 0, NULL, "N", CMD_BENCH | CMD_BENCH_CONV, 0, NULL, "input size (0: the form's default)"},
+    {"nets", FT_STR, F(nets), "resnet18", 0, 0, 0, NULL, "A,B", CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE, 0, check_nets, "networks to benchmark"},
+    {"size", FT_INT, F(size), "0", 0, 4096, 0, NULL, "N", CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE, 0, NULL, "input size (0: the form's default)"},
     {"iters", FT_INT, F(iters), "3", 1, 1000000, 0, NULL, "N", CMD_BENCH | CMD_BENCH_CONV, 0, NULL,
      "iterations per measurement (bench-conv: timed runs per pass and algorithm, the median kept)"},
     {"repeats", FT_INT, F(repeats), "3", 1, 10000, 0, NULL, "N", CMD_BENCH, 0, NULL,
@@ -157,6 +157,8 @@ static const flag_def flags[] = {
     {"profile", FT_INT, F(profile), "2", 0, 100000, 0, NULL, "N", CMD_BENCH, 0, NULL,
      "iterations with every layer timed on its own (0: none)"},
     {"out", FT_STR, F(out), "", 0, 0, 0, NULL, "FILE", CMD_BENCH | CMD_BENCH_CONV, 0, NULL, "write the results as JSON"},
+    {"budget", FT_INT, F(budget), "300", 1, 1000000, 0, NULL, "SECONDS", CMD_TUNE, 0, NULL,
+     "time for the search (the current tiles are always measured; half for each kernel)"},
     {"verbose", FT_BOOL, F(verbose), "0", 0, 0, 0, NULL, NULL, CMD_SELFCHECK | CMD_MAIN, 0, NULL,
      "a line per passed check"},
 };

@@ -40,6 +40,9 @@ static const command commands[] = {
     {"bench-conv", CMD_BENCH_CONV, "every convolution shape of --nets at --batch: forward, data and weight gradient "
                                    "per algorithm and as chosen (JSON for bench/pytorch_convs.py and bench/report)",
      cmd_bench_conv_defaults, cmd_bench_conv},
+    {"tune", CMD_TUNE, "search the register tiles of gafcl's own GEMMs on the convolutions of --nets; kept in the "
+                       "cache folder for the device",
+     cmd_tune_defaults, cmd_tune},
 };
 enum { NCOMMANDS = (int)(sizeof commands / sizeof commands[0]) };
 

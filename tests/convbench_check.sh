@@ -1,0 +1,44 @@
+#!/bin/bash
+# gafcl bench-conv and gafcl tune end to end on a small network: the JSON bench/pytorch_convs.py and
+# bench/report read, the tiles kept in the cache folder and read back, and the refusals.
+#   convbench_check.sh GAFCL
+set -u
+g=${1:?usage: convbench_check.sh GAFCL}
+tmp=$(mktemp -d /tmp/gafcl-convbench-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export GAFCL_CACHE_DIR=$tmp/cache
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+
+"$g" bench-conv --nets resnet10_w16 --batch 2 --iters 1 --out "$tmp/c.json" > "$tmp/out" 2>&1 || bad "bench-conv exit $?"
+grep -q "per iteration" "$tmp/out" || bad "no per-iteration totals: $(tail -3 "$tmp/out")"
+for key in '"shapes"' '"forward"' '"dgrad"' '"wgrad"' '"chosen"' '"algorithms"' '"im2col_vgemm"' '"totals_ms"' '"dgrad_count"'; do
+  grep -q "$key" "$tmp/c.json" || bad "bench-conv JSON lacks $key"
+done
+# every shape of resnet10_w16 (CIFAR form): the stem, 3x3 stride 1 and 2, the 1x1 stride-2 shortcuts
+n=$(grep -c '"first"' "$tmp/c.json")
+[ "$n" -ge 7 ] || bad "bench-conv found $n shapes, expected at least 7"
+
+# a forced algorithm is what every supported pass reports as chosen
+"$g" bench-conv --nets resnet10_w16 --batch 2 --iters 1 --conv-algo im2col_vgemm --out "$tmp/f.json" > /dev/null 2>&1 ||
+  bad "bench-conv --conv-algo exit $?"
+grep '"chosen"' "$tmp/f.json" | grep -qv im2col_vgemm && bad "a forced im2col_vgemm was not chosen everywhere"
+
+# tune: keeps a tiles file, which later runs read (a second tune starts from it)
+"$g" tune --nets resnet10_w16 --batch 2 --budget 1 > "$tmp/t" 2>&1 || bad "tune exit $?: $(tail -3 "$tmp/t")"
+grep -q "tiles kept in" "$tmp/t" || bad "tune kept nothing"
+ls "$tmp"/cache/*.tiles > /dev/null 2>&1 || bad "no .tiles file in the cache folder"
+grep -q "per shape" "$tmp/t" || bad "tune reports no per-shape gain"
+# a corrupt or foreign tiles file: the defaults, no failure
+for f in "$tmp"/cache/*.tiles; do printf 'gafcl vgemm tiles 1\nnn 5 2 8 1\nnt 16 4 4 1\n' > "$f"; done
+"$g" bench-conv --nets resnet10_w16 --batch 1 --iters 1 > /dev/null 2>&1 || bad "bench-conv with a corrupt tiles file"
+for f in "$tmp"/cache/*.tiles; do rm -f "$f"; mkfifo "$f"; done
+timeout 120 "$g" bench-conv --nets resnet10_w16 --batch 1 --iters 1 > /dev/null 2>&1 || bad "bench-conv with a FIFO as tiles file"
+
+# refusals
+"$g" tune --budget 0 > /dev/null 2>&1; [ $? -eq 2 ] || bad "--budget 0 accepted"
+"$g" bench-conv --nets nosuch > /dev/null 2>&1; [ $? -eq 2 ] || bad "--nets nosuch accepted"
+"$g" bench-conv --nets resnet10_w16 --batch 1 --iters 1 --out "$tmp" > /dev/null 2>&1; [ $? -eq 1 ] ||
+  bad "--out to a folder did not fail"
+[ $fail -eq 0 ] && echo "convbench_check: passed"
+exit $fail

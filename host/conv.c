@@ -40,11 +40,15 @@ enum {
   K_CONV_BIAS_ADD,
   K_CONV_SUM_PARTIALS,
   K_ROWS_SUM_ACC,
+  K_CONV_PAD_CNHW,
+  K_CONV_UNPAD_CNHW,
+  K_CONV_WFLIP,
   K_COUNT
 };
 static const char *const k_names[K_COUNT] = {"conv_im2col",       "conv_col2im",     "conv_cnhw_to_nchw",
                                              "conv_nchw_to_cnhw", "conv_bias_add",   "conv_sum_partials",
-                                             "rows_sum_acc"};
+                                             "rows_sum_acc",      "conv_pad_cnhw",   "conv_unpad_cnhw",
+                                             "conv_wflip"};
 static const gc_kfamily fam = {GC_KF_CONV, "conv", K_COUNT, k_names};
 
 int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo) {
@@ -71,6 +75,9 @@ typedef struct conv_plan {
   size_t G;             /* partials per chunk */
   size_t col, yt, part; /* workspace offsets: im2col (K, chunk*P), transposed y/dy (Co, chunk*P), partials */
   size_t total;
+  /* the implicit convolution (stride 1): x padded to Hp x Wp planes (forward, weight gradient), dy padded
+   * to Hq x Wq planes (data gradient), each followed by `tail`/`tailq` zeros; the elements it needs */
+  size_t Hp, Wp, Hq, Wq, tail, tailq, implicit;
 } conv_plan;
 
 static int conv_plan_make(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, conv_plan *p) {
@@ -94,6 +101,21 @@ static int conv_plan_make(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t 
   p->yt = chunk * p->K * p->P;
   p->part = p->yt + chunk * (size_t)c->c_out * p->P;
   p->total = p->part + (p->G > 1 ? p->G * (size_t)c->c_out * p->K : 0);
+  /* the implicit convolution's needs for a chunk: forward / weight gradient: padded x, a wide output or
+   * padded dy (, partials); data gradient: padded dy, a wide dx, the flipped weights */
+  size_t Ci = (size_t)c->c_in, Co = (size_t)c->c_out, taps = (size_t)c->kh * c->kw;
+  p->Hp = h + 2 * (size_t)c->ph, p->Wp = w + 2 * (size_t)c->pw;
+  p->tail = (size_t)(c->kh - 1) * c->dh * p->Wp + (size_t)(c->kw - 1) * c->dw;
+  size_t Lw = chunk * p->Hp * p->Wp, fw = Ci * Lw + p->tail + Co * Lw + (p->G > 1 ? p->G * Co * p->K : 0);
+  long qh = (long)c->dh * (c->kh - 1) - c->ph, qw = (long)c->dw * (c->kw - 1) - c->pw;
+  size_t dg = 0;
+  if (qh >= 0 && qw >= 0) {
+    p->Hq = p->ho + 2 * (size_t)qh, p->Wq = p->wo + 2 * (size_t)qw;
+    p->tailq = (size_t)(c->kh - 1) * c->dh * p->Wq + (size_t)(c->kw - 1) * c->dw;
+    size_t Lq = chunk * p->Hq * p->Wq;
+    dg = Co * Lq + p->tailq + Ci * Lq + Ci * Co * taps;
+  }
+  p->implicit = fw > dg ? fw : dg;
   return GC_OK;
 }
 
@@ -302,7 +324,7 @@ static int fwd_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
   for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
     size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
     GC_TRY(im2col(ctx, a->c, p, x, b0, bc, ws, L, p->P));
-    gc_vgemm_args g = {Co, L, p->K, 1, a->w, 0, p->K, 1, 0, ws, p->col, L, 0, ws, p->yt, L, 0, 0};
+    gc_vgemm_args g = {Co, L, p->K, 1, a->w, 0, p->K, 1, 0, ws, p->col, L, 0, ws, p->yt, L, 0, 0, 0, 0, 0, 0};
     GC_TRY(gc_vgemm(ctx, &g));
     const gc_tensor *bias = a->c->bias ? a->b : a->w;
     GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_CNHW_TO_NCHW, gc_rows_items(ctx, bc * Co * p->P, p->P), GC_KMEM(ws->arena->buf),
@@ -324,7 +346,7 @@ static int fwd_vgemm_per_image(gc_ctx *ctx, const conv_call *a, int direct) {
   for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
     size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk;
     gc_vgemm_args g = {Co, p->P, p->K, bc, a->w, 0, p->K, 1, 0, ws, p->col, p->P, p->K * p->P,
-                       y, b0 * gc_tensor_nstride(y), p->P, gc_tensor_nstride(y), 0};
+                       y, b0 * gc_tensor_nstride(y), p->P, gc_tensor_nstride(y), 0, 0, 0, 0, 0};
     if (direct) {
       g.b = x, g.b_off = b0 * gc_tensor_nstride(x), g.b_bs = gc_tensor_nstride(x);
     } else {
@@ -349,7 +371,7 @@ static int dgrad_vgemm_per_image(gc_ctx *ctx, const conv_call *a, int direct) {
   for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
     size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk;
     gc_vgemm_args g = {p->K, p->P, Co, bc, a->w, 0, 1, p->K, 0, dy, b0 * gc_tensor_nstride(dy), p->P,
-                       gc_tensor_nstride(dy), ws, p->col, p->P, p->K * p->P, 0};
+                       gc_tensor_nstride(dy), ws, p->col, p->P, p->K * p->P, 0, 0, 0, 0, 0};
     if (direct) {
       g.c = dx, g.c_off = b0 * gc_tensor_nstride(dx), g.c_bs = gc_tensor_nstride(dx), g.beta = a->accumulate_dx;
       GC_TRY(gc_vgemm(ctx, &g));
@@ -373,7 +395,7 @@ static int dgrad_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
   for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
     size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
     GC_TRY(dy_transpose(ctx, a, b0, bc));
-    gc_vgemm_args g = {p->K, L, Co, 1, a->w, 0, 1, p->K, 0, ws, p->yt, L, 0, ws, p->col, L, 0, 0};
+    gc_vgemm_args g = {p->K, L, Co, 1, a->w, 0, 1, p->K, 0, ws, p->yt, L, 0, ws, p->col, L, 0, 0, 0, 0, 0, 0};
     GC_TRY(gc_vgemm(ctx, &g));
     GC_TRY(col2im(ctx, a, b0, bc, L, p->P));
   }
@@ -400,16 +422,16 @@ static int wgrad_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
     GC_TRY(im2col(ctx, c, p, x, b0, bc, ws, L, p->P));
     size_t Lg = p->gi * p->P, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
     if (G == 1) {
-      gc_vgemm_args g = {Co, p->K, L, 1, ws, p->yt, L, 1, 0, ws, p->col, L, 0, dw, 0, p->K, 0, 1};
+      gc_vgemm_args g = {Co, p->K, L, 1, ws, p->yt, L, 1, 0, ws, p->col, L, 0, dw, 0, p->K, 0, 1, 0, 0, 0, 0};
       GC_TRY(gc_vgemm_nt(ctx, &g));
     } else {
       if (nf > 0) {
-        gc_vgemm_args g = {Co, p->K, Lg, nf, ws, p->yt, L, 1, Lg, ws, p->col, L, Lg, ws, p->part, p->K, CK, 0};
+        gc_vgemm_args g = {Co, p->K, Lg, nf, ws, p->yt, L, 1, Lg, ws, p->col, L, Lg, ws, p->part, p->K, CK, 0, 0, 0, 0, 0};
         GC_TRY(gc_vgemm_nt(ctx, &g));
       }
       if (rem) {
         gc_vgemm_args g = {Co, p->K, rem * p->P, 1, ws, p->yt + nf * Lg, L, 1, 0, ws, p->col + nf * Lg, L, 0,
-                           ws, p->part + nf * CK, p->K, 0, 0};
+                           ws, p->part + nf * CK, p->K, 0, 0, 0, 0, 0, 0};
         GC_TRY(gc_vgemm_nt(ctx, &g));
       }
       GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->part),
@@ -419,6 +441,120 @@ static int wgrad_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
 cleanup:
   return st;
 }
+
+/* ---- the implicit convolution on gafcl's own GEMMs (stride 1): no im2col buffer ----
+ *
+ * The input is copied once into zero-padded planes, channel-major over the chunk (C, B, Hp, Wp); then the
+ * output at wide position q = b*Hp*Wp + oh*Wp + ow needs, for kernel tap (c, i, j), the padded input at
+ * c*B*Hp*Wp + i*dh*Wp + j*dw + q: every tap's row of the GEMM's B operand is the padded input itself at
+ * an offset, read in place (vgemm's picked rows). The GEMM computes the wide grid (Hp x Wp per image, the
+ * rows and columns past the output wasted), and a last pass copies its top-left Ho x Wo into NCHW. The
+ * data gradient is the same convolution of dy padded by dilation*(kernel-1) - padding with the weights
+ * transposed and flipped; the weight gradient is dy (wide, zeros outside the output) times the padded
+ * input's tap rows, read along the reduction (vgemm_nt's picked rows). */
+
+static int pad_cnhw(gc_ctx *ctx, const gc_tensor *src, size_t b0, size_t bc, size_t C, size_t Hs, size_t Ws,
+                    const gc_tensor *ws, size_t off, size_t Hd, size_t Wd, size_t pt, size_t pl, size_t tail) {
+  size_t rows = C * bc * Hd;
+  size_t items = (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? rows + (tail + Wd - 1) / Wd : rows * Wd + tail;
+  return GC_LAUNCH(ctx, &fam, K_CONV_PAD_CNHW, items, GC_KMEM(src->arena->buf),
+                   GC_KU64(src->offset + b0 * gc_tensor_nstride(src)), GC_KU32(GC_NS(src)), GC_KMEM(ws->arena->buf),
+                   GC_KU64(ws->offset + off), GC_KU32(bc), GC_KU32(C), GC_KU32(Hs), GC_KU32(Ws), GC_KU32(Hd),
+                   GC_KU32(Wd), GC_KU32(pt), GC_KU32(pl), GC_KU32(tail));
+}
+
+static int unpad_cnhw(gc_ctx *ctx, const gc_tensor *ws, size_t off, size_t Hd, size_t Wd, const gc_tensor *dst,
+                      size_t b0, size_t bc, size_t C, size_t H, size_t W, int accumulate, const gc_tensor *bias) {
+  const gc_tensor *bt = bias ? bias : dst; /* any valid buffer when there is none */
+  return GC_LAUNCH(ctx, &fam, K_CONV_UNPAD_CNHW, gc_rows_items(ctx, bc * C * H * W, W), GC_KMEM(ws->arena->buf),
+                   GC_KU64(ws->offset + off), GC_KU32(Hd), GC_KU32(Wd), GC_KMEM(dst->arena->buf),
+                   GC_KU64(dst->offset + b0 * gc_tensor_nstride(dst)), GC_KU32(GC_NS(dst)), GC_KU32(accumulate ? 1 : 0),
+                   GC_KT(bt), GC_KU32(bias ? 1 : 0), GC_KU32(bc), GC_KU32(C), GC_KU32(H), GC_KU32(W));
+}
+
+static int fwd_implicit(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const gc_conv *c = a->c;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *ws = a->ws;
+  size_t n = x->dim[0], Ci = (size_t)c->c_in, Co = (size_t)c->c_out;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, Lw = bc * p->Hp * p->Wp, yw = Ci * Lw + p->tail;
+    GC_TRY(pad_cnhw(ctx, x, b0, bc, Ci, x->dim[2], x->dim[3], ws, 0, p->Hp, p->Wp, (size_t)c->ph, (size_t)c->pw, p->tail));
+    gc_vgemm_args g = {Co, Lw, p->K, 1, a->w, 0, p->K, 1, 0, ws, 0, Lw, 0, ws, yw, Lw, 0, 0,
+                       (size_t)c->dh * p->Wp, (size_t)c->dw, (size_t)c->kh, (size_t)c->kw};
+    GC_TRY(gc_vgemm(ctx, &g));
+    GC_TRY(unpad_cnhw(ctx, ws, yw, p->Hp, p->Wp, a->y, b0, bc, Co, p->ho, p->wo, 0, c->bias ? a->b : NULL));
+  }
+cleanup:
+  return st;
+}
+
+static int dgrad_implicit(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const gc_conv *c = a->c;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *dy = a->y, *ws = a->ws;
+  size_t n = x->dim[0], Ci = (size_t)c->c_in, Co = (size_t)c->c_out, taps = (size_t)c->kh * c->kw;
+  size_t qh = (size_t)c->dh * (c->kh - 1) - (size_t)c->ph, qw = (size_t)c->dw * (c->kw - 1) - (size_t)c->pw;
+  /* the flipped weights at a place that does not depend on the chunk (they are made once) */
+  const size_t wf = (Co + Ci) * p->chunk * p->Hq * p->Wq + p->tailq;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, Lq = bc * p->Hq * p->Wq, xw = Co * Lq + p->tailq;
+    if (b0 == 0)
+      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_WFLIP, Co * Ci * taps, GC_KT(a->w), GC_KMEM(ws->arena->buf),
+                       GC_KU64(ws->offset + wf), GC_KU32(Co), GC_KU32(Ci), GC_KU32(c->kh), GC_KU32(c->kw)));
+    GC_TRY(pad_cnhw(ctx, dy, b0, bc, Co, p->ho, p->wo, ws, 0, p->Hq, p->Wq, qh, qw, p->tailq));
+    gc_vgemm_args g = {Ci, Lq, Co * taps, 1, ws, wf, Co * taps, 1, 0, ws, 0, Lq, 0, ws, xw, Lq, 0, 0,
+                       (size_t)c->dh * p->Wq, (size_t)c->dw, (size_t)c->kh, (size_t)c->kw};
+    GC_TRY(gc_vgemm(ctx, &g));
+    GC_TRY(unpad_cnhw(ctx, ws, xw, p->Hq, p->Wq, a->dx, b0, bc, Ci, x->dim[2], x->dim[3], a->accumulate_dx, NULL));
+  }
+cleanup:
+  return st;
+}
+
+static int wgrad_implicit(gc_ctx *ctx, const conv_call *a) {
+  int st = 0;
+  const gc_conv *c = a->c;
+  const conv_plan *p = a->p;
+  const gc_tensor *x = a->x, *dy = a->y, *dw = a->dw, *db = a->db, *ws = a->ws;
+  size_t n = x->dim[0], Ci = (size_t)c->c_in, Co = (size_t)c->c_out, CK = Co * p->K, plane = p->Hp * p->Wp;
+  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
+    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, Lw = bc * plane, dyw = Ci * Lw + p->tail, part = dyw + Co * Lw;
+    GC_TRY(pad_cnhw(ctx, x, b0, bc, Ci, x->dim[2], x->dim[3], ws, 0, p->Hp, p->Wp, (size_t)c->ph, (size_t)c->pw, p->tail));
+    GC_TRY(pad_cnhw(ctx, dy, b0, bc, Co, p->ho, p->wo, ws, dyw, p->Hp, p->Wp, 0, 0, 0));
+    if (c->bias && db)
+      GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_ROWS_SUM_ACC, Co, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + dyw),
+                              GC_KU32(Lw), GC_KU32(Lw), GC_KT(db)));
+    size_t Lg = p->gi * plane, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
+    const size_t s2 = (size_t)c->dh * p->Wp, s3 = (size_t)c->dw, d2 = (size_t)c->kh, d3 = (size_t)c->kw;
+    if (G == 1) {
+      gc_vgemm_args g = {Co, p->K, Lw, 1, ws, dyw, Lw, 1, 0, ws, 0, Lw, 0, dw, 0, p->K, 0, 1, s2, s3, d2, d3};
+      GC_TRY(gc_vgemm_nt(ctx, &g));
+    } else {
+      if (nf > 0) {
+        gc_vgemm_args g = {Co, p->K, Lg, nf, ws, dyw, Lw, 1, Lg, ws, 0, Lw, Lg, ws, part, p->K, CK, 0, s2, s3, d2, d3};
+        GC_TRY(gc_vgemm_nt(ctx, &g));
+      }
+      if (rem) {
+        gc_vgemm_args g = {Co, p->K, rem * plane, 1, ws, dyw + nf * Lg, Lw, 1, 0, ws, nf * Lg, Lw, 0,
+                           ws, part + nf * CK, p->K, 0, 0, s2, s3, d2, d3};
+        GC_TRY(gc_vgemm_nt(ctx, &g));
+      }
+      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + part),
+                       GC_KU32(G), GC_KU32(CK), GC_KT(dw)));
+    }
+  }
+cleanup:
+  return st;
+}
+
+/* stride 1, and a data-gradient padding dilation*(kernel-1) - padding that is not negative */
+static int implicit_shape(const gc_conv *c) {
+  return c && c->sh == 1 && c->sw == 1 && c->ph <= c->dh * (c->kh - 1) && c->pw <= c->dw * (c->kw - 1);
+}
+static size_t ws_implicit(const conv_plan *p) { return p->implicit; }
 
 static int any_shape(const gc_conv *c) { return c != NULL; }
 
@@ -452,6 +588,10 @@ static const conv_algo algos[] = {
      any_shape, ws_col, fwd_im2col_vgemm_batched, dgrad_im2col_vgemm_batched, NULL},
     {"pointwise_vgemm", "1x1 stride-1 convolutions on gafcl's own GEMM: x and dy read in place, dx written in place",
      is_pointwise, ws_col, fwd_pointwise_vgemm, dgrad_pointwise_vgemm, NULL},
+    {"implicit_vgemm", "stride-1 convolutions without im2col: the input zero-padded once, gafcl's own GEMMs reading "
+                       "each kernel tap's rows from it in place; data gradient on padded dy with flipped weights; "
+                       "weight gradient in fixed-order partials",
+     implicit_shape, ws_implicit, fwd_implicit, dgrad_implicit, wgrad_implicit},
 };
 enum { NALGO = (int)(sizeof algos / sizeof algos[0]) };
 

@@ -47,7 +47,10 @@ int gc_gemm(gc_ctx *ctx, const gc_gemm_args *g);
  *   gc_vgemm     C[b] (+)= A[b] * B[b]     A (m x k) element (i, k) at a_off + b*a_bs + i*a_si + k*a_sk (any
  *                                          layout), B (k x n) row-major with rows ldb apart, C (m x n) ldc
  *   gc_vgemm_nt  C[b] (+)= A[b] * B[b]^T   A (m x k) rows a_si apart (a_sk must be 1), B (n x k) rows ldb apart
- * beta 0 overwrites C, 1 adds to it. Offsets are in elements from each tensor's start; extents are checked. */
+ * beta 0 overwrites C, 1 adds to it. Offsets are in elements from each tensor's start; extents are checked.
+ * B's rows may be picked rather than evenly spaced (implicit convolution): with b_d2, b_d3 > 1, row r =
+ * (r1*b_d2 + r2)*b_d3 + r3 starts at r1*ldb + r2*b_s2 + r3*b_s3 (r counts k for gc_vgemm, n for
+ * gc_vgemm_nt); b_d2 = b_d3 = 0 (or 1) is a plain matrix. */
 typedef struct gc_vgemm_args {
   size_t m, n, k, batch;
   const gc_tensor *a;
@@ -57,6 +60,7 @@ typedef struct gc_vgemm_args {
   const gc_tensor *c;
   size_t c_off, ldc, c_bs;
   int beta;
+  size_t b_s2, b_s3, b_d2, b_d3;
 } gc_vgemm_args;
 int gc_vgemm(gc_ctx *ctx, const gc_vgemm_args *g);
 int gc_vgemm_nt(gc_ctx *ctx, const gc_vgemm_args *g);

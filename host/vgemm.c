@@ -140,6 +140,13 @@ static int check_span(const gc_tensor *t, size_t last, const char *what, char wh
 
 static int fits_u32(size_t v) { return v <= 0xFFFFFFFFu; }
 
+/* Where row r of B starts (see gc_vgemm_args). */
+static size_t row_start(const gc_vgemm_args *g, size_t r) {
+  size_t d2 = g->b_d2 ? g->b_d2 : 1, d3 = g->b_d3 ? g->b_d3 : 1;
+  if (d2 == 1 && d3 == 1) return r * g->ldb;
+  return r / (d2 * d3) * g->ldb + (r / d3) % d2 * g->b_s2 + r % d3 * g->b_s3;
+}
+
 static int run(gc_ctx *ctx, const gc_vgemm_args *g, int which) {
   int st = 0;
   const char *what = which == GC_VGEMM_NN ? "vgemm" : "vgemm_nt";
@@ -150,14 +157,22 @@ static int run(gc_ctx *ctx, const gc_vgemm_args *g, int which) {
     GC_FAIL(GC_ERR_ARG, "%s m=%zu n=%zu k=%zu batch=%zu: a size or stride beyond the kernel's range", what, g->m, g->n,
             g->k, g->batch);
   if (which == GC_VGEMM_NT && g->a_sk != 1) GC_FAIL(GC_ERR_ARG, "vgemm_nt: A must be row-major (a_sk 1)");
-  if (g->ldc < g->n || g->ldb < (which == GC_VGEMM_NN ? g->n : g->k))
+  const size_t d2 = g->b_d2 ? g->b_d2 : 1, d3 = g->b_d3 ? g->b_d3 : 1, rows = which == GC_VGEMM_NN ? g->k : g->n;
+  const int picked = d2 > 1 || d3 > 1;
+  if (!fits_u32(d2) || !fits_u32(d3) || !fits_u32(g->b_s2) || !fits_u32(g->b_s3))
+    GC_FAIL(GC_ERR_ARG, "%s: B's row layout beyond the kernel's range", what);
+  /* the last element B's rows reach: the largest row start (strides are not negative, so it is one of the
+   * last row, the last row before the last row's r2 block, or the last row before its r1 block) plus a row */
+  size_t last_row = row_start(g, rows - 1), r2 = (rows - 1) / d3 % d2, r1 = (rows - 1) / (d2 * d3);
+  if (r2 > 0 && row_start(g, (r1 * d2 + r2) * d3 - 1) > last_row) last_row = row_start(g, (r1 * d2 + r2) * d3 - 1);
+  if (r1 > 0 && row_start(g, r1 * d2 * d3 - 1) > last_row) last_row = row_start(g, r1 * d2 * d3 - 1);
+  if (g->ldc < g->n || (!picked && g->ldb < (which == GC_VGEMM_NN ? g->n : g->k)))
     GC_FAIL(GC_ERR_ARG, "%s m=%zu n=%zu k=%zu: ldb %zu or ldc %zu too small", what, g->m, g->n, g->k, g->ldb, g->ldc);
   if (g->batch > 1 && g->c_bs < (g->m - 1) * g->ldc + g->n)
     GC_FAIL(GC_ERR_ARG, "%s batch=%zu: the outputs overlap (c_bs %zu)", what, g->batch, g->c_bs);
   size_t b1 = g->batch - 1;
   GC_TRY(check_span(g->a, g->a_off + b1 * g->a_bs + (g->m - 1) * g->a_si + (g->k - 1) * g->a_sk, what, 'A'));
-  GC_TRY(check_span(g->b, g->b_off + b1 * g->b_bs + (which == GC_VGEMM_NN ? (g->k - 1) * g->ldb + g->n - 1 : (g->n - 1) * g->ldb + g->k - 1),
-                    what, 'B'));
+  GC_TRY(check_span(g->b, g->b_off + b1 * g->b_bs + last_row + (which == GC_VGEMM_NN ? g->n : g->k) - 1, what, 'B'));
   GC_TRY(check_span(g->c, g->c_off + b1 * g->c_bs + (g->m - 1) * g->ldc + g->n - 1, what, 'C'));
   gc_vgemm_tile *tl = tiles(ctx);
   if (!tl) GC_FAIL(GC_ERR_HOST_MEM, "vgemm tiles");
@@ -171,11 +186,12 @@ static int run(gc_ctx *ctx, const gc_vgemm_args *g, int which) {
   size_t lw = (size_t)t.lw, g0 = (g->n + cols - 1) / cols;
   size_t global[3] = {(g0 + lw - 1) / lw * lw, (g->m + (size_t)t.mr - 1) / (size_t)t.mr, g->batch}, local[3] = {lw, 1, 1};
   /* the scalar arguments live here until the launch (a compound literal inside an if would not) */
-  const cl_uint u[8] = {(cl_uint)g->m, (cl_uint)g->n, (cl_uint)g->k, (cl_uint)g->a_si, (cl_uint)g->a_sk,
-                        (cl_uint)g->ldb, (cl_uint)g->ldc, (cl_uint)(g->beta ? 1 : 0)};
+  const cl_uint u[12] = {(cl_uint)g->m,  (cl_uint)g->n,    (cl_uint)g->k,    (cl_uint)g->a_si,
+                         (cl_uint)g->a_sk, (cl_uint)g->ldb, (cl_uint)g->ldc, (cl_uint)(g->beta ? 1 : 0),
+                         (cl_uint)(picked ? g->b_s2 : 0), (cl_uint)(picked ? g->b_s3 : 0), (cl_uint)d2, (cl_uint)d3};
   const cl_ulong o[6] = {g->a->offset + g->a_off, g->a_bs, g->b->offset + g->b_off, g->b_bs, g->c->offset + g->c_off,
                          g->c_bs};
-  gc_karg args[18];
+  gc_karg args[22];
   int na = 0;
 #define U32(i) ((gc_karg){sizeof(cl_uint), &u[i]})
 #define U64(i) ((gc_karg){sizeof(cl_ulong), &o[i]})
@@ -183,7 +199,8 @@ static int run(gc_ctx *ctx, const gc_vgemm_args *g, int which) {
   args[na++] = GC_KMEM(g->a->arena->buf), args[na++] = U64(0), args[na++] = U32(3);
   if (which == GC_VGEMM_NN) args[na++] = U32(4);
   args[na++] = U64(1);
-  args[na++] = GC_KMEM(g->b->arena->buf), args[na++] = U64(2), args[na++] = U32(5), args[na++] = U64(3);
+  args[na++] = GC_KMEM(g->b->arena->buf), args[na++] = U64(2), args[na++] = U32(5), args[na++] = U32(8);
+  args[na++] = U32(9), args[na++] = U32(10), args[na++] = U32(11), args[na++] = U64(3);
   args[na++] = GC_KMEM(g->c->arena->buf), args[na++] = U64(4), args[na++] = U32(6), args[na++] = U64(5);
   args[na++] = U32(7);
 #undef U32
@@ -203,7 +220,8 @@ void gc_ref_vgemm(const gc_vgemm_args *g, int which, const float *a, const float
         double s = 0;
         for (size_t k = 0; k < g->k; k++) {
           double av = a[g->a_off + bi * g->a_bs + i * g->a_si + k * g->a_sk];
-          double bv = which == GC_VGEMM_NN ? b[g->b_off + bi * g->b_bs + k * g->ldb + j] : b[g->b_off + bi * g->b_bs + j * g->ldb + k];
+          double bv = which == GC_VGEMM_NN ? b[g->b_off + bi * g->b_bs + row_start(g, k) + j]
+                                           : b[g->b_off + bi * g->b_bs + row_start(g, j) + k];
           s += av * bv;
         }
         float *o = &c[g->c_off + bi * g->c_bs + i * g->ldc + j];

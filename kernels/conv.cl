@@ -164,3 +164,71 @@ void rows_sum_acc(__global const float *m, ulong m_off, uint ld, uint L, __globa
   }
   if (lid == 0) out[out_off + r] = out[out_off + r] + sh[0];
 }
+
+// ---- the implicit convolution's layouts (stride 1): inputs zero-padded in place of im2col ----
+//
+// dst (C, B, Hd, Wd) = src (B, C, Hs, Ws) placed at row pt, column pl of each Hd x Wd plane, zeros around
+// it, then `tail` zeros: channel-major over the chunk's images, so that a convolution's input rows for one
+// kernel tap lie at one offset from the output positions across the whole chunk (the GEMM reads them in
+// place). With GC_ROWS one work-item per destination row, else per element.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_pad_cnhw(__global const float *src, ulong src_off, uint src_ns,
+                   __global float *dst, ulong dst_off, uint B, uint C, uint Hs, uint Ws, uint Hd, uint Wd,
+                   uint pt, uint pl, uint tail) {
+  const uint gid = get_global_id(0);
+  const uint rows = C * B * Hd;
+#ifdef GC_ROWS
+  if (gid >= rows + (tail + Wd - 1) / Wd) return;
+  const uint r = gid, w0 = 0, w1 = Wd;
+#else
+  if (gid >= rows * Wd + tail) return;
+  const uint r = gid / Wd, w0 = gid % Wd, w1 = w0 + 1;
+#endif
+  const ulong o = dst_off + (ulong)r * Wd;
+  if (r >= rows) { // the zeros after the last plane
+    const ulong end = dst_off + (ulong)rows * Wd + tail;
+    for (uint w = w0; w < w1 && o + w < end; w++) dst[o + w] = 0.0f;
+    return;
+  }
+  const uint hd = r % Hd, b = (r / Hd) % B, c = r / (Hd * B);
+  const int hs = (int)hd - (int)pt;
+  const int hok = hs >= 0 && hs < (int)Hs;
+  const ulong srow = src_off + (ulong)b * src_ns + ((ulong)c * Hs + (hok ? (uint)hs : 0u)) * Ws;
+  for (uint w = w0; w < w1; w++) {
+    const int ws = (int)w - (int)pl;
+    dst[o + w] = (hok && ws >= 0 && ws < (int)Ws) ? src[srow + (uint)ws] : 0.0f;
+  }
+}
+
+// dst (B, C, H, W) (+)= src (C, B, Hd, Wd)'s top-left H x W of each plane (+ bias[c]): the implicit
+// convolution's output back to NCHW.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_unpad_cnhw(__global const float *src, ulong src_off, uint Hd, uint Wd,
+                     __global float *dst, ulong dst_off, uint dst_ns, uint accumulate,
+                     __global const float *bias, ulong bias_off, uint has_bias, uint B, uint C, uint H, uint W) {
+  const uint gid = get_global_id(0);
+#ifdef GC_ROWS
+  if (gid >= B * C * H) return;
+  const uint h = gid % H, c = (gid / H) % C, b = gid / (H * C), w0 = 0, w1 = W;
+#else
+  if (gid >= B * C * H * W) return;
+  const uint w0 = gid % W, w1 = w0 + 1, h = (gid / W) % H, c = (gid / (W * H)) % C, b = gid / (W * H * C);
+#endif
+  const float bv = has_bias ? bias[bias_off + c] : 0.0f;
+  const ulong s = src_off + (((ulong)c * B + b) * Hd + h) * Wd, d = dst_off + (ulong)b * dst_ns + ((ulong)c * H + h) * W;
+  for (uint w = w0; w < w1; w++) {
+    float v = src[s + w];
+    if (has_bias) v += bv;
+    dst[d + w] = accumulate ? dst[d + w] + v : v;
+  }
+}
+
+// wf[c, co, i, j] = w[co, c, KH-1-i, KW-1-j]: the data gradient's weights (transposed, flipped).
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void conv_wflip(__global const float *w, ulong w_off, __global float *wf, ulong wf_off, uint Co, uint C, uint KH,
+                uint KW) {
+  const uint gid = get_global_id(0);
+  if (gid >= Co * C * KH * KW) return;
+  const uint j = gid % KW, i = (gid / KW) % KH, co = (gid / (KW * KH)) % Co, c = gid / (KW * KH * Co);
+  wf[wf_off + gid] = w[w_off + (((ulong)co * C + c) * KH + (KH - 1 - i)) * KW + (KW - 1 - j)];
+}

@@ -173,10 +173,21 @@ static void test_gemm_errors(gc_ctx *ctx) {
 /* gafcl's own GEMMs (kernels/vgemm.cl) in one tile configuration, against the double reference: operands at
  * offsets with padded leading dimensions and batch gaps, A also transposed (through its strides), C holding
  * NaN when beta = 0 (never read) and values when beta = 1; twice, for the same bits. */
-static void vgemm_case(gc_ctx *ctx, int which, int ta, size_t m, size_t n, size_t k, size_t batch, int beta) {
+static void vgemm_case(gc_ctx *ctx, int which, int ta, size_t m, size_t n, size_t k, size_t batch, int beta, int pick) {
   size_t a_si = ta ? 1 : k + 2, a_sk = ta ? m + 3 : 1, sa = ta ? k * a_sk + 1 : m * a_si + 5;
   if (which == GC_VGEMM_NT) a_si = k + 2, a_sk = 1, sa = m * a_si + 5;
-  size_t ldb = (which == GC_VGEMM_NN ? n : k) + 1, sb = (which == GC_VGEMM_NN ? k : n) * ldb + 3;
+  size_t rows = which == GC_VGEMM_NN ? k : n, rowlen = which == GC_VGEMM_NN ? n : k;
+  size_t ldb = rowlen + 1, sb = rows * ldb + 3;
+  /* picked rows (the implicit convolution's layout): row r = (r1*3 + r2)*2 + r3 starts at
+   * r1*ldb + r2*7 + r3, rows overlapping as a padded input's do */
+  size_t s2 = 7, s3 = 1, d2 = 3, d3 = 2;
+  if (pick) {
+    ldb = 5 * rowlen + 9, sb = 0;
+    for (size_t r = 0; r < rows; r++) {
+      size_t e = r / (d2 * d3) * ldb + (r / d3) % d2 * s2 + r % d3 * s3 + rowlen + 3;
+      if (e > sb) sb = e;
+    }
+  }
   size_t ldc = n + 3, sc = m * ldc + 2;
   size_t na = 7 + sa * batch, nb = 1 + sb * batch, nc = 11 + sc * batch;
   gc_arena ar;
@@ -193,15 +204,16 @@ static void vgemm_case(gc_ctx *ctx, int which, int ta, size_t m, size_t n, size_
   for (size_t i = 0; i < nc; i++) hc[i] = ref[i] = beta ? gc_test_rand(&seed) : NAN;
   /* elements outside every C matrix stay as they were: the reference leaves them alone too */
   upload(ctx, &ar, 3, (const gc_tensor *[]){&A, &B, &C}, (const float *[]){ha, hb, hc});
-  gc_vgemm_args g = {m, n, k, batch, &A, 7, a_si, a_sk, sa, &B, 1, ldb, sb, &C, 11, ldc, sc, beta};
+  gc_vgemm_args g = {m, n, k, batch, &A, 7, a_si, a_sk, sa, &B, 1, ldb, sb, &C, 11, ldc, sc, beta, 0, 0, 0, 0};
+  if (pick) g.b_s2 = s2, g.b_s3 = s3, g.b_d2 = d2, g.b_d3 = d3;
   CHECK_OK(which == GC_VGEMM_NN ? gc_vgemm(ctx, &g) : gc_vgemm_nt(ctx, &g));
   CHECK_OK(gc_tensor_read(ctx, &C, hc, nc));
   gc_ref_vgemm(&g, which, ha, hb, ref);
   char what[160];
   gc_vgemm_tile t;
   CHECK_OK(gc_vgemm_tile_get(ctx, which, &t, NULL));
-  snprintf(what, sizeof what, "%s tile %d/%d/%d/%d/%d ta=%d m=%zu n=%zu k=%zu batch=%zu beta=%d",
-           which == GC_VGEMM_NN ? "vgemm" : "vgemm_nt", t.vw, t.nv, t.mr, t.nr, t.lw, ta, m, n, k, batch, beta);
+  snprintf(what, sizeof what, "%s tile %d/%d/%d/%d/%d ta=%d m=%zu n=%zu k=%zu batch=%zu beta=%d pick=%d",
+           which == GC_VGEMM_NN ? "vgemm" : "vgemm_nt", t.vw, t.nv, t.mr, t.nr, t.lw, ta, m, n, k, batch, beta, pick);
   for (size_t i = 0; i < nc; i++) /* untouched NaNs compare equal to the reference's */
     if (isnan(ref[i]) && isnan(hc[i])) ref[i] = hc[i] = 0;
   gc_test_close(hc, ref, nc, 2e-6 * sqrt((double)k) + 1e-6, 1e-5, what);
@@ -228,13 +240,15 @@ static void test_vgemm(gc_ctx *ctx) {
     CHECK_OK(gc_vgemm_tile_set(ctx, GC_VGEMM_NT, &nt[t]));
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
       if (small && s > 2) break;
-      vgemm_case(ctx, GC_VGEMM_NN, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0);
-      vgemm_case(ctx, GC_VGEMM_NN, 1, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0);
-      vgemm_case(ctx, GC_VGEMM_NT, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0);
+      for (int pick = 0; pick < 2; pick++) {
+        vgemm_case(ctx, GC_VGEMM_NN, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0, pick);
+        vgemm_case(ctx, GC_VGEMM_NN, 1, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0, pick);
+        vgemm_case(ctx, GC_VGEMM_NT, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1, 0, pick);
+      }
     }
-    vgemm_case(ctx, GC_VGEMM_NN, 1, 9, 37, 21, 3, 1);
-    vgemm_case(ctx, GC_VGEMM_NT, 0, 9, 13, 37, 3, 1);
-    vgemm_case(ctx, GC_VGEMM_NN, 0, 5, 40, 7, 2, 0);
+    vgemm_case(ctx, GC_VGEMM_NN, 1, 9, 37, 21, 3, 1, 0);
+    vgemm_case(ctx, GC_VGEMM_NT, 0, 9, 13, 37, 3, 1, 1);
+    vgemm_case(ctx, GC_VGEMM_NN, 0, 5, 40, 7, 2, 0, 1);
   }
   CHECK_OK(gc_vgemm_tile_set(ctx, GC_VGEMM_NN, &nn[0]));
   CHECK_OK(gc_vgemm_tile_set(ctx, GC_VGEMM_NT, &nt[0]));
@@ -252,7 +266,7 @@ static void test_vgemm(gc_ctx *ctx) {
   gc_arena_init(ctx, &ar, "vgemm-errors");
   CHECK_OK(gc_arena_reserve(&ar, &A, 1, &n));
   CHECK_OK(gc_arena_commit(ctx, &ar, 0));
-  gc_vgemm_args g = {8, 8, 8, 1, &A, 0, 8, 1, 0, &A, 0, 8, 0, &A, 0, 8, 0, 0};
+  gc_vgemm_args g = {8, 8, 8, 1, &A, 0, 8, 1, 0, &A, 0, 8, 0, &A, 0, 8, 0, 0, 0, 0, 0, 0};
   gc_vgemm_args e = g;
   e.b_off = 1;
   CHECK_STATUS(gc_vgemm(ctx, &e), GC_ERR_ARG);

@@ -232,3 +232,97 @@ void conv_wflip(__global const float *w, ulong w_off, __global float *wf, ulong 
   const uint j = gid % KW, i = (gid / KW) % KH, co = (gid / (KW * KH)) % Co, c = gid / (KW * KH * Co);
   wf[wf_off + gid] = w[w_off + (((ulong)co * C + c) * KH + (KH - 1 - i)) * KW + (KW - 1 - j)];
 }
+
+// ---- Winograd F(2x2, 3x3) (3x3, stride 1, dilation 1), on the implicit convolution's padded planes ----
+// Each 2x2 output tile comes from a 4x4 input patch d: the 16 products of U = G g G^T (per filter) and
+// V = B^T d B (per patch) are summed over input channels by 16 GEMMs (M = U V), and the tile is
+// A^T M A. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+// A^T = [1 1 1 0; 0 1 -1 -1]. Tiles t = (b*TH + ty)*TW + tx over the chunk.
+
+// u[e, co, c] = (G g G^T)[e] for g = w[co, c] (3x3), e = 4*row + column.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void wino_wtrans(__global const float *w, ulong w_off, __global float *u, ulong u_off, uint Co, uint C) {
+  const uint gid = get_global_id(0);
+  if (gid >= Co * C) return;
+  const uint c = gid % C, co = gid / C;
+  float g[9], t[12];
+  for (uint i = 0; i < 9; i++) g[i] = w[w_off + (ulong)gid * 9 + i];
+  for (uint j = 0; j < 3; j++) { // t = G g (4 x 3)
+    t[0 * 3 + j] = g[0 * 3 + j];
+    t[1 * 3 + j] = 0.5f * ((g[0 * 3 + j] + g[1 * 3 + j]) + g[2 * 3 + j]);
+    t[2 * 3 + j] = 0.5f * ((g[0 * 3 + j] - g[1 * 3 + j]) + g[2 * 3 + j]);
+    t[3 * 3 + j] = g[2 * 3 + j];
+  }
+  const ulong plane = (ulong)Co * C, o = u_off + (ulong)co * C + c;
+  for (uint i = 0; i < 4; i++) { // u = t G^T (4 x 4)
+    u[o + (4 * i + 0) * plane] = t[i * 3 + 0];
+    u[o + (4 * i + 1) * plane] = 0.5f * ((t[i * 3 + 0] + t[i * 3 + 1]) + t[i * 3 + 2]);
+    u[o + (4 * i + 2) * plane] = 0.5f * ((t[i * 3 + 0] - t[i * 3 + 1]) + t[i * 3 + 2]);
+    u[o + (4 * i + 3) * plane] = t[i * 3 + 2];
+  }
+}
+
+// v[e, c, t] = (B^T d B)[e] for the 4x4 patch d of tile t in channel c of the padded planes
+// xp (C, B, Hp, Wp) (zeros past the planes' edges).
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void wino_itrans(__global const float *xp, ulong xp_off, uint B, uint C, uint Hp, uint Wp, uint TH, uint TW,
+                 __global float *v, ulong v_off) {
+  const uint gid = get_global_id(0);
+  const uint T = B * TH * TW;
+  if (gid >= C * T) return;
+  const uint t = gid % T, c = gid / T;
+  const uint tx = t % TW, ty = (t / TW) % TH, b = t / (TW * TH);
+  const ulong base = xp_off + ((ulong)c * B + b) * Hp * Wp;
+  float d[16], s[16];
+  for (uint r = 0; r < 4; r++)
+    for (uint q = 0; q < 4; q++) {
+      const uint h = 2 * ty + r, w = 2 * tx + q;
+      d[4 * r + q] = (h < Hp && w < Wp) ? xp[base + (ulong)h * Wp + w] : 0.0f;
+    }
+  for (uint q = 0; q < 4; q++) { // s = B^T d
+    s[0 + q] = d[0 + q] - d[8 + q];
+    s[4 + q] = d[4 + q] + d[8 + q];
+    s[8 + q] = d[8 + q] - d[4 + q];
+    s[12 + q] = d[4 + q] - d[12 + q];
+  }
+  const ulong plane = (ulong)C * T, o = v_off + (ulong)c * T + t;
+  for (uint r = 0; r < 4; r++) { // v = s B
+    v[o + (4 * r + 0) * plane] = s[4 * r + 0] - s[4 * r + 2];
+    v[o + (4 * r + 1) * plane] = s[4 * r + 1] + s[4 * r + 2];
+    v[o + (4 * r + 2) * plane] = s[4 * r + 2] - s[4 * r + 1];
+    v[o + (4 * r + 3) * plane] = s[4 * r + 1] - s[4 * r + 3];
+  }
+}
+
+// y[b, co, 2ty + r, 2tx + q] (+)= (A^T m A)[r, q] (+ bias) for m[e] = mm[e, co, t], inside H x W.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void wino_otrans(__global const float *mm, ulong mm_off, uint B, uint Co, uint TH, uint TW,
+                 __global float *y, ulong y_off, uint y_ns, uint H, uint W, uint accumulate,
+                 __global const float *bias, ulong bias_off, uint has_bias) {
+  const uint gid = get_global_id(0);
+  const uint T = B * TH * TW;
+  if (gid >= Co * T) return;
+  const uint t = gid % T, co = gid / T;
+  const uint tx = t % TW, ty = (t / TW) % TH, b = t / (TW * TH);
+  const ulong plane = (ulong)Co * T, i0 = mm_off + (ulong)co * T + t;
+  float m[16], s[8];
+  for (uint e = 0; e < 16; e++) m[e] = mm[i0 + e * plane];
+  for (uint q = 0; q < 4; q++) { // s = A^T m (2 x 4)
+    s[q] = (m[q] + m[4 + q]) + m[8 + q];
+    s[4 + q] = (m[4 + q] - m[8 + q]) - m[12 + q];
+  }
+  const float bv = has_bias ? bias[bias_off + co] : 0.0f;
+  for (uint r = 0; r < 2; r++) {
+    const uint h = 2 * ty + r;
+    if (h >= H) break;
+    const float o2[2] = {(s[4 * r + 0] + s[4 * r + 1]) + s[4 * r + 2], (s[4 * r + 1] - s[4 * r + 2]) - s[4 * r + 3]};
+    for (uint q = 0; q < 2; q++) {
+      const uint w = 2 * tx + q;
+      if (w >= W) break;
+      const ulong o = y_off + (ulong)b * y_ns + ((ulong)co * H + h) * W + w;
+      float val = o2[q];
+      if (has_bias) val += bv;
+      y[o] = accumulate ? y[o] + val : val;
+    }
+  }
+}

@@ -275,6 +275,7 @@ int gc_optim_step(gc_ctx *ctx, gc_optim *o, float lr, gc_optim_report *rep) {
   int skipped = 0;
   if (ctl) {
     size_t ncl = 8 + 2 * o->nseg;
+    GC_CL(clFinish(ctx->queue), "the optimizer step"); /* drained first: see gc_tensor_read */
     GC_CL(clEnqueueReadBuffer(ctx->queue, o->a_ctl.buf, CL_TRUE, 0, ncl * sizeof(float), o->host_control, 0, NULL, NULL),
           "optimizer control block of %zu", ncl);
     skipped = c->guard && o->host_control[2] != 0.0f;

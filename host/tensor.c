@@ -205,6 +205,7 @@ static int check_transfer(const gc_tensor *t, size_t count, const char *what) {
 int gc_tensor_write(gc_ctx *ctx, const gc_tensor *t, const float *host, size_t count) {
   int st = check_transfer(t, count, "write");
   if (st || count == 0) return st;
+  GC_CL(clFinish(ctx->queue), "the work before a write to arena '%s'", t->arena->name); /* see gc_tensor_read */
   GC_CL(clEnqueueWriteBuffer(ctx->queue, t->arena->buf, CL_TRUE, t->offset * sizeof(float), count * sizeof(float),
                              host, 0, NULL, NULL),
         "arena '%s', offset %zu, %zu elements", t->arena->name, t->offset, count);
@@ -215,6 +216,9 @@ cleanup:
 int gc_tensor_read(gc_ctx *ctx, const gc_tensor *t, float *host, size_t count) {
   int st = check_transfer(t, count, "read");
   if (st || count == 0) return st;
+  /* the queue drained first: a blocking transfer behind running kernels makes Intel's CPU runtime spin on
+   * one of the cores those kernels run on (measured: a ResNet-18 step 1.6x slower), clFinish sleeps */
+  GC_CL(clFinish(ctx->queue), "the work before a read from arena '%s'", t->arena->name);
   GC_CL(clEnqueueReadBuffer(ctx->queue, t->arena->buf, CL_TRUE, t->offset * sizeof(float), count * sizeof(float),
                             host, 0, NULL, NULL),
         "arena '%s', offset %zu, %zu elements", t->arena->name, t->offset, count);

@@ -1,5 +1,6 @@
 /* The CLBlast GEMM wrapper on tensor views, and its CPU reference. */
 #include "gc_blas.h"
+#include "gc_ops.h"
 
 #include <clblast_c.h>
 #include <limits.h>
@@ -55,6 +56,7 @@ static int check_operand(const gc_gemm_args *g, char which, const gc_mat *x) {
 
 int gc_gemm(gc_ctx *ctx, const gc_gemm_args *g) {
   int st = 0;
+  gc_clblast_prepare(ctx); /* the parameters `gafcl tune` kept, before the first GEMM */
   if (g->m == 0 || g->n == 0 || g->k == 0 || g->batch == 0)
     GC_FAIL(GC_ERR_ARG, "gemm m=%zu n=%zu k=%zu batch=%zu: every size must be >= 1", g->m, g->n, g->k, g->batch);
   GC_TRY(check_operand(g, 'a', &g->a));

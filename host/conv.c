@@ -876,7 +876,9 @@ static void entry_path(const gc_ctx *ctx, const conv_key *k, const int *cand, in
   const gc_device_info *d = &ctx->dev;
   const char *parts[] = {tag, d->platform, d->platform_version, d->vendor, d->name, d->version, d->driver};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) gc_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
-  /* the own GEMMs' tiles: a tuned tile makes the choices measured with the old one stale */
+  /* CLBlast's parameters and the own GEMMs' tiles: tuning either makes the choices measured before stale */
+  const char *sig = gc_clblast_prepare((gc_ctx *)ctx);
+  gc_sha256_update(&h, sig, strlen(sig) + 1);
   gc_vgemm_tile t[2];
   if (gc_vgemm_tile_get((gc_ctx *)ctx, GC_VGEMM_NN, &t[0], NULL) == GC_OK &&
       gc_vgemm_tile_get((gc_ctx *)ctx, GC_VGEMM_NT, &t[1], NULL) == GC_OK) {

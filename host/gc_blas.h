@@ -64,6 +64,16 @@ typedef struct gc_vgemm_args {
 } gc_vgemm_args;
 int gc_vgemm(gc_ctx *ctx, const gc_vgemm_args *g);
 int gc_vgemm_nt(gc_ctx *ctx, const gc_vgemm_args *g);
+/* CLBlast's GEMM kernel parameters for this device (CLBlastOverrideParameters, single precision): kernel
+ * "Xgemm", "XgemmDirect" or "GemmRoutine" (XGEMM_MIN_INDIRECT_SIZE), params its complete set as
+ * "NAME=VALUE ..." (CLBlast refuses a partial one). The override holds for the whole process and the
+ * device; CLBlast compiles the kernels anew on their next use. gc_clblast_tuned_save keeps a kernel's set
+ * in the cache folder (keyed by platform, device and driver): every later context on the device applies
+ * the kept sets before its first GEMM (gc_clblast_tuned_apply; `applied` counts them). */
+int gc_clblast_override(gc_ctx *ctx, const char *kernel, const char *params);
+int gc_clblast_tuned_save(gc_ctx *ctx, const char *kernel, const char *params, char *path_out, size_t cap);
+int gc_clblast_tuned_apply(gc_ctx *ctx, int *applied);
+
 /* The CPU reference (double accumulation); which = GC_VGEMM_NN or GC_VGEMM_NT. */
 void gc_ref_vgemm(const gc_vgemm_args *g, int which, const float *a, const float *b, float *c);
 

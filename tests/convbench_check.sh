@@ -25,7 +25,7 @@ n=$(grep -c '"first"' "$tmp/c.json")
 grep '"chosen"' "$tmp/f.json" | grep -qv im2col_vgemm && bad "a forced im2col_vgemm was not chosen everywhere"
 
 # tune: keeps a tiles file, which later runs read (a second tune starts from it)
-"$g" tune --nets resnet10_w16 --batch 2 --budget 1 > "$tmp/t" 2>&1 || bad "tune exit $?: $(tail -3 "$tmp/t")"
+"$g" tune --nets resnet10_w16 --batch 2 --budget 1 --clblast-budget 0 > "$tmp/t" 2>&1 || bad "tune exit $?: $(tail -3 "$tmp/t")"
 grep -q "tiles kept in" "$tmp/t" || bad "tune kept nothing"
 ls "$tmp"/cache/*.tiles > /dev/null 2>&1 || bad "no .tiles file in the cache folder"
 grep -q "per shape" "$tmp/t" || bad "tune reports no per-shape gain"
@@ -34,6 +34,19 @@ for f in "$tmp"/cache/*.tiles; do printf 'gafcl vgemm tiles 1\nnn 5 2 8 1\nnt 16
 "$g" bench-conv --nets resnet10_w16 --batch 1 --iters 1 > /dev/null 2>&1 || bad "bench-conv with a corrupt tiles file"
 for f in "$tmp"/cache/*.tiles; do rm -f "$f"; mkfifo "$f"; done
 timeout 120 "$g" bench-conv --nets resnet10_w16 --batch 1 --iters 1 > /dev/null 2>&1 || bad "bench-conv with a FIFO as tiles file"
+
+# CLBlast's parameters: the threshold stage as tune runs it in a process of its own (the kernel stages
+# compile a CLBlast kernel per candidate: minutes on PoCL, so not here); a kept set is applied by later
+# runs, and a corrupt or refused one is ignored (CLBlast's own parameters)
+"$g" tune --tune-stage threshold --nets resnet10_w16 --batch 1 --size 8 --budget 2 > "$tmp/cb" 2>&1 ||
+  bad "tune --tune-stage threshold exit $?: $(tail -3 "$tmp/cb")"
+grep -q "CLBlast GemmRoutine" "$tmp/cb" || bad "no CLBlast GemmRoutine result: $(tail -3 "$tmp/cb")"
+grep -q "XGEMM_MIN_INDIRECT_SIZE=1:" "$tmp/cb" || bad "the threshold stage tried no candidate: $(tail -3 "$tmp/cb")"
+ls "$tmp"/cache/*.clblast > /dev/null 2>&1 || printf 'gafcl clblast parameters 1\nGemmRoutine XGEMM_MIN_INDIRECT_SIZE=64\n' \
+  > "$tmp/cache/none.clblast"
+for f in "$tmp"/cache/*.clblast; do printf 'gafcl clblast parameters 1\nXgemm KWG=3\nGemmRoutine BOGUS=1\n' > "$f"; done
+"$g" bench-conv --nets resnet10_w16 --batch 1 --size 8 --iters 1 --conv-algo im2col_gemm > /dev/null 2>&1 ||
+  bad "bench-conv with refused CLBlast parameters"
 
 # refusals
 "$g" tune --budget 0 > /dev/null 2>&1; [ $? -eq 2 ] || bad "--budget 0 accepted"

@@ -71,7 +71,8 @@ typedef struct gafcl_cfg {
   char nets[256];
   long size, iters, repeats, epoch_iters, profile;
   /* tune */
-  long budget;
+  long budget, clblast_budget;
+  char tune_stage[16];
   /* selfcheck */
   int verbose;
   /* not a flag: gafcl reproduce's paper value for a run, written into its metrics lines (0: none) */

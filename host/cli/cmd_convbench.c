@@ -12,7 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <time.h>
+
+extern char **environ;
 
 #ifndef GAFCL_GIT_REV
 #define GAFCL_GIT_REV "unknown"
@@ -303,24 +308,27 @@ static double cli_now(void) {
 /* The vgemm-based passes of every shape with the current tiles: one untimed run (builds the tile's
  * kernels), then the median of 3. which = GC_VGEMM_NN: forward and data gradient; GC_VGEMM_NT: weight
  * gradient. per_shape (may be NULL) gets each shape's time. */
-static const char *const nn_algos[] = {"im2col_vgemm", "im2col_vgemm_batched", "pointwise_vgemm"};
+static const char *const own_algos[] = {"im2col_vgemm", "im2col_vgemm_batched", "pointwise_vgemm", "implicit_vgemm",
+                                        "winograd", NULL};
+static const char *const clblast_algos[] = {"im2col_gemm", "im2col_batched", "pointwise", NULL};
 
-static int tune_eval(gc_ctx *ctx, shape *sh, int ns, bufs *b, int which, double *total, double *per_shape) {
+/* The passes (bit pass) of every shape with the best of `algos`, weighted by the layers that run them. */
+static int eval_algos(gc_ctx *ctx, shape *sh, int ns, bufs *b, const char *const *algos, unsigned passes, double *total,
+                      double *per_shape) {
   int st = 0;
   *total = 0;
   for (int i = 0; i < ns; i++) {
     double t = 0;
     for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_WGRAD; pass++) {
-      if ((which == GC_VGEMM_NT) != (pass == GC_CONV_WGRAD)) continue;
-      /* the best of the vgemm algorithms that run this pass: what the measured choice would pick */
+      if (!(passes & (1u << pass))) continue;
       double best = 0;
-      for (size_t a = 0; a < sizeof nn_algos / sizeof nn_algos[0]; a++) {
+      for (size_t a = 0; algos[a]; a++) {
         int id = -1;
         for (int q = 0; q < gc_conv_algo_count(); q++)
-          if (!strcmp(gc_conv_algo_name(q), nn_algos[a])) id = q;
+          if (!strcmp(gc_conv_algo_name(q), algos[a])) id = q;
         if (id < 0 || !gc_conv_algo_supports(id, &sh[i].c, pass)) continue;
         double ms = 0;
-        GC_TRY(gc_conv_algo_set(ctx, nn_algos[a]));
+        GC_TRY(gc_conv_algo_set(ctx, algos[a]));
         GC_TRY(time_pass(ctx, &sh[i], &b[i], pass, 3, &ms));
         if (best == 0 || ms < best) best = ms;
       }
@@ -333,6 +341,11 @@ static int tune_eval(gc_ctx *ctx, shape *sh, int ns, bufs *b, int which, double 
   }
 cleanup:
   return st;
+}
+
+static int tune_eval(gc_ctx *ctx, shape *sh, int ns, bufs *b, int which, double *total, double *per_shape) {
+  unsigned passes = which == GC_VGEMM_NT ? 1u << GC_CONV_WGRAD : (1u << GC_CONV_FORWARD) | (1u << GC_CONV_DGRAD);
+  return eval_algos(ctx, sh, ns, b, own_algos, passes, total, per_shape);
 }
 
 static int tune(gc_ctx *ctx, const gafcl_cfg *c) {
@@ -436,15 +449,187 @@ cleanup:
   return st;
 }
 
+/* ---- CLBlast's parameters: one stage per fresh process ----
+ * CLBlast keeps an override for the rest of the process and cannot give its own parameters back, so each
+ * stage runs in a process of its own (`gafcl tune --tune-stage S`), which starts from CLBlast's database
+ * plus what earlier stages kept, measures that first (the baseline), tries candidates within its budget
+ * and keeps a winner only when it is faster. Stages: xgemm (the indirect kernel, every GEMM routed to it),
+ * direct (XgemmDirect, every GEMM routed to it), threshold (XGEMM_MIN_INDIRECT_SIZE, with the kernels
+ * kept). The objective is the CLBlast-based convolution algorithms' passes over the networks' shapes. */
+
+static uint64_t rng_next(uint64_t *r) {
+  *r ^= *r << 13, *r ^= *r >> 7, *r ^= *r << 17;
+  return *r;
+}
+static int pick(uint64_t *r, const int *v, int n) { return v[rng_next(r) % (uint64_t)n]; }
+
+/* A random Xgemm (GEMMK 0) or XgemmDirect parameter set that satisfies CLBlast's constraints and the
+ * device's work-group and local-memory limits; 0 when the draw does not. */
+static int draw_params(const gc_ctx *ctx, int direct, uint64_t *r, char *out, size_t cap) {
+  static const int t16[] = {16, 32, 64}, d8[] = {8, 16, 32}, v4[] = {1, 2, 4}, v8[] = {1, 2, 4, 8}, b01[] = {0, 1};
+  size_t lm = ctx->dev.local_mem ? (size_t)ctx->dev.local_mem : 32768, wgmax = ctx->dev.max_wg;
+  if (!direct) {
+    int mwg = pick(r, t16, 3), nwg = pick(r, t16, 3), kwg = pick(r, (const int[]){16, 32}, 2), mdimc = pick(r, d8, 3),
+        ndimc = pick(r, d8, 3), vwm = pick(r, v4, 3), vwn = pick(r, v4, 3), sa = pick(r, b01, 2), sb = pick(r, b01, 2);
+    int mdima = mdimc, ndimb = ndimc, kwi = 2;
+    if (mwg % (mdimc * vwm) || nwg % (ndimc * vwn) || mwg % (mdima * vwm) || nwg % (ndimb * vwn)) return 0;
+    if (kwg % ((mdimc * ndimc) / mdima) || kwg % ((mdimc * ndimc) / ndimb) || kwg % kwi) return 0;
+    if ((size_t)(mdimc * ndimc) > wgmax || (size_t)(sa * kwg * mwg + sb * kwg * nwg) * 4 > lm) return 0;
+    snprintf(out, cap,
+             "GEMMK=0 KREG=1 KWG=%d KWI=%d MDIMA=%d MDIMC=%d MWG=%d NDIMB=%d NDIMC=%d NWG=%d SA=%d SB=%d STRM=0 STRN=0 "
+             "VWM=%d VWN=%d",
+             kwg, kwi, mdima, mdimc, mwg, ndimb, ndimc, nwg, sa, sb, vwm, vwn);
+    return 1;
+  }
+  int wgd = pick(r, d8, 3), mdimcd = pick(r, d8, 3), ndimcd = pick(r, d8, 3), vwmd = pick(r, v8, 4), vwnd = pick(r, v8, 4);
+  int mdimad = mdimcd, ndimbd = ndimcd, kwid = 2;
+  if (wgd % (mdimcd * vwmd) || wgd % (ndimcd * vwnd) || wgd % (mdimad * vwmd) || wgd % (ndimbd * vwnd)) return 0;
+  if (wgd % ((mdimcd * ndimcd) / mdimad) || wgd % ((mdimcd * ndimcd) / ndimbd) || wgd % kwid) return 0;
+  if ((size_t)(mdimcd * ndimcd) > wgmax || (size_t)(2 * wgd * (wgd + 1)) * 4 > lm) return 0;
+  snprintf(out, cap, "KWID=%d MDIMAD=%d MDIMCD=%d NDIMBD=%d NDIMCD=%d PADA=1 PADB=1 VWMD=%d VWND=%d WGD=%d", kwid, mdimad,
+           mdimcd, ndimbd, ndimcd, vwmd, vwnd, wgd);
+  return 1;
+}
+
+static int clblast_stage(gc_ctx *ctx, const gafcl_cfg *c) {
+  int st = 0, nn = 0, ns = 0;
+  char names[MAXNETS][32], list[256];
+  shape *sh = NULL;
+  bufs *b = NULL;
+  double *before = NULL, *after = NULL;
+  const char *stage = c->tune_stage;
+  const int direct = !strcmp(stage, "direct"), threshold = !strcmp(stage, "threshold");
+  const char *kernel = threshold ? "GemmRoutine" : direct ? "XgemmDirect" : "Xgemm";
+  snprintf(list, sizeof list, "%s", c->nets);
+  for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
+    snprintf(names[nn++], sizeof names[0], "%s", t);
+  }
+  GC_TRY(collect(ctx, c, names, nn, &sh, &ns));
+  b = calloc((size_t)ns, sizeof *b);
+  before = calloc((size_t)ns, sizeof *before);
+  after = calloc((size_t)ns, sizeof *after);
+  if (!b || !before || !after) GC_FAIL(GC_ERR_HOST_MEM, "tuning buffers");
+  for (int i = 0; i < ns; i++) GC_TRY(bufs_make(ctx, &sh[i], &b[i]));
+  { /* the kept parameters applied before anything is routed (a context applies them at its first GEMM) */
+    int applied = 0;
+    GC_TRY(gc_clblast_tuned_apply(ctx, &applied));
+  }
+  /* every GEMM through the kernel being tuned */
+  if (!threshold) GC_TRY(gc_clblast_override(ctx, "GemmRoutine", direct ? "XGEMM_MIN_INDIRECT_SIZE=1048576" : "XGEMM_MIN_INDIRECT_SIZE=1"));
+  const unsigned passes = (1u << GC_CONV_FORWARD) | (1u << GC_CONV_DGRAD) | (1u << GC_CONV_WGRAD);
+  double base = 0, best = 0;
+  GC_TRY(eval_algos(ctx, sh, ns, b, clblast_algos, passes, &base, before));
+  const double t0 = cli_now(); /* the budget is the candidates' */
+  memcpy(after, before, (size_t)ns * sizeof *after);
+  best = base;
+  char best_p[400] = "", p[400];
+  printf("  CLBlast %s: %s's own parameters%s: %.2f ms per iteration\n", kernel, "CLBlast",
+         threshold ? " (and what earlier stages kept)" : "", base);
+  fflush(stdout);
+  uint64_t r = 0x2545F4914F6CDD1Dull;
+  static const int sizes[] = {1, 64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 1048576};
+  int tried = 0;
+  for (int k = 0; cli_now() - t0 < (double)c->budget; k++) {
+    if (threshold) {
+      if (k >= (int)(sizeof sizes / sizeof sizes[0])) break;
+      snprintf(p, sizeof p, "XGEMM_MIN_INDIRECT_SIZE=%d", sizes[k]);
+    } else {
+      if (k > 4000) break;
+      if (!draw_params(ctx, direct, &r, p, sizeof p)) continue;
+    }
+    tried++;
+    double ms = 0;
+    st = gc_clblast_override(ctx, kernel, p);
+    if (!st) st = eval_algos(ctx, sh, ns, b, clblast_algos, passes, &ms, NULL);
+    if (st) { /* a set this device cannot build or run: named, skipped */
+      printf("  [%3d] %s %s: fails (%s)\n", tried, kernel, p, gc_last_error());
+      gc_clear_error();
+      st = 0;
+      continue;
+    }
+    if (ms < best) best = ms, snprintf(best_p, sizeof best_p, "%s", p);
+    printf("  [%3d] %s %s: %.2f ms (best %.2f, %+.1f%% vs CLBlast's) %.0f s\n", tried, kernel, p, ms, best,
+           100.0 * (best - base) / base, cli_now() - t0);
+    fflush(stdout);
+  }
+  if (best_p[0] && best < 0.99 * base) {
+    char path[1200];
+    GC_TRY(gc_clblast_override(ctx, kernel, best_p));
+    GC_TRY(eval_algos(ctx, sh, ns, b, clblast_algos, passes, &best, after));
+    GC_TRY(gc_clblast_tuned_save(ctx, kernel, best_p, path, sizeof path));
+    printf("CLBlast %s: %s, %.2f -> %.2f ms per iteration (%.2fx) after %d candidates; kept in %s; per shape:\n", kernel,
+           best_p, base, best, base / best, tried, path);
+  } else {
+    printf("CLBlast %s: its own parameters stay (%d candidates tried, none 1%% faster than %.2f ms)\n", kernel, tried, base);
+  }
+  for (int i = 0; i < ns && best_p[0] && best < 0.99 * base; i++)
+    printf("    %-36.36s %9.3f -> %9.3f ms (%.2fx)\n", sh[i].first, before[i], after[i], after[i] > 0 ? before[i] / after[i] : 0);
+cleanup:
+  for (int i = 0; b && i < ns; i++) gc_arena_release(&b[i].ar);
+  free(b);
+  free(before);
+  free(after);
+  free(sh);
+  return st;
+}
+
+/* Run one CLBlast stage in a fresh process of this program (see above); 0 when it succeeded. */
+static int spawn_stage(const gafcl_cfg *c, const char *stage, long budget) {
+  char batch[32], bud[32], size[32], classes[32];
+  snprintf(batch, sizeof batch, "%ld", c->batch);
+  snprintf(bud, sizeof bud, "%ld", budget > 0 ? budget : 1);
+  snprintf(size, sizeof size, "%ld", c->size);
+  snprintf(classes, sizeof classes, "%ld", c->classes);
+  char *argv[24];
+  int a = 0;
+  argv[a++] = (char *)"gafcl";
+  argv[a++] = (char *)"tune";
+  argv[a++] = (char *)"--tune-stage", argv[a++] = (char *)stage;
+  argv[a++] = (char *)"--nets", argv[a++] = (char *)c->nets;
+  argv[a++] = (char *)"--batch", argv[a++] = batch;
+  argv[a++] = (char *)"--budget", argv[a++] = bud;
+  argv[a++] = (char *)"--size", argv[a++] = size;
+  argv[a++] = (char *)"--classes", argv[a++] = classes;
+  if (c->imagenet) argv[a++] = (char *)"--imagenet";
+  if (c->device[0]) argv[a++] = (char *)"--device", argv[a++] = (char *)c->device;
+  argv[a] = NULL;
+  fflush(stdout);
+  pid_t pid;
+  if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ) != 0) return -1;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 void cmd_tune_defaults(gafcl_cfg *c) { c->batch = 16; }
 
 int cmd_tune(gafcl_cfg *c) {
   gc_ctx *ctx = NULL;
   int st = cli_open(c, &ctx);
   if (st) return cli_fail(st, "cannot open the device");
+  if (c->tune_stage[0]) { /* one CLBlast stage, in a process of its own */
+    st = clblast_stage(ctx, c);
+    gc_ctx_free(ctx);
+    return st ? cli_fail(st, "tune stage failed") : 0;
+  }
   printf("device: %s (%s, driver %s)\n", ctx->dev.name, ctx->dev.platform, ctx->dev.driver);
+  printf("== gafcl's own GEMMs (register tiles), %ld s\n", c->budget);
   st = tune(ctx, c);
-  int rc = st ? cli_fail(st, "tune failed") : 0;
   gc_ctx_free(ctx);
-  return rc;
+  if (st) return cli_fail(st, "tune failed");
+  if (c->clblast_budget > 0) {
+    static const char *const stages[] = {"xgemm", "direct", "threshold"};
+    static const int share[] = {45, 35, 20};
+    printf("== CLBlast's GEMM parameters, %ld s (each stage in a fresh process)\n", c->clblast_budget);
+    for (int i = 0; i < 3; i++) {
+      printf("-- stage %s\n", stages[i]);
+      if (spawn_stage(c, stages[i], c->clblast_budget * share[i] / 100) != 0) {
+        fprintf(stderr, "gafcl: tune: the CLBlast stage %s failed (above)\n", stages[i]);
+        return 1;
+      }
+    }
+  }
+  return 0;
 }

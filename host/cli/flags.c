@@ -158,7 +158,11 @@ static const flag_def flags[] = {
      "iterations with every layer timed on its own (0: none)"},
     {"out", FT_STR, F(out), "", 0, 0, 0, NULL, "FILE", CMD_BENCH | CMD_BENCH_CONV, 0, NULL, "write the results as JSON"},
     {"budget", FT_INT, F(budget), "300", 1, 1000000, 0, NULL, "SECONDS", CMD_TUNE, 0, NULL,
-     "time for the search (the current tiles are always measured; half for each kernel)"},
+     "time for the own GEMMs' tile search (the current tiles are always measured; half for each kernel)"},
+    {"clblast-budget", FT_INT, F(clblast_budget), "300", 0, 1000000, 0, NULL, "SECONDS", CMD_TUNE, 0, NULL,
+     "time for the search of CLBlast's GEMM parameters (Xgemm, XgemmDirect, the direct/indirect threshold; 0: none)"},
+    {"tune-stage", FT_CHOICE, F(tune_stage), "", 0, 0, 0, "|xgemm|direct|threshold", "STAGE", CMD_TUNE, 0, NULL,
+     "internal: one stage of the CLBlast search, in the fresh process tune starts for it"},
     {"verbose", FT_BOOL, F(verbose), "0", 0, 0, 0, NULL, NULL, CMD_SELFCHECK | CMD_MAIN, 0, NULL,
      "a line per passed check"},
 };

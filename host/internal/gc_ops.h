@@ -86,7 +86,12 @@ struct gc_ctx_ops {
   gc_conv_state *conv;
   int vgemm_ready, vgemm_tuned; /* vgemm tiles: settled (defaults or the cache's), read from the cache */
   struct gc_vgemm_tile vgemm[2];
+  int clblast_ready, clblast_tuned; /* CLBlast overrides from the cache applied (how many kernels) */
+  char clblast_sig[65];             /* SHA-256 of the applied file, "" when none */
 };
+/* Apply the CLBlast parameters `gafcl tune` kept for this device, once per context (before its first
+ * GEMM and its first convolution choice); the signature of what was applied ("" for CLBlast's own). */
+const char *gc_clblast_prepare(gc_ctx *ctx);
 /* The context's op state, created on first use (NULL only when out of memory). */
 struct gc_ctx_ops *gc_ctx_ops_get(gc_ctx *ctx);
 void gc_conv_state_free(gc_conv_state *s);

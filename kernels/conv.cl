@@ -70,14 +70,18 @@ void conv_col2im(__global const float *col, ulong col_off, uint col_ks, uint col
 #endif
   const ulong cbase = col_off + (ulong)b * col_bs;
   const ulong o = dx_off + (ulong)b * dx_ns + ((ulong)c * H + h) * W;
+  // without dilation only the taps i = (h + PH) mod SH, + SH, ... can reach an output row (and likewise for
+  // columns): those are visited in the same increasing order as the general loop, so the sum is the same
+  const uint istep = DH == 1 ? SH : 1, i0 = DH == 1 ? (h + PH) % SH : 0;
   for (uint w = w0; w < w1; w++) {
     float acc = 0.0f;
-    for (uint i = 0; i < KH; i++) {
+    const uint jstep = DW == 1 ? SW : 1, j0 = DW == 1 ? (w + PW) % SW : 0;
+    for (uint i = i0; i < KH; i += istep) {
       const int th = (int)(h + PH) - (int)(i * DH);
       if (th < 0 || th % (int)SH != 0) continue;
       const uint oh = (uint)th / SH;
       if (oh >= Ho) continue;
-      for (uint j = 0; j < KW; j++) {
+      for (uint j = j0; j < KW; j += jstep) {
         const int tw = (int)(w + PW) - (int)(j * DW);
         if (tw < 0 || tw % (int)SW != 0) continue;
         const uint ow = (uint)tw / SW;

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 static const unsigned commands[] = {CMD_MAIN,    CMD_DEVICES, CMD_SELFCHECK, CMD_NETS, CMD_TRAIN,
-                                    CMD_COMPARE, CMD_REPRODUCE, CMD_EVAL,    CMD_STEPS, CMD_BENCH};
+                                    CMD_COMPARE, CMD_REPRODUCE, CMD_EVAL,    CMD_STEPS, CMD_BENCH, CMD_BENCH_CONV, CMD_TUNE};
 
 static void *fld(gafcl_cfg *c, const flag_def *f) { return (char *)c + f->off; }
 
@@ -203,7 +203,7 @@ int main(void) {
   bad_arg(CMD_TRAIN, "--net", "vgg16", "unknown network 'vgg16'");
   bad_arg(CMD_TRAIN, "--optimizer", "rmsprop", "optimizer 'rmsprop': use sgd, sgdm, nesterov, adam or adamw");
   bad_arg(CMD_TRAIN, "--gaf", "sigmoid", "GAF 'sigmoid': use none, arctan, tanh or log");
-  bad_arg(CMD_TRAIN, "--conv-algo", "winograd", "--conv-algo 'winograd': use measure, heuristic, im2col_gemm");
+  bad_arg(CMD_TRAIN, "--conv-algo", "fft", "--conv-algo 'fft': use measure, heuristic, im2col_gemm");
   bad_arg(CMD_TRAIN, "--imagenet", "1", "unexpected argument '1'"); /* a bool flag takes no separate value */
   bad_arg(CMD_TRAIN, "--epochs", NULL, "--epochs needs a value");
   bad_arg(CMD_TRAIN, "--table", "2", "unknown option --table");

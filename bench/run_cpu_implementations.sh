@@ -32,6 +32,6 @@ for impl in "${impls[@]}"; do
     cp "$work/$impl/compare/config.json" "$p-compare-fashion-config.json"
   fi
 done
-python3 "$here/bench/report" --out "$res" "$res"/*bench*.json "$res"/*kernels.json "$res"/nvidia-h100-pytorch.json \
-  "$res"/*.jsonl > /dev/null && echo "report: $res/report.md"
+python3 "$here/bench/report" --out "$res" "$res"/*bench*.json "$res"/*kernels.json "$res"/*-convs-*.json \
+  "$res"/*-iteration-*.json "$res"/pytorch-*-convs.json "$res"/nvidia-h100-pytorch.json "$res"/*.jsonl > /dev/null && echo "report: $res/report.md"
 exit $((failed > 0))

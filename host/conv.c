@@ -9,10 +9,10 @@
  *              same device reuse it and compute the same bits. Without a cache folder, or when the
  *              choice cannot be written, the heuristic below is used instead, so that a run never
  *              depends on a measurement that was not kept.
- *   heuristic  a fixed rule. CPUs (measured on 2-core EPYCs, `gafcl bench-conv`): gafcl's own GEMMs;
- *              1x1 stride-1 convolutions read x and dy in place; maps of 256 positions or more use per-image
- *              GEMMs, smaller maps one GEMM over a chunk of images (wide enough rows); weight gradient
- *              im2col_vgemm. Other devices (CLBlast): 1x1 stride 1 pointwise; maps of 64 positions or more
+ *   heuristic  a fixed rule. CPUs (what the measured choices were on 2-core EPYCs, `gafcl bench-conv`):
+ *              gafcl's own GEMMs; stride-1 maps of 256 positions or more implicit_vgemm (all passes),
+ *              smaller 3x3 stride-1 maps winograd (forward; data gradient from 64 positions), 1x1
+ *              stride-1 pointwise_vgemm, the rest im2col_vgemm (per image for large maps' forward). Other devices (CLBlast): 1x1 stride 1 pointwise; maps of 64 positions or more
  *              im2col_batched, else im2col_gemm; gradients im2col_gemm.
  *   NAME       that algorithm wherever it supports the shape and pass, the heuristic elsewhere.
  * The mode comes from gc_conv_algo_set, else the environment variable GAFCL_CONV_ALGO. */
@@ -716,10 +716,13 @@ size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h
 }
 
 static int heuristic(const gc_ctx *ctx, const gc_conv *c, const conv_plan *p, int pass) {
-  if (ctx->dev.type & CL_DEVICE_TYPE_CPU) { /* gafcl's own GEMMs (measured on 2-core EPYCs, PoCL and Intel) */
-    if (pass == GC_CONV_WGRAD) return 3;                             /* im2col_vgemm */
-    if (is_pointwise(c)) return 5;                                   /* pointwise_vgemm */
-    return p->P >= 256 ? 4 : 3;                                      /* im2col_vgemm_batched : im2col_vgemm */
+  if (ctx->dev.type & CL_DEVICE_TYPE_CPU) { /* the own GEMMs (measured choices, 2-core EPYC, Intel's runtime) */
+    const int big = p->P >= 256, imp = implicit_shape(c), win = winograd_shape(c);
+    if (pass == GC_CONV_WGRAD) return imp && big ? 6 : 3;           /* implicit_vgemm : im2col_vgemm */
+    if (is_pointwise(c)) return 5;                                  /* pointwise_vgemm */
+    if (imp && big) return 6;                                       /* implicit_vgemm */
+    if (win && (pass == GC_CONV_FORWARD || p->P >= 64)) return 7;   /* winograd */
+    return pass == GC_CONV_FORWARD && big ? 4 : 3;                  /* im2col_vgemm_batched : im2col_vgemm */
   }
   if (pass != GC_CONV_FORWARD) return 0;                  /* im2col_gemm */
   if (is_pointwise(c)) return 2;                          /* pointwise */

@@ -36,7 +36,7 @@ typedef struct gc_conv {
  *   "measure"   (default) time every supporting algorithm on the layer's tensors, keep the fastest, and
  *               remember the choice in the program cache folder (keyed by device, driver and shape) so
  *               that every later run on the device uses it; with no cache folder, the heuristic;
- *   "heuristic" a fixed rule (CPUs: gafcl's own GEMMs, *_vgemm; other devices: CLBlast's, 1x1 stride-1
+ *   "heuristic" a fixed rule (CPUs: gafcl's own GEMMs, implicit_vgemm, winograd, *_vgemm; other devices: CLBlast's, 1x1 stride-1
  *               pointwise, maps of >= 64 positions im2col_batched, else im2col_gemm; gradients
  *               im2col_gemm; see host/conv.c);
  *   a name      that algorithm where it supports the shape and pass, the heuristic elsewhere.

@@ -665,32 +665,33 @@ typedef struct conv_algo {
   int (*forward)(gc_ctx *ctx, const conv_call *a); /* NULL: not a forward algorithm */
   int (*dgrad)(gc_ctx *ctx, const conv_call *a);   /* data gradient: dx (+)= ...; NULL: none */
   int (*wgrad)(gc_ctx *ctx, const conv_call *a);   /* weight (and bias) gradient: dw += ..., db += ...; NULL: none */
+  int own;                                          /* runs on gafcl's own GEMMs (kernels/vgemm.cl) */
 } conv_algo;
 
 static const conv_algo algos[] = {
     {"im2col_gemm", "im2col of a chunk of images, one GEMM over the chunk, transpose to NCHW; data gradient: GEMM "
                     "+ col2im; weight gradient: split-reduction GEMMs summed in a fixed order",
-     any_shape, ws_full, fwd_im2col_gemm, dgrad_im2col_gemm, wgrad_im2col_gemm},
+     any_shape, ws_full, fwd_im2col_gemm, dgrad_im2col_gemm, wgrad_im2col_gemm, 0},
     {"im2col_batched", "im2col per image, one strided-batched GEMM call writing NCHW (forward only)", any_shape,
-     ws_col, fwd_im2col_batched, NULL, NULL},
+     ws_col, fwd_im2col_batched, NULL, NULL, 0},
     {"pointwise", "1x1 stride-1 convolutions: GEMMs on x itself, no im2col; data gradient by per-image GEMMs "
                   "straight into dx",
-     is_pointwise, ws_full, fwd_pointwise, dgrad_pointwise, NULL},
+     is_pointwise, ws_full, fwd_pointwise, dgrad_pointwise, NULL, 0},
     {"im2col_vgemm", "im2col_gemm on gafcl's own vector-tile GEMMs (CPUs): one GEMM over the chunk; data gradient "
                      "likewise + col2im; weight gradient by vgemm_nt in fixed-order partials",
-     any_shape, ws_full, fwd_im2col_vgemm, dgrad_im2col_vgemm, wgrad_im2col_vgemm},
+     any_shape, ws_full, fwd_im2col_vgemm, dgrad_im2col_vgemm, wgrad_im2col_vgemm, 1},
     {"im2col_vgemm_batched", "im2col per image and gafcl's own GEMM writing NCHW; data gradient per image from dy in "
                              "place (no transpose) + col2im",
-     any_shape, ws_col, fwd_im2col_vgemm_batched, dgrad_im2col_vgemm_batched, NULL},
+     any_shape, ws_col, fwd_im2col_vgemm_batched, dgrad_im2col_vgemm_batched, NULL, 1},
     {"pointwise_vgemm", "1x1 stride-1 convolutions on gafcl's own GEMM: x and dy read in place, dx written in place",
-     is_pointwise, ws_col, fwd_pointwise_vgemm, dgrad_pointwise_vgemm, NULL},
+     is_pointwise, ws_col, fwd_pointwise_vgemm, dgrad_pointwise_vgemm, NULL, 1},
     {"implicit_vgemm", "stride-1 convolutions without im2col: the input zero-padded once, gafcl's own GEMMs reading "
                        "each kernel tap's rows from it in place; data gradient on padded dy with flipped weights; "
                        "weight gradient in fixed-order partials",
-     implicit_shape, ws_implicit, fwd_implicit, dgrad_implicit, wgrad_implicit},
+     implicit_shape, ws_implicit, fwd_implicit, dgrad_implicit, wgrad_implicit, 1},
     {"winograd", "Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions: padded input, 16 transformed GEMMs on "
                  "gafcl's own GEMM (2.25x fewer multiplications); data gradient likewise on padded dy",
-     winograd_shape, ws_winograd, fwd_winograd, dgrad_winograd, NULL},
+     winograd_shape, ws_winograd, fwd_winograd, dgrad_winograd, NULL, 1},
 };
 enum { NALGO = (int)(sizeof algos / sizeof algos[0]) };
 
@@ -715,8 +716,21 @@ size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h
   return most;
 }
 
+/* Whether the device runs gafcl's own GEMMs correctly. Mesa's llvmpipe (rusticl's CPU driver, 22.3)
+ * stops a loop after 65535 iterations counted over all its entries in a work-item, so the own GEMMs'
+ * inner loops end early on long reductions (tests/test_layers.c found it: wrong results from K = 4608 on);
+ * there the CLBlast-based algorithms run. */
+static int own_gemms_run(const gc_ctx *ctx) {
+  return !(strstr(ctx->dev.platform, "rusticl") && strstr(ctx->dev.name, "llvmpipe"));
+}
+
+int gc_conv_algo_usable(gc_ctx *ctx, int i) {
+  if (i < 0 || i >= NALGO) return 0;
+  return algos[i].own ? own_gemms_run(ctx) : 1;
+}
+
 static int heuristic(const gc_ctx *ctx, const gc_conv *c, const conv_plan *p, int pass) {
-  if (ctx->dev.type & CL_DEVICE_TYPE_CPU) { /* the own GEMMs (measured choices, 2-core EPYC, Intel's runtime) */
+  if ((ctx->dev.type & CL_DEVICE_TYPE_CPU) && own_gemms_run(ctx)) { /* the own GEMMs (measured, 2-core EPYC) */
     const int big = p->P >= 256, imp = implicit_shape(c), win = winograd_shape(c);
     if (pass == GC_CONV_WGRAD) return imp && big ? 6 : 3;           /* implicit_vgemm : im2col_vgemm */
     if (is_pointwise(c)) return 5;                                  /* pointwise_vgemm */
@@ -1030,9 +1044,9 @@ static int choose(gc_ctx *ctx, const conv_call *a, int pass, int *algo) {
   }
   int cand[NALGO], nc = 0;
   for (int i = 0; i < NALGO; i++)
-    if (gc_conv_algo_supports(i, c, pass)) cand[nc++] = i;
+    if (gc_conv_algo_supports(i, c, pass) && gc_conv_algo_usable(ctx, i)) cand[nc++] = i;
   int pick = heuristic(ctx, c, a->p, pass);
-  if (s->mode >= 0 && gc_conv_algo_supports(s->mode, c, pass)) {
+  if (s->mode >= 0 && gc_conv_algo_supports(s->mode, c, pass) && gc_conv_algo_usable(ctx, s->mode)) {
     pick = s->mode;
     s->stats.forced++;
   } else if (s->mode == MODE_MEASURE && nc > 1 && ctx->cache_dir[0]) {

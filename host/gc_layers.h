@@ -47,6 +47,9 @@ const char *gc_conv_algo_name(int i);        /* NULL past the end */
 const char *gc_conv_algo_description(int i);
 /* Whether algorithm i runs `pass` (GC_CONV_FORWARD / _DGRAD / _WGRAD) for this descriptor. */
 int gc_conv_algo_supports(int i, const gc_conv *c, int pass);
+/* Whether this context's device runs algorithm i (the ones on gafcl's own GEMMs are not run on Mesa's
+ * llvmpipe, whose loops stop after 65535 iterations; forcing one there gives the heuristic's choice). */
+int gc_conv_algo_usable(gc_ctx *ctx, int i);
 /* Set the mode ("measure", "heuristic" or an algorithm's name); GC_ERR_ARG names the valid ones.
  * Choices made before are forgotten. */
 int gc_conv_algo_set(gc_ctx *ctx, const char *mode);

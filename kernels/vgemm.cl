@@ -48,63 +48,64 @@ void vgemm(uint M, uint N, uint K,
   if (j0 >= N || i0 >= M) return;
   const ulong ab = a_off + bi * a_bs, bb = b_off + bi * b_bs, cb = c_off + bi * c_bs;
   ulong arow[MR];
+#pragma unroll
   for (uint r = 0; r < MR; r++) arow[r] = ab + (ulong)min(i0 + r, M - 1) * a_si; // rows past M: read, not stored
-  if (j0 + VW * NV <= N) {
-    VT acc[MR][NV];
-    for (uint r = 0; r < MR; r++)
-      for (uint v = 0; v < NV; v++) acc[r][v] = (VT)0.0f;
-    ulong base = bb + j0; // k1*s1 + k2*s2, then + k3*s3
-    uint k2 = 0, k3 = 0;
-    for (uint k = 0; k < K; k++) {
-      VT bv[NV];
-      const ulong brow = base + (ulong)k3 * s3;
-      for (uint v = 0; v < NV; v++) bv[v] = VLOAD(0, B + brow + v * VW);
-      const ulong ak = (ulong)k * a_sk;
-      for (uint r = 0; r < MR; r++) {
-        const VT a = (VT)A[arow[r] + ak];
-        for (uint v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]);
-      }
-      if (++k3 == d3) {
-        k3 = 0;
-        base += s2;
-        if (++k2 == d2) {
-          k2 = 0;
-          base += (ulong)s1 - (ulong)d2 * s2;
-        }
+  // The last tile of a row may be partial: its lanes past N read column N-1 (a gather into a private
+  // array) and are not stored, so every tile runs the same loop. The fixed-count loops are unrolled: some
+  // implementations (Mesa's llvmpipe) stop a loop after 65535 iterations in all, counting every entry.
+  const uint full = j0 + VW * NV <= N;
+  VT acc[MR][NV];
+#pragma unroll
+  for (uint r = 0; r < MR; r++)
+#pragma unroll
+    for (uint v = 0; v < NV; v++) acc[r][v] = (VT)0.0f;
+  ulong base = bb; // k1*s1 + k2*s2, then + k3*s3
+  uint k2 = 0, k3 = 0;
+  for (uint k = 0; k < K; k++) {
+    VT bv[NV];
+    const ulong brow = base + (ulong)k3 * s3;
+    if (full) {
+#pragma unroll
+      for (uint v = 0; v < NV; v++) bv[v] = VLOAD(0, B + brow + j0 + v * VW);
+    } else {
+      float t[VW * NV];
+#pragma unroll
+      for (uint l = 0; l < VW * NV; l++) t[l] = B[brow + min(j0 + l, N - 1)];
+#pragma unroll
+      for (uint v = 0; v < NV; v++) bv[v] = VLOAD(v, t);
+    }
+    const ulong ak = (ulong)k * a_sk;
+#pragma unroll
+    for (uint r = 0; r < MR; r++) {
+      const VT a = (VT)A[arow[r] + ak];
+#pragma unroll
+      for (uint v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]);
+    }
+    if (++k3 == d3) {
+      k3 = 0;
+      base += s2;
+      if (++k2 == d2) {
+        k2 = 0;
+        base += (ulong)s1 - (ulong)d2 * s2;
       }
     }
-    for (uint r = 0; r < MR; r++) {
-      if (i0 + r >= M) break;
-      __global float *c = C + cb + (ulong)(i0 + r) * ldc + j0;
+  }
+#pragma unroll
+  for (uint r = 0; r < MR; r++) {
+    if (i0 + r >= M) break;
+    __global float *c = C + cb + (ulong)(i0 + r) * ldc + j0;
+    if (full) {
+#pragma unroll
       for (uint v = 0; v < NV; v++) {
         VT o = acc[r][v];
         if (beta) o += VLOAD(v, c);
         VSTORE(o, v, c);
       }
-    }
-  } else { // the last columns: one at a time, the same order of operations as a vector lane
-    for (uint j = j0; j < N; j++) {
-      float acc[MR];
-      for (uint r = 0; r < MR; r++) acc[r] = 0.0f;
-      ulong base = bb + j;
-      uint k2 = 0, k3 = 0;
-      for (uint k = 0; k < K; k++) {
-        const float b = B[base + (ulong)k3 * s3];
-        const ulong ak = (ulong)k * a_sk;
-        for (uint r = 0; r < MR; r++) acc[r] = fma(A[arow[r] + ak], b, acc[r]);
-        if (++k3 == d3) {
-          k3 = 0;
-          base += s2;
-          if (++k2 == d2) {
-            k2 = 0;
-            base += (ulong)s1 - (ulong)d2 * s2;
-          }
-        }
-      }
-      for (uint r = 0; r < MR && i0 + r < M; r++) {
-        const ulong o = cb + (ulong)(i0 + r) * ldc + j;
-        C[o] = beta ? C[o] + acc[r] : acc[r];
-      }
+    } else {
+      float t[VW * NV];
+#pragma unroll
+      for (uint v = 0; v < NV; v++) VSTORE(acc[r][v], v, t);
+      for (uint l = 0; l < N - j0; l++) c[l] = beta ? c[l] + t[l] : t[l];
     }
   }
 }
@@ -130,20 +131,27 @@ void vgemm_nt(uint M, uint N, uint K,
   if (j0 >= N || i0 >= M) return;
   const ulong ab = a_off + bi * a_bs, bb = b_off + bi * b_bs, cb = c_off + bi * c_bs;
   ulong arow[MR], brow[NR];
+#pragma unroll
   for (uint r = 0; r < MR; r++) arow[r] = ab + (ulong)min(i0 + r, M - 1) * lda;
+#pragma unroll
   for (uint s = 0; s < NR; s++) {
     const uint n = min(j0 + s, N - 1), n3 = n % d3, n2 = (n / d3) % d2, n1 = n / (d3 * d2);
     brow[s] = bb + (ulong)n1 * s1 + (ulong)n2 * s2 + (ulong)n3 * s3;
   }
   VT acc[MR][NR];
+#pragma unroll
   for (uint r = 0; r < MR; r++)
+#pragma unroll
     for (uint s = 0; s < NR; s++) acc[r][s] = (VT)0.0f;
   const uint Kv = K / VW * VW;
   for (uint k = 0; k < Kv; k += VW) {
     VT bv[NR];
+#pragma unroll
     for (uint s = 0; s < NR; s++) bv[s] = VLOAD(0, B + brow[s] + k);
+#pragma unroll
     for (uint r = 0; r < MR; r++) {
       const VT a = VLOAD(0, A + arow[r] + k);
+#pragma unroll
       for (uint s = 0; s < NR; s++) acc[r][s] = fma(a, bv[s], acc[r][s]);
     }
   }

@@ -222,7 +222,7 @@ static int bench_conv(gc_ctx *ctx, const gafcl_cfg *c) {
     for (int pass = GC_CONV_FORWARD; pass <= GC_CONV_WGRAD && !st; pass++) {
       cJSON *pp = cJSON_AddObjectToObject(jp, pass_names[pass]), *ja = cJSON_AddObjectToObject(pp, "algorithms");
       for (int a = 0; a < gc_conv_algo_count() && !st; a++) {
-        if (!gc_conv_algo_supports(a, &s->c, pass)) continue;
+        if (!gc_conv_algo_supports(a, &s->c, pass) || !gc_conv_algo_usable(ctx, a)) continue;
         double ms;
         st = gc_conv_algo_set(ctx, gc_conv_algo_name(a));
         if (!st) st = time_pass(ctx, s, &b, pass, (int)c->iters, &ms);
@@ -326,7 +326,7 @@ static int eval_algos(gc_ctx *ctx, shape *sh, int ns, bufs *b, const char *const
         int id = -1;
         for (int q = 0; q < gc_conv_algo_count(); q++)
           if (!strcmp(gc_conv_algo_name(q), algos[a])) id = q;
-        if (id < 0 || !gc_conv_algo_supports(id, &sh[i].c, pass)) continue;
+        if (id < 0 || !gc_conv_algo_supports(id, &sh[i].c, pass) || !gc_conv_algo_usable(ctx, id)) continue;
         double ms = 0;
         GC_TRY(gc_conv_algo_set(ctx, algos[a]));
         GC_TRY(time_pass(ctx, &sh[i], &b[i], pass, 3, &ms));
@@ -358,6 +358,12 @@ static int tune(gc_ctx *ctx, const gafcl_cfg *c) {
   for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
     if (nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
     snprintf(names[nn++], sizeof names[0], "%s", t);
+  }
+  int usable = 0;
+  for (int q = 0; q < gc_conv_algo_count(); q++) usable += gc_conv_algo_usable(ctx, q) && strstr(gc_conv_algo_name(q), "vgemm");
+  if (!usable) {
+    printf("gafcl's own GEMMs do not run on %s (%s): nothing to tune\n", ctx->dev.name, ctx->dev.platform);
+    return GC_OK;
   }
   GC_TRY(collect(ctx, c, names, nn, &sh, &ns));
   b = calloc((size_t)ns, sizeof *b);

@@ -131,7 +131,7 @@ int gc_clblast_tuned_save(gc_ctx *ctx, const char *kernel, const char *params, c
   if (!valid_kernel(kernel)) GC_FAIL(GC_ERR_ARG, "CLBlast kernel '%s'", kernel);
   if (!ctx->cache_dir[0]) GC_FAIL(GC_ERR_IO, "no cache folder (GAFCL_CACHE_DIR is off): the parameters cannot be kept");
   if (gc_mkdir_p(ctx->cache_dir) != 0) GC_FAIL(GC_ERR_IO, "cannot create the cache folder %s: %s", ctx->cache_dir, strerror(errno));
-  char path[1200], tmp[1300], old[4096], out[4096];
+  char path[1200], old[4096], out[4096];
   params_path(ctx, path, sizeof path);
   int len = snprintf(out, sizeof out, "gafcl clblast parameters 1\n");
   /* the other kernels' lines of the existing file are kept */
@@ -143,16 +143,7 @@ int gc_clblast_tuned_save(gc_ctx *ctx, const char *kernel, const char *params, c
     }
   if (len > 0 && (size_t)len < sizeof out) len += snprintf(out + len, sizeof out - (size_t)len, "%s %s\n", kernel, params);
   if (len <= 0 || (size_t)len >= sizeof out) GC_FAIL(GC_ERR_ARG, "CLBlast parameters too long");
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  int bad = gc_write_all(fd, out, (size_t)len) || fsync(fd) != 0;
-  if (close(fd) != 0) bad = 1;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(e));
-  }
+  if (gc_write_file_atomic(path, out, (size_t)len) != 0) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
   if (path_out) snprintf(path_out, cap, "%s", path);
   return GC_OK;
 }

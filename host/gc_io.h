@@ -25,6 +25,9 @@ void gc_remove_stale_tmp(const char *path);
 int gc_same_file(const char *a, const char *b);
 /* write(2) all n bytes, retrying on EINTR and short writes; 0 or -1 (errno set) */
 int gc_write_all(int fd, const void *p, size_t n);
+/* Write a whole file atomically: PATH.tmp.PID written, fsync'ed, then renamed over PATH (a reader sees
+ * the old file or the new one, never a part). 0, or -1 with errno (the temporary file removed). */
+int gc_write_file_atomic(const char *path, const void *data, size_t n);
 #ifdef __cplusplus
 }
 #endif

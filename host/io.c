@@ -124,6 +124,25 @@ void gc_remove_stale_tmp(const char *path) {
   closedir(d);
 }
 
+int gc_write_file_atomic(const char *path, const void *data, size_t n) {
+  char tmp[4200];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return -1;
+  int bad = gc_write_all(fd, data, n) || fsync(fd) != 0;
+  if (close(fd) != 0) bad = 1;
+  if (bad || rename(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    errno = e;
+    return -1;
+  }
+  return 0;
+}
+
 int gc_write_all(int fd, const void *p, size_t n) {
   const unsigned char *c = p;
   while (n > 0) {

@@ -108,20 +108,11 @@ int gc_vgemm_tiles_save(gc_ctx *ctx, char *path_out, size_t cap) {
   if (!t) GC_FAIL(GC_ERR_HOST_MEM, "vgemm tiles");
   if (!ctx->cache_dir[0]) GC_FAIL(GC_ERR_IO, "no cache folder (GAFCL_CACHE_DIR is off): the tiles cannot be kept");
   if (gc_mkdir_p(ctx->cache_dir) != 0) GC_FAIL(GC_ERR_IO, "cannot create the cache folder %s: %s", ctx->cache_dir, strerror(errno));
-  char path[1200], tmp[1300], text[256];
+  char path[1200], text[256];
   tiles_path(ctx, path, sizeof path);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   int len = snprintf(text, sizeof text, "gafcl vgemm tiles 1\nnn %d %d %d %d\nnt %d %d %d %d\n", t[0].vw, t[0].nv, t[0].mr,
                      t[0].lw, t[1].vw, t[1].mr, t[1].nr, t[1].lw);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  int bad = gc_write_all(fd, text, (size_t)len) || fsync(fd) != 0;
-  if (close(fd) != 0) bad = 1;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(e));
-  }
+  if (gc_write_file_atomic(path, text, (size_t)len) != 0) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
   ctx->ops->vgemm_tuned = 1;
   if (path_out) snprintf(path_out, cap, "%s", path);
   return GC_OK;

@@ -166,16 +166,24 @@ static double conv_flops(const shape *s) {
   return 2.0 * (double)s->dims[0] * (double)s->c.c_out * (double)(ho * wo) * (double)s->c.c_in * s->c.kh * s->c.kw;
 }
 
-static int bench_conv(gc_ctx *ctx, const gafcl_cfg *c) {
-  int st = 0, nn = 0, ns = 0;
-  char names[MAXNETS][32], list[256];
-  shape *sh = NULL;
-  cJSON *root = cJSON_CreateObject();
+/* --nets as names */
+static int parse_nets(const gafcl_cfg *c, char (*names)[32], int *nn) {
+  char list[256];
+  *nn = 0;
   snprintf(list, sizeof list, "%s", c->nets);
   for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    if (nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
-    snprintf(names[nn++], sizeof names[0], "%s", t);
+    if (*nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
+    snprintf(names[(*nn)++], 32, "%s", t);
   }
+  return GC_OK;
+}
+
+static int bench_conv(gc_ctx *ctx, const gafcl_cfg *c) {
+  int st = 0, nn = 0, ns = 0;
+  char names[MAXNETS][32];
+  shape *sh = NULL;
+  cJSON *root = cJSON_CreateObject();
+  GC_TRY(parse_nets(c, names, &nn));
   GC_TRY(collect(ctx, c, names, nn, &sh, &ns));
   /* the mode to restore after timing each algorithm: --conv-algo, else the library's default */
   const char *mode = c->conv_algo[0] ? c->conv_algo : "measure";
@@ -348,29 +356,55 @@ static int tune_eval(gc_ctx *ctx, shape *sh, int ns, bufs *b, int which, double 
   return eval_algos(ctx, sh, ns, b, own_algos, passes, total, per_shape);
 }
 
+/* What both tuners measure: the nets' shapes with tensors of their own, and per-shape times before and
+ * after. */
+typedef struct tune_set {
+  shape *sh;
+  int ns;
+  bufs *b;
+  double *before, *after;
+} tune_set;
+
+static void tune_set_free(tune_set *t) {
+  for (int i = 0; t->b && i < t->ns; i++) gc_arena_release(&t->b[i].ar);
+  free(t->b);
+  free(t->before);
+  free(t->after);
+  free(t->sh);
+  memset(t, 0, sizeof *t);
+}
+
+static int tune_set_make(gc_ctx *ctx, const gafcl_cfg *c, tune_set *t) {
+  int st = 0, nn = 0;
+  char names[MAXNETS][32];
+  memset(t, 0, sizeof *t);
+  GC_TRY(parse_nets(c, names, &nn));
+  GC_TRY(collect(ctx, c, names, nn, &t->sh, &t->ns));
+  t->b = calloc((size_t)t->ns, sizeof *t->b);
+  t->before = calloc((size_t)t->ns, sizeof *t->before);
+  t->after = calloc((size_t)t->ns, sizeof *t->after);
+  if (!t->b || !t->before || !t->after) GC_FAIL(GC_ERR_HOST_MEM, "tuning buffers");
+  for (int i = 0; i < t->ns; i++) GC_TRY(bufs_make(ctx, &t->sh[i], &t->b[i]));
+cleanup:
+  if (st) tune_set_free(t);
+  return st;
+}
+
 static int tune(gc_ctx *ctx, const gafcl_cfg *c) {
-  int st = 0, nn = 0, ns = 0;
-  char names[MAXNETS][32], list[256];
-  shape *sh = NULL;
-  bufs *b = NULL;
-  double *before = NULL, *after = NULL;
-  snprintf(list, sizeof list, "%s", c->nets);
-  for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    if (nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
-    snprintf(names[nn++], sizeof names[0], "%s", t);
-  }
+  int st = 0;
+  tune_set ts;
+  memset(&ts, 0, sizeof ts);
   int usable = 0;
   for (int q = 0; q < gc_conv_algo_count(); q++) usable += gc_conv_algo_usable(ctx, q) && strstr(gc_conv_algo_name(q), "vgemm");
   if (!usable) {
     printf("gafcl's own GEMMs do not run on %s (%s): nothing to tune\n", ctx->dev.name, ctx->dev.platform);
     return GC_OK;
   }
-  GC_TRY(collect(ctx, c, names, nn, &sh, &ns));
-  b = calloc((size_t)ns, sizeof *b);
-  before = calloc((size_t)ns, sizeof *before);
-  after = calloc((size_t)ns, sizeof *after);
-  if (!b || !before || !after) GC_FAIL(GC_ERR_HOST_MEM, "tuning buffers");
-  for (int i = 0; i < ns; i++) GC_TRY(bufs_make(ctx, &sh[i], &b[i]));
+  GC_TRY(tune_set_make(ctx, c, &ts));
+  shape *sh = ts.sh;
+  const int ns = ts.ns;
+  bufs *b = ts.b;
+  double *before = ts.before, *after = ts.after;
   /* the candidates: vector widths 8 and 16, register tiles that fit 32 vector registers, work-groups of 1
    * on CPUs (a work-item is a whole vectorised tile) and of 1 or 64 elsewhere */
   gc_vgemm_tile cand[2][64];
@@ -447,11 +481,7 @@ static int tune(gc_ctx *ctx, const gafcl_cfg *c) {
            ctx->dev.driver);
   }
 cleanup:
-  for (int i = 0; b && i < ns; i++) gc_arena_release(&b[i].ar);
-  free(b);
-  free(before);
-  free(after);
-  free(sh);
+  tune_set_free(&ts);
   return st;
 }
 
@@ -498,25 +528,16 @@ static int draw_params(const gc_ctx *ctx, int direct, uint64_t *r, char *out, si
 }
 
 static int clblast_stage(gc_ctx *ctx, const gafcl_cfg *c) {
-  int st = 0, nn = 0, ns = 0;
-  char names[MAXNETS][32], list[256];
-  shape *sh = NULL;
-  bufs *b = NULL;
-  double *before = NULL, *after = NULL;
+  int st = 0;
+  tune_set ts;
   const char *stage = c->tune_stage;
   const int direct = !strcmp(stage, "direct"), threshold = !strcmp(stage, "threshold");
   const char *kernel = threshold ? "GemmRoutine" : direct ? "XgemmDirect" : "Xgemm";
-  snprintf(list, sizeof list, "%s", c->nets);
-  for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    if (nn == MAXNETS) GC_FAIL(GC_ERR_ARG, "--nets: at most %d networks", MAXNETS);
-    snprintf(names[nn++], sizeof names[0], "%s", t);
-  }
-  GC_TRY(collect(ctx, c, names, nn, &sh, &ns));
-  b = calloc((size_t)ns, sizeof *b);
-  before = calloc((size_t)ns, sizeof *before);
-  after = calloc((size_t)ns, sizeof *after);
-  if (!b || !before || !after) GC_FAIL(GC_ERR_HOST_MEM, "tuning buffers");
-  for (int i = 0; i < ns; i++) GC_TRY(bufs_make(ctx, &sh[i], &b[i]));
+  GC_TRY(tune_set_make(ctx, c, &ts));
+  shape *sh = ts.sh;
+  const int ns = ts.ns;
+  bufs *b = ts.b;
+  double *before = ts.before, *after = ts.after;
   { /* the kept parameters applied before anything is routed (a context applies them at its first GEMM) */
     int applied = 0;
     GC_TRY(gc_clblast_tuned_apply(ctx, &applied));
@@ -572,11 +593,7 @@ static int clblast_stage(gc_ctx *ctx, const gafcl_cfg *c) {
   for (int i = 0; i < ns && best_p[0] && best < 0.99 * base; i++)
     printf("    %-36.36s %9.3f -> %9.3f ms (%.2fx)\n", sh[i].first, before[i], after[i], after[i] > 0 ? before[i] / after[i] : 0);
 cleanup:
-  for (int i = 0; b && i < ns; i++) gc_arena_release(&b[i].ar);
-  free(b);
-  free(before);
-  free(after);
-  free(sh);
+  tune_set_free(&ts);
   return st;
 }
 

@@ -246,10 +246,23 @@ static int col2im(gc_ctx *ctx, const conv_call *a, size_t b0, size_t bc, size_t 
                    GC_KU32(c->pw), GC_KU32(c->dh), GC_KU32(c->dw), GC_KU32(p->ho), GC_KU32(p->wo));
 }
 
+/* one weight-gradient GEMM: C (Co, K) (+)= dyt[.., L] * col[.., L]^T over batch partials, on CLBlast or on
+ * the own vgemm_nt */
+static int wgrad_gemm(gc_ctx *ctx, int own, size_t Co, size_t K, size_t L, size_t batch, const gc_tensor *ws,
+                      size_t yt, size_t col, size_t ld, size_t bs, const gc_tensor *c, size_t c_off, size_t c_bs, int beta) {
+  if (own) {
+    gc_vgemm_args g = {Co, K, L, batch, ws, yt, ld, 1, bs, ws, col, ld, bs, c, c_off, K, c_bs, beta, 0, 0, 0, 0};
+    return gc_vgemm_nt(ctx, &g);
+  }
+  gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, K, L, 1.0f, beta ? 1.0f : 0.0f, {ws, yt, ld, bs}, {ws, col, ld, bs},
+                    {c, c_off, K, c_bs}, batch};
+  return gc_gemm(ctx, &g);
+}
+
 /* The weight gradient through im2col, per chunk: dyt = the chunk's dy as one matrix; db += its row sums;
  * col (K, L) = im2col(x); dw += dyt * col^T with the reduction over L split into partials of gi images
- * summed in a fixed order. */
-static int wgrad_im2col_gemm(gc_ctx *ctx, const conv_call *a) {
+ * summed in a fixed order; the GEMMs on CLBlast (im2col_gemm) or the own vgemm_nt (im2col_vgemm). */
+static int wgrad_im2col(gc_ctx *ctx, const conv_call *a, int own) {
   int st = 0;
   const gc_conv *c = a->c;
   const conv_plan *p = a->p;
@@ -264,20 +277,12 @@ static int wgrad_im2col_gemm(gc_ctx *ctx, const conv_call *a) {
     GC_TRY(im2col(ctx, c, p, x, b0, bc, ws, L, p->P));
     size_t Lg = p->gi * p->P, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
     if (G == 1) {
-      gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, L, 1.0f, 1.0f, {ws, p->yt, L, 0}, {ws, p->col, L, 0},
-                        {dw, 0, p->K, 0}, 1};
-      GC_TRY(gc_gemm(ctx, &g));
+      GC_TRY(wgrad_gemm(ctx, own, Co, p->K, L, 1, ws, p->yt, p->col, L, 0, dw, 0, 0, 1));
     } else {
-      if (nf > 0) {
-        gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, Lg, 1.0f, 0.0f, {ws, p->yt, L, Lg}, {ws, p->col, L, Lg},
-                          {ws, p->part, p->K, CK}, nf};
-        GC_TRY(gc_gemm(ctx, &g));
-      }
-      if (rem) {
-        gc_gemm_args g = {GC_ROW_MAJOR, 0, 1, Co, p->K, rem * p->P, 1.0f, 0.0f, {ws, p->yt + nf * Lg, L, 0},
-                          {ws, p->col + nf * Lg, L, 0}, {ws, p->part + nf * CK, p->K, 0}, 1};
-        GC_TRY(gc_gemm(ctx, &g));
-      }
+      if (nf > 0) GC_TRY(wgrad_gemm(ctx, own, Co, p->K, Lg, nf, ws, p->yt, p->col, L, Lg, ws, p->part, CK, 0));
+      if (rem)
+        GC_TRY(wgrad_gemm(ctx, own, Co, p->K, rem * p->P, 1, ws, p->yt + nf * Lg, p->col + nf * Lg, L, 0, ws,
+                          p->part + nf * CK, 0, 0));
       GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->part),
                        GC_KU32(G), GC_KU32(CK), GC_KT(dw)));
     }
@@ -285,6 +290,7 @@ static int wgrad_im2col_gemm(gc_ctx *ctx, const conv_call *a) {
 cleanup:
   return st;
 }
+static int wgrad_im2col_gemm(gc_ctx *ctx, const conv_call *a) { return wgrad_im2col(ctx, a, 0); }
 
 /* The data gradient through col2im, per chunk: dcol (K, L) = W^T * dyt, then col2im (a gather, no
  * atomics). */
@@ -415,43 +421,7 @@ cleanup:
 }
 static int dgrad_pointwise_vgemm(gc_ctx *ctx, const conv_call *a) { return dgrad_vgemm_per_image(ctx, a, 1); }
 
-/* im2col_vgemm weight gradient: dyt and col as in im2col_gemm, then dw += dyt * col^T by vgemm_nt (both
- * operands read along the reduction), the reduction split into partials of gi images summed in a fixed
- * order as there. */
-static int wgrad_im2col_vgemm(gc_ctx *ctx, const conv_call *a) {
-  int st = 0;
-  const gc_conv *c = a->c;
-  const conv_plan *p = a->p;
-  const gc_tensor *x = a->x, *dw = a->dw, *db = a->db, *ws = a->ws;
-  size_t n = x->dim[0], Co = (size_t)c->c_out, CK = Co * p->K;
-  for (size_t b0 = 0; b0 < n; b0 += p->chunk) {
-    size_t bc = n - b0 < p->chunk ? n - b0 : p->chunk, L = bc * p->P;
-    GC_TRY(dy_transpose(ctx, a, b0, bc));
-    if (c->bias && db)
-      GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_ROWS_SUM_ACC, Co, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->yt),
-                              GC_KU32(L), GC_KU32(L), GC_KT(db)));
-    GC_TRY(im2col(ctx, c, p, x, b0, bc, ws, L, p->P));
-    size_t Lg = p->gi * p->P, nf = bc / p->gi, rem = bc % p->gi, G = nf + (rem ? 1 : 0);
-    if (G == 1) {
-      gc_vgemm_args g = {Co, p->K, L, 1, ws, p->yt, L, 1, 0, ws, p->col, L, 0, dw, 0, p->K, 0, 1, 0, 0, 0, 0};
-      GC_TRY(gc_vgemm_nt(ctx, &g));
-    } else {
-      if (nf > 0) {
-        gc_vgemm_args g = {Co, p->K, Lg, nf, ws, p->yt, L, 1, Lg, ws, p->col, L, Lg, ws, p->part, p->K, CK, 0, 0, 0, 0, 0};
-        GC_TRY(gc_vgemm_nt(ctx, &g));
-      }
-      if (rem) {
-        gc_vgemm_args g = {Co, p->K, rem * p->P, 1, ws, p->yt + nf * Lg, L, 1, 0, ws, p->col + nf * Lg, L, 0,
-                           ws, p->part + nf * CK, p->K, 0, 0, 0, 0, 0, 0};
-        GC_TRY(gc_vgemm_nt(ctx, &g));
-      }
-      GC_TRY(GC_LAUNCH(ctx, &fam, K_CONV_SUM_PARTIALS, CK, GC_KMEM(ws->arena->buf), GC_KU64(ws->offset + p->part),
-                       GC_KU32(G), GC_KU32(CK), GC_KT(dw)));
-    }
-  }
-cleanup:
-  return st;
-}
+static int wgrad_im2col_vgemm(gc_ctx *ctx, const conv_call *a) { return wgrad_im2col(ctx, a, 1); }
 
 /* ---- the implicit convolution on gafcl's own GEMMs (stride 1): no im2col buffer ----
  *
@@ -885,14 +855,8 @@ static void key_text(const conv_key *k, char *out, size_t cap) {
  * algorithm makes old choices stale). */
 static void entry_path(const gc_ctx *ctx, const conv_key *k, const int *cand, int nc, char *path, size_t cap) {
   char text[512];
-  uint8_t dig[32];
-  char hex[65];
   gc_sha256 h;
-  gc_sha256_init(&h);
-  const char *tag = "gafcl convolution choice v1";
-  const gc_device_info *d = &ctx->dev;
-  const char *parts[] = {tag, d->platform, d->platform_version, d->vendor, d->name, d->version, d->driver};
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) gc_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
+  gc_cache_key_begin(&h, ctx, "gafcl convolution choice v1");
   /* CLBlast's parameters and the own GEMMs' tiles: tuning either makes the choices measured before stale */
   const char *sig = gc_clblast_prepare((gc_ctx *)ctx);
   gc_sha256_update(&h, sig, strlen(sig) + 1);
@@ -909,9 +873,7 @@ static void entry_path(const gc_ctx *ctx, const conv_key *k, const int *cand, in
   key_text(k, text, sizeof text);
   gc_sha256_update(&h, text, strlen(text) + 1);
   for (int i = 0; i < nc; i++) gc_sha256_update(&h, algos[cand[i]].name, strlen(algos[cand[i]].name) + 1);
-  gc_sha256_final(&h, dig);
-  gc_sha256_hex(dig, hex);
-  snprintf(path, cap, "%s/%s.conv", ctx->cache_dir, hex);
+  gc_cache_key_path(&h, ctx, "conv", path, cap);
 }
 
 /* The algorithm an entry names, if it is one of the candidates; -1 when absent, unreadable or foreign. */

@@ -179,6 +179,21 @@ static void cache_key(const gc_ctx *ctx, const char *file, const char *src, size
   gc_sha256_final(&s, key);
 }
 
+void gc_cache_key_begin(gc_sha256 *h, const gc_ctx *ctx, const char *tag) {
+  const gc_device_info *d = &ctx->dev;
+  const char *parts[] = {tag, d->platform, d->platform_version, d->vendor, d->name, d->version, d->driver};
+  gc_sha256_init(h);
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) gc_sha256_update(h, parts[i], strlen(parts[i]) + 1);
+}
+
+void gc_cache_key_path(gc_sha256 *h, const gc_ctx *ctx, const char *ext, char *path, size_t cap) {
+  uint8_t dig[32];
+  char hex[65];
+  gc_sha256_final(h, dig);
+  gc_sha256_hex(dig, hex);
+  snprintf(path, cap, "%s/%s.%s", ctx->cache_dir, hex, ext);
+}
+
 int gc_mkdir_p(const char *dir) {
   char tmp[1024];
   snprintf(tmp, sizeof tmp, "%s", dir);

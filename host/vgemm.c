@@ -33,15 +33,8 @@ int gc_vgemm_tile_check(int which, const gc_vgemm_tile *t) {
 
 static void tiles_path(const gc_ctx *ctx, char *path, size_t cap) {
   gc_sha256 h;
-  uint8_t dig[32];
-  char hex[65];
-  gc_sha256_init(&h);
-  const gc_device_info *d = &ctx->dev;
-  const char *parts[] = {"gafcl vgemm tiles v1", d->platform, d->platform_version, d->vendor, d->name, d->version, d->driver};
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) gc_sha256_update(&h, parts[i], strlen(parts[i]) + 1);
-  gc_sha256_final(&h, dig);
-  gc_sha256_hex(dig, hex);
-  snprintf(path, cap, "%s/%s.tiles", ctx->cache_dir, hex);
+  gc_cache_key_begin(&h, ctx, "gafcl vgemm tiles v1");
+  gc_cache_key_path(&h, ctx, "tiles", path, cap);
 }
 
 /* Read the tuned tiles: 0 when read, -1 when absent, unreadable or invalid (the defaults stay). */

@@ -75,6 +75,11 @@ static inline size_t gc_rows_items(const gc_ctx *ctx, size_t elements, size_t ro
   return (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? elements / row : elements;
 }
 
+/* Start a cache key: `tag` (what the entry is, with its format version) and the platform, device and
+ * driver that measured it (program.c). gc_cache_key_path finishes it as CACHE_DIR/HEX.EXT. */
+struct gc_sha256;
+void gc_cache_key_begin(struct gc_sha256 *h, const gc_ctx *ctx, const char *tag);
+void gc_cache_key_path(struct gc_sha256 *h, const gc_ctx *ctx, const char *ext, char *path, size_t cap);
 /* mkdir -p; 0 or -1 with errno (program.c) */
 int gc_mkdir_p(const char *dir);
 

@@ -13,7 +13,7 @@ RANDOM=${3:-2718}
 rm -rf "$work"
 mkdir -p "$work"
 fail() { echo "crash_check: $*" >&2; exit 1; }
-E=6
+E=10 # enough epochs for every kind of kill twice, also when epochs take under a second
 sub="--subset 192 --test-subset 64"
 # GAFCL_TEST_SCALE=small (the reruns on slower implementations): half the images, the same kills
 [ "${GAFCL_TEST_SCALE:-}" = small ] && sub="--subset 96 --test-subset 32"

@@ -30,7 +30,61 @@ typedef struct gc_dataset {
   float *targets;      /* or n * target_dim task-defined floats, copied as they are (no geometric
                           augmentation transforms them: the loader refuses crops and flips then) */
   float mean[3], std[3]; /* normalisation per channel (of values in [0, 1]) */
+  struct gc_det_set *det; /* detection sets (gc_data_voc): images decoded and transformed with their boxes */
 } gc_dataset;
+
+/* ---- object detection (Pascal VOC layout) ----
+ * A detection image's targets (GC_DET_TARGET_DIM floats): the original width and height in pixels, then
+ * GC_DET_MAX_BOXES rows of (xmin, ymin, xmax, ymax, label, difficult), coordinates relative to the
+ * image in [0, 1] (after augmentation), label the object class from 0 (background excluded, as
+ * ssd.pytorch), difficult 0 or 1; unused rows have label -1. */
+#include "gc_targets.h" /* GC_DET_MAX_BOXES, GC_DET_ROW, GC_DET_TARGET_DIM, GC_DET_MAX_CLASSES */
+
+typedef struct gc_det_box {
+  float x0, y0, x1, y1; /* pixels, 0-based (the VOC XML value - 1, as ssd.pytorch) */
+  int label;            /* class index from 0 */
+  int difficult;
+} gc_det_box;
+
+/* What a detection set keeps per image (d->det, NULL for other sets). */
+typedef struct gc_det_set {
+  int nclasses;
+  char (*class_names)[32];   /* nclasses names */
+  char **ids;                /* per image: "VOC2007/000005" (year folder / image id) */
+  int *width, *height;       /* per image, from the XML's <size> */
+  size_t *box_start;         /* per image: its boxes are boxes[box_start[i] .. box_start[i + 1]) */
+  gc_det_box *boxes;
+  int size;                  /* images are resized to size x size */
+  int train;                 /* 1: SSD's augmentation; 0: resize only */
+  int keep_difficult;        /* training: keep "difficult" objects as targets (ssd.pytorch: no) */
+  size_t nalloc;             /* images the per-image arrays hold (gc_data_truncate lowers only d->n) */
+} gc_det_set;
+
+/* The VOC class list: the 20 Pascal VOC classes, or the lines of ROOT/labels.txt when it exists (one
+ * name per line, as gafcl make-shapes writes). */
+/* A Pascal VOC set: ROOT/VOC2007/Annotations/<id>.xml, JPEGImages/<id>.jpg, ImageSets/Main/<set>.txt;
+ * `sets` is a comma-separated list "2007-trainval,2012-trainval". Every XML is read (expat) and checked
+ * when the set is opened; an unreadable or broken file is an error naming it. train: SSD's augmentation
+ * (photometric distortion, zoom-out, min-IoU random crop, flip), then resize to size x size and mean
+ * subtraction (ssd.pytorch's means 104, 117, 123 in BGR order, on 0..255 values); else resize only and
+ * mean subtraction. keep_difficult: difficult objects stay targets of training images (evaluation sets
+ * always keep them, flagged); a training image left without objects is skipped (silently). Coordinates
+ * are read as numbers (decimals too), truncated to integers as int(float(text)), then 1 subtracted; an
+ * image with more than GC_DET_MAX_BOXES objects is an error. */
+int gc_data_voc(gc_dataset *d, const char *root, const char *sets, int size, int train, int keep_difficult);
+/* Parse one VOC annotation from memory (the XML text); classes as gc_data_voc's list. Fills *w, *h and
+ * up to cap boxes; *nboxes = the number in the file. -1 with a message naming `name` on broken input. */
+int gc_voc_parse_xml(const char *xml, size_t len, const char *name, char (*classes)[32], int nclasses, int *w, int *h,
+                     gc_det_box *boxes, int cap, int *nboxes, char *msg, size_t msgcap);
+/* Decode and transform image idx of a detection set: the image (3 x size x size) and its targets
+ * (GC_DET_TARGET_DIM floats); the random numbers key the augmentation. -1 with a message. */
+int gc_data_voc_image(const gc_dataset *d, size_t idx, uint64_t r1, uint64_t r2, float *out, float *targets, char *msg,
+                      size_t cap);
+/* Write a generated detection set in the VOC layout: ROOT/VOC2007/{Annotations,JPEGImages,
+ * ImageSets/Main/{trainval,test}.txt} and ROOT/labels.txt (rectangle, ellipse, triangle), n images of
+ * size x size, each with 1-4 filled shapes of random colours on a noisy background, 80% trainval and
+ * 20% test, from seed. */
+int gc_data_make_shapes(const char *root, size_t n, int size, uint64_t seed);
 
 /* The Fashion-MNIST train or test split from `dir` (default: the Debian package dataset-fashion-mnist,
  * /usr/share/datasets/fashion-mnist). Reads train-images-idx3-ubyte(.gz) etc. */

@@ -1,5 +1,6 @@
 /* Activations and the other small element-wise layers (kernels/act.cl): ReLU, sigmoid, the residual
- * add, the channel-wise scale of squeeze-excitation, linear (CLBlast GEMM + bias kernels) and L2Norm. */
+ * add, the channel-wise scale of squeeze-excitation, linear (CLBlast GEMM + bias kernels), L2Norm and the
+ * NCHW -> NHWC rows of SSD's heads. */
 #include "gc_layers.h"
 #include "gc_ops.h"
 
@@ -10,8 +11,8 @@
 
 #include "gc_blas.h"
 
-enum { K_RELU_FWD, K_RELU_BWD, K_SIGMOID_FWD, K_SIGMOID_BWD, K_ADD_FWD, K_CHSCALE_FWD, K_CHSCALE_BWD_X, K_CHSCALE_BWD_S, K_BIAS_ROWS, K_COLS_SUM_ACC, K_L2NORM_FWD, K_L2NORM_BWD_X, K_L2NORM_BWD_GAMMA, K_COUNT };
-static const char *const k_names[K_COUNT] = {"relu_fwd", "relu_bwd", "sigmoid_fwd", "sigmoid_bwd", "add_fwd", "chscale_fwd", "chscale_bwd_x", "chscale_bwd_s", "bias_rows", "cols_sum_acc", "l2norm_fwd", "l2norm_bwd_x", "l2norm_bwd_gamma"};
+enum { K_RELU_FWD, K_RELU_BWD, K_SIGMOID_FWD, K_SIGMOID_BWD, K_ADD_FWD, K_CHSCALE_FWD, K_CHSCALE_BWD_X, K_CHSCALE_BWD_S, K_BIAS_ROWS, K_COLS_SUM_ACC, K_L2NORM_FWD, K_L2NORM_BWD_X, K_L2NORM_BWD_GAMMA, K_NHWC_FWD, K_NHWC_BWD, K_COUNT };
+static const char *const k_names[K_COUNT] = {"relu_fwd", "relu_bwd", "sigmoid_fwd", "sigmoid_bwd", "add_fwd", "chscale_fwd", "chscale_bwd_x", "chscale_bwd_s", "bias_rows", "cols_sum_acc", "l2norm_fwd", "l2norm_bwd_x", "l2norm_bwd_gamma", "nhwc_fwd", "nhwc_bwd"};
 static const gc_kfamily fam = {GC_KF_ACT, "act", K_COUNT, k_names};
 
 /* ---- element-wise ---- */
@@ -175,6 +176,41 @@ int gc_l2norm_backward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *gamma, 
                 GC_KU32(C), GC_KU32(P), GC_KF32(eps), GC_KU32(accumulate_dx ? 1 : 0)));
   GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_L2NORM_BWD_GAMMA, C, GC_KT(x), GC_KT(norm), GC_KT(dy), GC_KT(dgamma), GC_KU32(N),
                        GC_KU32(C), GC_KU32(P), GC_KF32(eps)));
+cleanup:
+  return st;
+}
+
+/* ---- NCHW -> NHWC rows (SSD's heads) ---- */
+
+static int nhwc_check(const gc_tensor *x, const gc_tensor *y, const char *what) {
+  if (!x || x->ndim != 4 || !y || y->ndim != 4) GC_FAIL(GC_ERR_ARG, "%s: x and y must be 4-D", what);
+  int st = gc_need(x, what, "x");
+  if (!st) st = gc_need(y, what, "y");
+  if (st) return st;
+  if (!gc_tensor_dense(x)) GC_FAIL(GC_ERR_ARG, "%s: x must be dense", what);
+  size_t per = x->dim[1] * x->dim[2] * x->dim[3];
+  if (y->dim[0] != x->dim[0] || y->dim[1] * y->dim[2] * y->dim[3] != per)
+    GC_FAIL(GC_ERR_ARG, "%s: y holds %zu x %zu values per image, x %zu x %zu", what, y->dim[0],
+            y->dim[1] * y->dim[2] * y->dim[3], x->dim[0], per);
+  return GC_OK;
+}
+
+int gc_nhwc_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *y) {
+  int st = 0;
+  GC_TRY(nhwc_check(x, y, "nhwc"));
+  size_t N = x->dim[0], C = x->dim[1], P = x->dim[2] * x->dim[3];
+  GC_TRY(GC_LAUNCH(ctx, &fam, K_NHWC_FWD, N * C * P, GC_KT(x), GC_KT(y), GC_KU32(N), GC_KU32(C), GC_KU32(P),
+                   GC_KU64(gc_tensor_nstride(y))));
+cleanup:
+  return st;
+}
+
+int gc_nhwc_backward(gc_ctx *ctx, const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx) {
+  int st = 0;
+  GC_TRY(nhwc_check(dx, dy, "nhwc backward"));
+  size_t N = dx->dim[0], C = dx->dim[1], P = dx->dim[2] * dx->dim[3];
+  GC_TRY(GC_LAUNCH(ctx, &fam, K_NHWC_BWD, N * C * P, GC_KT(dy), GC_KT(dx), GC_KU32(N), GC_KU32(C), GC_KU32(P),
+                   GC_KU64(gc_tensor_nstride(dy)), GC_KU32(accumulate_dx ? 1 : 0)));
 cleanup:
   return st;
 }

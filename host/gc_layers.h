@@ -142,11 +142,26 @@ int gc_xent(gc_ctx *ctx, const gc_tensor *logits, const gc_tensor *labels, const
 int gc_xent_valid(gc_ctx *ctx, const gc_tensor *logits, const gc_tensor *labels, const gc_tensor *dlogits,
                   const gc_tensor *ws, size_t valid, gc_xent_result *out);
 
+/* ---- SSD's multibox loss, device half (the matching, the mining's ranking and the sums are the
+ * caller's: nets/gc_detect.h, the detection task). out: the net's output (N, P*(4+C), 1, 1), per image
+ * P x 4 location values then P x C confidences. ---- */
+/* mine (N*P) = logsumexp - background score for priors with conf_t (N*P) == 0, else 0 */
+int gc_mbox_mine(gc_ctx *ctx, const gc_tensor *out, size_t P, size_t C, const gc_tensor *conf_t, const gc_tensor *mine);
+/* per (N*P*2): smooth L1 of the priors with sel > 0 (positives: their class), cross-entropy of those with
+ * sel >= 0 (positives and chosen negatives, class 0); dout (may be NULL): the gradients times inv, every
+ * value written */
+int gc_mbox_loss(gc_ctx *ctx, const gc_tensor *out, size_t P, size_t C, const gc_tensor *sel, const gc_tensor *loc_t,
+                 float inv, const gc_tensor *dout, const gc_tensor *per);
+
 /* ---- L2Norm (SSD): y = gamma_c * x / (||x over channels|| + eps) per position; norm (N, H*W) is kept ---- */
 int gc_l2norm_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *gamma, float eps, const gc_tensor *y,
                       const gc_tensor *norm);
 int gc_l2norm_backward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *gamma, float eps, const gc_tensor *norm,
                        const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx, const gc_tensor *dgamma);
+/* ---- NCHW -> NHWC rows (SSD's heads): x (N, C, H, W) dense, y (N, C*H*W as any 4-D shape) possibly a
+ * channel view of a wider tensor (its image stride is kept): y[n][(h*W + w)*C + c] = x[n][c][h][w] ---- */
+int gc_nhwc_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *y);
+int gc_nhwc_backward(gc_ctx *ctx, const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx);
 
 #ifdef __cplusplus
 }

@@ -165,3 +165,27 @@ void l2norm_bwd_gamma(__global const float *x, ulong x_off, __global const float
   }
   if (lid == 0) dgamma[g_off + c] = dgamma[g_off + c] + sh[0];
 }
+
+// NCHW -> NHWC into a row of a wider output (SSD's heads: each head's (N, C, H, W) output becomes
+// (N, H*W*C) at column y_col of rows of y_stride floats). One work-item per element, in output order.
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void nhwc_fwd(__global const float *x, ulong x_off, __global float *y, ulong y_off, uint N, uint C, uint P,
+              ulong y_stride) {
+  const ulong i = get_global_id(0);
+  if (i >= (ulong)N * C * P) return;
+  const ulong per = (ulong)C * P, n = i / per, r = i % per;
+  const uint p = (uint)(r / C), c = (uint)(r % C);
+  y[y_off + n * y_stride + r] = x[x_off + n * per + (ulong)c * P + p];
+}
+
+// the way back: dx (N, C, H, W) (+)= the NHWC rows of dy
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void nhwc_bwd(__global const float *dy, ulong dy_off, __global float *dx, ulong dx_off, uint N, uint C, uint P,
+              ulong dy_stride, uint accumulate) {
+  const ulong i = get_global_id(0);
+  if (i >= (ulong)N * C * P) return;
+  const ulong per = (ulong)C * P, n = i / per, r = i % per;
+  const uint c = (uint)(r / P), p = (uint)(r % P);
+  const float v = dy[dy_off + n * dy_stride + (ulong)p * C + c];
+  dx[dx_off + i] = accumulate ? dx[dx_off + i] + v : v;
+}

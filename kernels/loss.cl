@@ -57,3 +57,64 @@ void softmax_xent(__global const float *z, ulong z_off, __global const float *la
     }
   }
 }
+
+// ---- SSD's multibox loss (host/loss.c: gc_mbox_*) ----
+// The net's output per image n (rows of `stride` floats from `off`): P x 4 location values, then P x C
+// confidences. One work-item per prior.
+
+// logsumexp of a prior's confidences
+static float mbox_lse(__global const float *z, uint C) {
+  float m = z[0];
+  for (uint c = 1; c < C; c++) m = fmax(m, z[c]);
+  float s = 0.0f;
+  for (uint c = 0; c < C; c++) s += exp(z[c] - m);
+  return m + log(s);
+}
+
+// the mining loss: logsumexp - background score for negatives (conf_t == 0), 0 for positives
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void mbox_mine(__global const float *out, ulong off, ulong stride, __global const float *conf_t, ulong t_off,
+               __global float *mine, ulong m_off, uint N, uint P, uint C) {
+  const uint q = get_global_id(0);
+  if (q >= N * P) return;
+  const uint n = q / P, p = q % P;
+  __global const float *z = out + off + (ulong)n * stride + (ulong)P * 4 + (ulong)p * C;
+  mine[m_off + q] = conf_t[t_off + q] > 0.0f ? 0.0f : mbox_lse(z, C) - z[0];
+}
+
+// per prior: smooth L1 of a positive's location (sel > 0) and the cross-entropy of a selected prior
+// (sel >= 0: its class; -1: not selected), into per[2q], per[2q + 1]; with grad, their gradients (times
+// inv = 1 / positives) into dout (every value written)
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void mbox_loss(__global const float *out, ulong off, ulong stride, __global const float *sel, ulong s_off,
+               __global const float *loc_t, ulong lt_off, __global float *dout, ulong d_off, __global float *per,
+               ulong per_off, uint N, uint P, uint C, float inv, uint want_grad) {
+  const uint q = get_global_id(0);
+  if (q >= N * P) return;
+  const uint n = q / P, p = q % P;
+  const ulong lo = (ulong)n * stride + (ulong)p * 4, co = (ulong)n * stride + (ulong)P * 4 + (ulong)p * C;
+  const float s = sel[s_off + q];
+  float ll = 0.0f;
+  for (uint k = 0; k < 4; k++) {
+    float g = 0.0f;
+    if (s > 0.0f) {
+      const float d = out[off + lo + k] - loc_t[lt_off + (ulong)q * 4 + k], a = fabs(d);
+      ll += a < 1.0f ? 0.5f * d * d : a - 0.5f;
+      g = (a < 1.0f ? d : (d > 0.0f ? 1.0f : -1.0f)) * inv;
+    }
+    if (want_grad) dout[d_off + lo + k] = g;
+  }
+  float lc = 0.0f;
+  __global const float *z = out + off + co;
+  if (s >= 0.0f) {
+    const uint t = (uint)s;
+    const float lse = mbox_lse(z, C);
+    lc = lse - z[t];
+    if (want_grad)
+      for (uint c = 0; c < C; c++) dout[d_off + co + c] = (exp(z[c] - lse) - (c == t ? 1.0f : 0.0f)) * inv;
+  } else if (want_grad) {
+    for (uint c = 0; c < C; c++) dout[d_off + co + c] = 0.0f;
+  }
+  per[per_off + 2 * (ulong)q] = ll;
+  per[per_off + 2 * (ulong)q + 1] = lc;
+}

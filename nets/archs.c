@@ -9,32 +9,39 @@
 #define I GC_FORM_IMAGENET
 #define R gc_arch_build_resnet
 #define D gc_arch_build_densenet
+#define S gc_arch_build_ssd
+#define DET GC_FORM_DETECT
 enum { BASIC = GC_RESNET_BASIC, BOTTLE = GC_RESNET_BOTTLENECK, PRE = GC_RESNET_PREACT, PREB = GC_RESNET_PREACT_BOTTLENECK };
 
 static const gc_arch archs[] = {
     /* info: name, family, description, forms, published parameters (CIFAR-10, CIFAR-100, ImageNet)
      * then: builder, blocks per stage, width (ResNet) or growth (DenseNet), variant */
-    {{"resnet18", "resnet", "ResNet-18, basic blocks [2,2,2,2]", C | I, 11173962, 11220132, 11689512}, R, {2, 2, 2, 2}, 64, BASIC},
-    {{"resnet34", "resnet", "ResNet-34, basic blocks [3,4,6,3]", C | I, 21282122, 21328292, 21797672}, R, {3, 4, 6, 3}, 64, BASIC},
-    {{"resnet50", "resnet", "ResNet-50, bottleneck blocks [3,4,6,3], stride on the 3x3", C | I, 23520842, 23705252, 25557032},
+    {{"resnet18", "resnet", "ResNet-18, basic blocks [2,2,2,2]", C | I, 11173962, 11220132, 11689512, 0, 0}, R, {2, 2, 2, 2}, 64, BASIC},
+    {{"resnet34", "resnet", "ResNet-34, basic blocks [3,4,6,3]", C | I, 21282122, 21328292, 21797672, 0, 0}, R, {3, 4, 6, 3}, 64, BASIC},
+    {{"resnet50", "resnet", "ResNet-50, bottleneck blocks [3,4,6,3], stride on the 3x3", C | I, 23520842, 23705252, 25557032, 0, 0},
      R, {3, 4, 6, 3}, 64, BOTTLE},
-    {{"preact_resnet18", "resnet", "pre-activation ResNet-18 (shortcut from relu(bn(x)), no final BN)", C, 11171146, 11217316, 0},
+    {{"preact_resnet18", "resnet", "pre-activation ResNet-18 (shortcut from relu(bn(x)), no final BN)", C, 11171146, 11217316, 0, 0, 0},
      R, {2, 2, 2, 2}, 64, PRE},
-    {{"preact_resnet34", "resnet", "pre-activation ResNet-34", C, 21279306, 21325476, 0}, R, {3, 4, 6, 3}, 64, PRE},
-    {{"preact_resnet50", "resnet", "pre-activation ResNet-50 (bottleneck)", C, 23509066, 23693476, 0}, R, {3, 4, 6, 3}, 64, PREB},
+    {{"preact_resnet34", "resnet", "pre-activation ResNet-34", C, 21279306, 21325476, 0, 0, 0}, R, {3, 4, 6, 3}, 64, PRE},
+    {{"preact_resnet50", "resnet", "pre-activation ResNet-50 (bottleneck)", C, 23509066, 23693476, 0, 0, 0}, R, {3, 4, 6, 3}, 64, PREB},
     /* gafcl's squeeze-excitation has no FC biases (C -> C/16 -> C), unlike the official SE-ResNets */
-    {{"se_resnet18", "resnet", "ResNet-18 with squeeze-excitation before each residual add", C | I, 0, 0, 0}, R, {2, 2, 2, 2}, 64,
+    {{"se_resnet18", "resnet", "ResNet-18 with squeeze-excitation before each residual add", C | I, 0, 0, 0, 0, 0}, R, {2, 2, 2, 2}, 64,
      BASIC | GC_RESNET_SE},
-    {{"se_resnet34", "resnet", "ResNet-34 with squeeze-excitation", C | I, 0, 0, 0}, R, {3, 4, 6, 3}, 64, BASIC | GC_RESNET_SE},
-    {{"se_resnet50", "resnet", "ResNet-50 with squeeze-excitation", C | I, 0, 0, 0}, R, {3, 4, 6, 3}, 64, BOTTLE | GC_RESNET_SE},
-    {{"densenet_cifar", "densenet", "DenseNet-CIFAR, growth 12, blocks [6,12,24,16]", C, 1000618, 1035268, 0}, D, {6, 12, 24, 16},
+    {{"se_resnet34", "resnet", "ResNet-34 with squeeze-excitation", C | I, 0, 0, 0, 0, 0}, R, {3, 4, 6, 3}, 64, BASIC | GC_RESNET_SE},
+    {{"se_resnet50", "resnet", "ResNet-50 with squeeze-excitation", C | I, 0, 0, 0, 0, 0}, R, {3, 4, 6, 3}, 64, BOTTLE | GC_RESNET_SE},
+    {{"densenet_cifar", "densenet", "DenseNet-CIFAR, growth 12, blocks [6,12,24,16]", C, 1000618, 1035268, 0, 0, 0}, D, {6, 12, 24, 16},
      12, 0},
-    {{"densenet121", "densenet", "DenseNet-121, growth 32, blocks [6,12,24,16]", C, 6956298, 7048548, 0}, D, {6, 12, 24, 16}, 32, 0},
-    {{"densenet169", "densenet", "DenseNet-169, growth 32, blocks [6,12,32,32]", C, 12493322, 12643172, 0}, D, {6, 12, 32, 32}, 32,
+    {{"densenet121", "densenet", "DenseNet-121, growth 32, blocks [6,12,24,16]", C, 6956298, 7048548, 0, 0, 0}, D, {6, 12, 24, 16}, 32, 0},
+    {{"densenet169", "densenet", "DenseNet-169, growth 32, blocks [6,12,32,32]", C, 12493322, 12643172, 0, 0, 0}, D, {6, 12, 32, 32}, 32,
      0},
     /* not from the paper: a small ResNet for quick runs on CPUs */
-    {{"resnet10_w16", "resnet", "one basic block per stage, widths 16-128 (not from the paper: quick CPU runs)", C | I, 0, 0, 0},
+    {{"resnet10_w16", "resnet", "one basic block per stage, widths 16-128 (not from the paper: quick CPU runs)", C | I, 0, 0, 0, 0, 0},
      R, {1, 1, 1, 1}, 16, BASIC},
+    /* detection (arch_ssd.c): published parameters with 21 classes (ssd.pytorch's state_dict); variant:
+     * the configuration of arch_ssd.c */
+    {{"ssd300", "ssd", "SSD300 on VGG16 (ssd.pytorch names), 8732 priors", DET, 0, 0, 0, 26285486, 300}, S, {0}, 0, 0},
+    {{"ssd_tiny", "ssd", "SSD on a VGG16 of 1/8 width, 96x96, 4 sources, 870 priors (not from the paper: tests, CPUs)",
+      DET, 0, 0, 0, 0, 96}, S, {0}, 0, 1},
 };
 
 int gc_net_arch_count(void) { return (int)(sizeof archs / sizeof archs[0]); }

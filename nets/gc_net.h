@@ -27,7 +27,7 @@ typedef struct gc_net_spec {
 } gc_net_spec;
 
 /* The architecture table: one row per network. */
-enum { GC_FORM_CIFAR = 1, GC_FORM_IMAGENET = 2 };
+enum { GC_FORM_CIFAR = 1, GC_FORM_IMAGENET = 2, GC_FORM_DETECT = 4 /* SSD: its own input size, 21 classes */ };
 typedef struct gc_net_arch_info {
   const char *name;        /* "resnet18" */
   const char *family;      /* "resnet", "densenet" */
@@ -36,22 +36,45 @@ typedef struct gc_net_arch_info {
   /* published parameter counts (the official definitions'; 0 where there is none): CIFAR form with
    * 10 and 100 classes, ImageNet form with 1000. test_nets checks every row against them. */
   size_t params_cifar10, params_cifar100, params_imagenet;
+  size_t params_voc;       /* detection nets: with 21 classes (20 + background) */
+  int det_size;            /* detection nets: the input size */
 } gc_net_arch_info;
 int gc_net_arch_count(void);
 const gc_net_arch_info *gc_net_arch(int i); /* NULL past the end */
 
-/* Fill a spec with the form's defaults (CIFAR: 3x32x32, 10 classes; ImageNet: 3x224x224, 1000 classes).
+/* An SSD's prior boxes as laid out by its configuration (ssd.pytorch's PriorBox): per source k, a
+ * fmap[k] x fmap[k] grid; per cell the boxes s, sqrt(s * s'), then for each aspect ratio r (s*sqrt(r),
+ * s/sqrt(r)) and the swap; s = min_size / image_size, s' = max_size / image_size; centres
+ * (j + 0.5) * step / image_size. gc_detect.h computes them. */
+#define GC_SSD_MAX_SOURCES 8
+typedef struct gc_ssd_layout {
+  int nsources, image_size;
+  int fmap[GC_SSD_MAX_SOURCES];
+  float step[GC_SSD_MAX_SOURCES], min_size[GC_SSD_MAX_SOURCES], max_size[GC_SSD_MAX_SOURCES];
+  int nar[GC_SSD_MAX_SOURCES];
+  float ar[GC_SSD_MAX_SOURCES][2];
+  size_t npriors;
+  int classes;             /* with the background (class 0) */
+} gc_ssd_layout;
+
+/* Fill a spec with the form's defaults (CIFAR: 3x32x32, 10 classes; ImageNet: 3x224x224, 1000 classes;
+ * detection nets: their input size and 21 classes, Pascal VOC's 20 and the background).
  * GC_ERR_ARG for an unknown name (the message lists the known ones) or a form the network lacks. */
 int gc_net_spec_init(gc_net_spec *s, const char *name, int imagenet);
 
-typedef enum gc_param_kind { GC_P_CONV_W, GC_P_CONV_B, GC_P_BN_W, GC_P_BN_B, GC_P_LIN_W, GC_P_LIN_B } gc_param_kind;
+typedef enum gc_param_kind { GC_P_CONV_W, GC_P_CONV_B, GC_P_BN_W, GC_P_BN_B, GC_P_LIN_W, GC_P_LIN_B, GC_P_SCALE } gc_param_kind;
+/* How gc_net_init sets a parameter: PyTorch's default for its kind; Xavier-uniform (weights, bound
+ * sqrt(6 / (fan_in + fan_out))) or zero (biases); or the constant init_value (L2Norm's scale, 20). */
+typedef enum gc_param_init { GC_INIT_PYTORCH, GC_INIT_XAVIER, GC_INIT_CONST } gc_param_init;
 
 typedef struct gc_param {
   char name[96];     /* PyTorch state_dict name: "layer1.0.conv1.weight" */
   gc_param_kind kind;
   int ndim;
   size_t dims[4];
-  size_t fan_in;
+  size_t fan_in, fan_out;
+  gc_param_init init;
+  float init_value;  /* GC_INIT_CONST */
   gc_tensor w, g;    /* in the parameter and gradient arenas */
 } gc_param;
 
@@ -100,6 +123,9 @@ const gc_tensor *gc_net_doutput(const gc_net *net);
 size_t gc_net_batch(const gc_net *net);
 const char *gc_net_spec_name(const gc_net *net);
 const gc_net_spec *gc_net_get_spec(const gc_net *net);
+/* A detection net's prior layout (its output: npriors x 4 location values, then npriors x classes
+ * confidences per image); NULL for a classification net. */
+const gc_ssd_layout *gc_net_ssd(const gc_net *net);
 
 /* PyTorch's default initialisation from a counter-based generator (Philox4x32-10) keyed by seed,
  * parameter index and element index: the same seed gives the same weights on every device.

@@ -57,16 +57,31 @@ typedef struct gc_task_kind {
   /* the net's outputs as the task names them ("logits" (N, classes)) */
   int noutputs;
   int (*output)(void *state, gc_net *net, int i, gc_tensor *view, const char **name);
+  /* more members of an evaluation's metrics line (each with a leading comma: per-class AP), or NULL */
+  void (*detail_json)(void *state, char *buf, size_t cap);
 } gc_task_kind;
 
 /* Image classification: the target is the class index (as a float); mean softmax cross-entropy;
  * training metrics loss and acc (top-1 of the training batches), evaluation metrics loss, top1, top5. */
 extern const gc_task_kind gc_task_classify;
 
+/* Object detection with SSD (gc_detect.h) on a net with a prior layout (gc_net_ssd): targets as
+ * gc_targets.h; the multibox loss (matching and the ranking of hard negatives on the host, the rest on
+ * the device); training metrics loss, loc, conf; evaluation metrics loss, loc, conf, map (VOC2007
+ * 11-point, percent), map_area (area rule), with the per-class AP in the metrics line. Detections of an
+ * evaluation: score > 0.01, top 200 per class, NMS IoU 0.45. */
+extern const gc_task_kind gc_task_detect;
+/* The classification or detection task, as the net is. */
+const gc_task_kind *gc_task_for(const gc_net_spec *spec);
+/* The evaluation's per-class AP after gc_task_metrics (detection; NULL otherwise): ap07 and ap (area
+ * rule) of `classes - 1` object classes, -1 for a class without ground truth. */
+int gc_task_detect_ap(gc_task *t, const double **ap07, const double **ap, int *nclasses);
+
 /* A task bound to a net (its batch and output shape). */
 int gc_task_create(gc_ctx *ctx, const gc_task_kind *kind, gc_net *net, gc_task **out);
 void gc_task_free(gc_task *t);
 const gc_task_kind *gc_task_get_kind(const gc_task *t);
+void *gc_task_state(gc_task *t); /* the kind's own state */
 gc_net *gc_task_net(const gc_task *t);
 int gc_task_set_targets(gc_ctx *ctx, gc_task *t, const float *targets);
 int gc_task_loss(gc_ctx *ctx, gc_task *t, int grad, size_t valid, double *loss);

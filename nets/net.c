@@ -72,6 +72,8 @@ static int param_new(gc_net *net, const char *prefix, const char *suffix, gc_par
   p->ndim = ndim;
   for (int i = 0; i < ndim; i++) p->dims[i] = dims[i];
   p->fan_in = fan_in;
+  p->fan_out = ndim >= 2 ? gc_net_prod(dims, ndim) / dims[1] : dims[0];
+  p->init = net->xavier && (kind == GC_P_CONV_W || kind == GC_P_CONV_B) ? GC_INIT_XAVIER : GC_INIT_PYTORCH;
   return net->nparams++;
 }
 
@@ -96,9 +98,15 @@ static int node_new(gc_net *net, int op, int in, int out) {
   return net->nnodes++;
 }
 
+void gc_net_set_xavier(gc_net *net, int on) { net->xavier = on; }
+
 int gc_net_conv(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int bias, int out) {
+  return gc_net_conv_dil(net, name, in, cout, k, s, p, 1, bias, out);
+}
+
+int gc_net_conv_dil(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int d, int bias, int out) {
   if (in < 0) return -1;
-  gc_conv c = {(int)D(net, in, 1), cout, k, k, s, s, p, p, 1, 1, bias};
+  gc_conv c = {(int)D(net, in, 1), cout, k, k, s, s, p, p, d, d, bias};
   size_t ho, wo;
   if (gc_conv_out(&c, D(net, in, 2), D(net, in, 3), &ho, &wo)) {
     net->err = GC_ERR_ARG;
@@ -154,9 +162,13 @@ int gc_net_sigmoid(gc_net *net, int in) { return simple(net, OP_SIGMOID, in, -1,
 int gc_net_add(gc_net *net, int a, int b, int relu) { return simple(net, OP_ADD, a, b, relu); }
 int gc_net_chscale(gc_net *net, int x, int s) { return simple(net, OP_CHSCALE, x, s, 0); }
 
-int gc_net_pool(gc_net *net, int in, int max, int k, int s, int p, int out) {
+static int pool_any(gc_net *net, int in, int max, int k, int s, int p, int ceil_mode, int out);
+int gc_net_pool(gc_net *net, int in, int max, int k, int s, int p, int out) { return pool_any(net, in, max, k, s, p, 0, out); }
+int gc_net_pool_ceil(gc_net *net, int in, int k, int s, int p) { return pool_any(net, in, 1, k, s, p, 1, -1); }
+
+static int pool_any(gc_net *net, int in, int max, int k, int s, int p, int ceil_mode, int out) {
   if (in < 0) return -1;
-  gc_pool pl = {max, k, k, s, s, p, p, 0};
+  gc_pool pl = {max, k, k, s, s, p, p, ceil_mode};
   size_t ho, wo;
   if (gc_pool_out(&pl, D(net, in, 2), D(net, in, 3), &ho, &wo)) {
     net->err = GC_ERR_ARG;
@@ -168,6 +180,31 @@ int gc_net_pool(gc_net *net, int in, int max, int k, int s, int p, int out) {
   net->nodes[nid].pool = pl;
   if (max) net->nodes[nid].save_n[0] = D(net, in, 0) * D(net, in, 1) * ho * wo;
   return out;
+}
+
+int gc_net_l2norm(gc_net *net, const char *name, int in, float gamma0, float eps) {
+  if (in < 0) return -1;
+  int out = gc_net_act_new(net, D(net, in, 0), D(net, in, 1), D(net, in, 2), D(net, in, 3));
+  int nid = node_new(net, OP_L2NORM, in, out);
+  if (nid < 0) return -1;
+  node *n = &net->nodes[nid];
+  size_t c = D(net, in, 1);
+  n->p0 = param_new(net, name, "weight", GC_P_SCALE, 1, &c, c);
+  if (n->p0 < 0) return -1;
+  net->params[n->p0].init = GC_INIT_CONST;
+  net->params[n->p0].init_value = gamma0;
+  n->eps = eps;
+  n->save_n[0] = D(net, in, 0) * D(net, in, 2) * D(net, in, 3);
+  return out;
+}
+
+int gc_net_nhwc(gc_net *net, int in, int out) {
+  if (in < 0 || out < 0) return -1;
+  if (D(net, out, 0) != D(net, in, 0) ||
+      D(net, out, 1) * D(net, out, 2) * D(net, out, 3) != D(net, in, 1) * D(net, in, 2) * D(net, in, 3))
+    return gc_net_fail(net, GC_ERR_ARG, "nhwc: the output view does not hold the input's %zu values per image",
+                       D(net, in, 1) * D(net, in, 2) * D(net, in, 3));
+  return node_new(net, OP_NHWC, in, out) < 0 ? -1 : out;
 }
 
 int gc_net_gap(gc_net *net, int in) {
@@ -201,6 +238,14 @@ int gc_net_spec_init(gc_net_spec *s, const char *name, int imagenet) {
       strncat(list, gc_net_arch(i)->name, sizeof list - strlen(list) - 1);
     }
     GC_FAIL(GC_ERR_ARG, "unknown network '%s'; known:%s", name, list);
+  }
+  if (a->info.forms & GC_FORM_DETECT) {
+    if (imagenet) GC_FAIL(GC_ERR_ARG, "network '%s' is a detection network: it has no ImageNet form", name);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->in_ch = 3;
+    s->in_h = s->in_w = a->info.det_size;
+    s->classes = 21;
+    return GC_OK;
   }
   if (imagenet && !(a->info.forms & GC_FORM_IMAGENET))
     GC_FAIL(GC_ERR_ARG, "network '%s' has no ImageNet form in gafcl (ResNet and SE-ResNet have)", name);
@@ -423,6 +468,7 @@ const gc_tensor *gc_net_doutput(const gc_net *net) { return &net->acts[net->outp
 size_t gc_net_batch(const gc_net *net) { return net->batch; }
 const char *gc_net_spec_name(const gc_net *net) { return net->spec.name; }
 const gc_net_spec *gc_net_get_spec(const gc_net *net) { return &net->spec; }
+const gc_ssd_layout *gc_net_ssd(const gc_net *net) { return net->is_ssd ? &net->ssd : NULL; }
 
 void gc_net_segments(const gc_net *net, float wd, int no_wd_bn_bias, gc_optim_segment *segs) {
   for (int i = 0; i < net->nparams; i++) {
@@ -472,10 +518,12 @@ int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed) {
       cap = n;
       if (!h) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "initialising %s", p->name);
     }
-    if (p->kind == GC_P_BN_W || p->kind == GC_P_BN_B) {
+    if (p->init == GC_INIT_CONST || (p->init == GC_INIT_XAVIER && p->kind == GC_P_CONV_B)) {
+      for (size_t k = 0; k < n; k++) h[k] = p->init == GC_INIT_CONST ? p->init_value : 0.0f;
+    } else if (p->kind == GC_P_BN_W || p->kind == GC_P_BN_B) {
       for (size_t k = 0; k < n; k++) h[k] = p->kind == GC_P_BN_W ? 1.0f : 0.0f;
     } else {
-      double bound = 1.0 / sqrt((double)p->fan_in);
+      double bound = p->init == GC_INIT_XAVIER ? sqrt(6.0 / (double)(p->fan_in + p->fan_out)) : 1.0 / sqrt((double)p->fan_in);
       for (size_t k = 0; k < n; k += 4) {
         uint32_t ctr[4] = {(uint32_t)k, (uint32_t)((uint64_t)k >> 32), (uint32_t)i, 0x67616663u}, r[4];
         philox(ctr, key, r);

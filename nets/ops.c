@@ -267,6 +267,60 @@ static void chscale_ref_bwd(gc_net_ref *r, int i, const double *x, const double 
 }
 #define GC_OP_ROW_chscale {"scale", 1, NULL, chscale_fwd, chscale_bwd, NULL, chscale_ref_fwd, chscale_ref_bwd}
 
+/* ---- L2Norm (SSD's conv4_3): y = gamma * x / (||x|| over channels + eps) ---- */
+
+static int l2norm_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
+  (void)training;
+  return gc_l2norm_forward(ctx, T(n->in), PW(n->p0), n->eps, T(n->out), &n->save[0]);
+}
+static int l2norm_bwd(gc_ctx *ctx, gc_net *net, node *n, int acc, int acc2) {
+  (void)acc2;
+  return gc_l2norm_backward(ctx, T(n->in), PW(n->p0), n->eps, &n->save[0], G(n->out), G(n->in), acc, PG(n->p0));
+}
+static void l2norm_ref_fwd(gc_net_ref *r, int i, int training, const double *x, double *y) {
+  (void)training;
+  const node *n = RN(r, i);
+  const size_t *di = RDIMS(r, n->in);
+  double *norm = malloc(di[0] * di[2] * di[3] * sizeof *norm);
+  if (norm) gc_ref_l2norm_fwd(di[0], di[1], di[2] * di[3], x, r->pw[n->p0], n->eps, y, norm);
+  free(norm);
+}
+static void l2norm_ref_bwd(gc_net_ref *r, int i, const double *x, const double *y, const double *dy, double *dx) {
+  (void)y;
+  const node *n = RN(r, i);
+  const size_t *di = RDIMS(r, n->in);
+  gc_ref_l2norm_bwd(di[0], di[1], di[2] * di[3], x, r->pw[n->p0], n->eps, dy, dx, r->pg[n->p0]);
+}
+#define GC_OP_ROW_l2norm {"l2norm", 0, NULL, l2norm_fwd, l2norm_bwd, NULL, l2norm_ref_fwd, l2norm_ref_bwd}
+
+/* ---- NCHW -> NHWC rows (SSD's heads into the output) ---- */
+
+static int nhwc_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
+  (void)training;
+  return gc_nhwc_forward(ctx, T(n->in), T(n->out));
+}
+static int nhwc_bwd(gc_ctx *ctx, gc_net *net, node *n, int acc, int acc2) {
+  (void)acc2;
+  return gc_nhwc_backward(ctx, G(n->out), G(n->in), acc);
+}
+static void nhwc_ref_fwd(gc_net_ref *r, int i, int training, const double *x, double *y) {
+  (void)training;
+  const size_t *di = RDIMS(r, RN(r, i)->in);
+  size_t C = di[1], P = di[2] * di[3];
+  for (size_t n = 0; n < di[0]; n++)
+    for (size_t c = 0; c < C; c++)
+      for (size_t p = 0; p < P; p++) y[(n * P + p) * C + c] = x[(n * C + c) * P + p];
+}
+static void nhwc_ref_bwd(gc_net_ref *r, int i, const double *x, const double *y, const double *dy, double *dx) {
+  (void)x, (void)y;
+  const size_t *di = RDIMS(r, RN(r, i)->in);
+  size_t C = di[1], P = di[2] * di[3];
+  for (size_t n = 0; n < di[0]; n++)
+    for (size_t c = 0; c < C; c++)
+      for (size_t p = 0; p < P; p++) dx[(n * C + c) * P + p] = dy[(n * P + p) * C + c];
+}
+#define GC_OP_ROW_nhwc {"nhwc", 0, NULL, nhwc_fwd, nhwc_bwd, NULL, nhwc_ref_fwd, nhwc_ref_bwd}
+
 /* ---- the table ---- */
 
 const gc_op_row gc_net_ops[OP_COUNT] = {

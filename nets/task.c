@@ -34,6 +34,7 @@ void gc_task_free(gc_task *t) {
 }
 
 const gc_task_kind *gc_task_get_kind(const gc_task *t) { return t->kind; }
+void *gc_task_state(gc_task *t) { return t->state; }
 gc_net *gc_task_net(const gc_task *t) { return t->net; }
 int gc_task_set_targets(gc_ctx *ctx, gc_task *t, const float *targets) { return t->kind->set_targets(ctx, t->state, targets); }
 int gc_task_loss(gc_ctx *ctx, gc_task *t, int grad, size_t valid, double *loss) {
@@ -179,4 +180,4 @@ static int cls_output(void *state, gc_net *net, int i, gc_tensor *view, const ch
 }
 
 const gc_task_kind gc_task_classify = {"classification", 1,         cls_create,  cls_destroy, cls_set_targets,
-                                       cls_loss,         cls_reset, cls_metrics, cls_summary, 1, cls_output};
+                                       cls_loss,         cls_reset, cls_metrics, cls_summary, 1, cls_output, NULL};

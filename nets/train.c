@@ -421,7 +421,7 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
   const gc_train_config *c = &tr->cfg;
   long start = 0, ran = 0;
   double sum_train = 0, sum_opt = 0, imgs = 0;
-  char js[3600], text[600], a[600], b[600], e1[200], e2[200], e3[400], e4[600], e5[600];
+  char js[7200], text[600], a[600], b[600], det[3000], e1[200], e2[200], e3[400], e4[600], e5[600];
   memset(res, 0, sizeof *res);
   res->best = -1;
   GC_TRY(gc_train_restore(tr, &start));
@@ -467,6 +467,10 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
     int len = snprintf(js, sizeof js, "{\"run\":\"%s\",\"epoch\":%ld", json_esc(tr->run, e1, sizeof e1), e + 1);
     len += snprintf(js + len, sizeof js - (size_t)len, "%s%s", gc_metrics_json(&er.train, "train", a, sizeof a),
                     gc_metrics_json(&er.test, "test", b, sizeof b));
+    const gc_task_kind *tk = gc_task_get_kind(tr->task);
+    det[0] = '\0';
+    if (tk->detail_json) tk->detail_json(gc_task_state(tr->task), det, sizeof det);
+    len += snprintf(js + len, sizeof js - (size_t)len, "%s", det);
     snprintf(js + len, sizeof js - (size_t)len,
              ",\"epoch_time_s\":%.4f,\"optimizer_time_s\":%.6f,\"eval_time_s\":%.4f,\"lr\":%.6g,\"skipped_steps\":%ld,"
              "\"net\":\"%s\",\"data\":\"%s\",\"gaf\":\"%s\",\"seed\":%llu,\"device\":\"%s\",\"platform\":\"%s\"%s%s}",

@@ -94,11 +94,13 @@ int cmd_nets(gafcl_cfg *c) {
   if (st) return cli_fail(st, "cannot open the device");
   printf("%-16s %-8s %9s %12s %12s %10s  %s\n", "network", "form", "input", "params(10)", "(100/1000)",
          "GFLOP/img", "device memory for training at batch");
-  for (int form = 0; form < 2; form++)
+  static const int forms[3] = {GC_FORM_CIFAR, GC_FORM_IMAGENET, GC_FORM_DETECT};
+  static const char *const form_names[3] = {"cifar", "imagenet", "voc"};
+  for (int form = 0; form < 3; form++)
     for (int i = 0; gc_net_arch(i); i++) {
       const gc_net_arch_info *a = gc_net_arch(i);
       gc_net_spec s;
-      if (!(a->forms & (form ? GC_FORM_IMAGENET : GC_FORM_CIFAR)) || gc_net_spec_init(&s, a->name, form) != 0) continue;
+      if (!(a->forms & forms[form]) || gc_net_spec_init(&s, a->name, form == 1) != 0) continue;
       gc_net *net = NULL;
       size_t p100 = 0;
       if (!form) {
@@ -120,13 +122,14 @@ int cmd_nets(gafcl_cfg *c) {
       snprintf(p10s, sizeof p10s, "%zu", gc_net_param_count(net));
       snprintf(p100s, sizeof p100s, "%zu", p100);
       printf("%-16s %-8s %9s %12s %12s %10.3f  %8.0f MiB at %ld (activations %.0f MiB)\n", a->name,
-             form ? "imagenet" : "cifar", in, form ? "-" : p10s, form ? p10s : p100s,
+             form_names[form], in, form ? "-" : p10s, form ? p10s : p100s,
              gc_net_flops_per_image(net) * 1e-9, mib, batch, (double)b[3] / 1048576.0);
       gc_net_free(net);
     }
   printf("\n");
   for (int i = 0; gc_net_arch(i); i++) printf("%-16s %s\n", gc_net_arch(i)->name, gc_net_arch(i)->description);
-  printf("(params: CIFAR forms with 10 and 100 classes; ImageNet forms with 1000. Memory: parameters, gradients,\n"
+  printf("(params: CIFAR forms with 10 and 100 classes; ImageNet forms with 1000; detection (voc) with 21: Pascal\n"
+         " VOC's 20 classes and the background. Memory: parameters, gradients,\n"
          " batch-norm buffers, every activation and its gradient, and the shared workspace; optimizer state adds\n"
          " one or two copies of the parameters.)\n");
   gc_ctx_free(ctx);

@@ -21,7 +21,9 @@
   X(GAP, gap)                                                                                            \
   X(LINEAR, linear)                                                                                      \
   X(SIGMOID, sigmoid)                                                                                    \
-  X(CHSCALE, chscale)
+  X(CHSCALE, chscale)                                                                                    \
+  X(L2NORM, l2norm)                                                                                      \
+  X(NHWC, nhwc)
 
 enum {
 #define GC_OP_ENUM(E, f) OP_##E,
@@ -54,8 +56,9 @@ typedef struct node {
   gc_bn bnd;
   gc_pool pool;
   int relu;
+  float eps;           /* l2norm */
   size_t save_n[2];
-  gc_tensor save[2];   /* bn: mean, invstd; max pool: argmax */
+  gc_tensor save[2];   /* bn: mean, invstd; max pool: argmax; l2norm: the norms */
 } node;
 
 struct gc_net {
@@ -86,6 +89,9 @@ struct gc_net {
   int err;                /* a planning error was recorded */
   double *prof;           /* per node: forward seconds [2i], backward seconds [2i+1]; NULL: not profiling */
   const gc_ctx *ctx;      /* during planning: workspace sizes depend on the device's settings */
+  int xavier;             /* during planning: new conv parameters get GC_INIT_XAVIER */
+  int is_ssd;             /* a detection net: ssd holds its prior layout */
+  gc_ssd_layout ssd;
 };
 
 /* The CPU reference executor's state (double precision). */
@@ -135,12 +141,25 @@ int gc_net_view(gc_net *net, int storage, size_t c0, size_t c);
 int gc_net_act_new(gc_net *net, size_t n, size_t c, size_t h, size_t w);
 /* out = -1 makes a new activation; else the layer writes into the given one (a channel view) */
 int gc_net_conv(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int bias, int out);
+/* ... with dilation d (SSD's conv6) */
+int gc_net_conv_dil(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int d, int bias, int out);
 int gc_net_bn(gc_net *net, const char *name, int in, int relu, int out);
 int gc_net_relu(gc_net *net, int in);
 int gc_net_sigmoid(gc_net *net, int in);
 int gc_net_add(gc_net *net, int a, int b, int relu);
 int gc_net_chscale(gc_net *net, int x, int s);
 int gc_net_pool(gc_net *net, int in, int max, int k, int s, int p, int out);
+/* ... max pooling with ceil_mode (SSD's pool3) */
+int gc_net_pool_ceil(gc_net *net, int in, int k, int s, int p);
+/* L2Norm over channels with a learned scale per channel (parameter "<name>.weight", initialised to
+ * gamma0) */
+int gc_net_l2norm(gc_net *net, const char *name, int in, float gamma0, float eps);
+/* Activation `in` (N, C, H, W) as NHWC rows into `out` (a view of N x C*H*W values, e.g. a channel range
+ * of the output storage) */
+int gc_net_nhwc(gc_net *net, int in, int out);
+/* How the parameters created from now on are initialised (until changed): PyTorch's default, or
+ * Xavier-uniform weights with zero biases (ssd.pytorch's weights_init) */
+void gc_net_set_xavier(gc_net *net, int on);
 int gc_net_gap(gc_net *net, int in);
 int gc_net_linear(gc_net *net, const char *name, int in, int outf, int bias);
 /* Record a planning error (the message) and return -1. */
@@ -164,5 +183,6 @@ enum { GC_RESNET_BASIC, GC_RESNET_BOTTLENECK, GC_RESNET_PREACT, GC_RESNET_PREACT
 #define GC_RESNET_SE 0x10 /* variant flag: squeeze-excitation in every block */
 int gc_arch_build_resnet(gc_net *net, const gc_arch *a);
 int gc_arch_build_densenet(gc_net *net, const gc_arch *a);
+int gc_arch_build_ssd(gc_net *net, const gc_arch *a);
 
 #endif

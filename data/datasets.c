@@ -20,6 +20,16 @@ void gc_data_free(gc_dataset *d) {
   free(d->paths);
   free(d->labels);
   free(d->targets);
+  if (d->det) { /* a detection set: its per-image arrays hold det->nalloc images (d->n may be lower) */
+    for (size_t i = 0; d->det->ids && i < d->det->nalloc; i++) free(d->det->ids[i]);
+    free(d->det->ids);
+    free(d->det->class_names);
+    free(d->det->width);
+    free(d->det->height);
+    free(d->det->box_start);
+    free(d->det->boxes);
+    free(d->det);
+  }
   memset(d, 0, sizeof *d);
 }
 

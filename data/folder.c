@@ -18,6 +18,7 @@
 
 #include "gc_error.h"
 #include "gc_io.h"
+#include "gc_jpeg.h"
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -180,6 +181,11 @@ static unsigned char *decode(const char *path, int *w, int *h, char *msg, size_t
   return img;
 }
 
+int gc_jpeg_decode(const char *path, uint8_t **rgb, int *w, int *h, char *msg, size_t cap) {
+  *rgb = decode(path, w, h, msg, cap);
+  return *rgb ? 0 : -1;
+}
+
 /* bilinear sample of channel c at (x, y) in source pixels */
 static float sample(const unsigned char *img, int w, int h, int c, float x, float y) {
   if (x < 0) x = 0;
@@ -195,8 +201,8 @@ static float sample(const unsigned char *img, int w, int h, int c, float x, floa
 
 int gc_data_folder_image(const gc_dataset *d, size_t idx, uint64_t r1, uint64_t r2, float *out, char *msg, size_t cap) {
   int w, h, S = d->w;
-  unsigned char *img = decode(d->paths[idx], &w, &h, msg, cap);
-  if (!img) return -1;
+  uint8_t *img;
+  if (gc_jpeg_decode(d->paths[idx], &img, &w, &h, msg, cap) != 0) return -1;
   float x0, y0, cw, ch;
   int flip = 0;
   if (d->decode_train) {

@@ -80,6 +80,12 @@ int gc_voc_parse_xml(const char *xml, size_t len, const char *name, char (*class
  * (GC_DET_TARGET_DIM floats); the random numbers key the augmentation. -1 with a message. */
 int gc_data_voc_image(const gc_dataset *d, size_t idx, uint64_t r1, uint64_t r2, float *out, float *targets, char *msg,
                       size_t cap);
+/* The class names of a detection folder: the lines of ROOT/labels.txt when it exists, else the 20
+ * Pascal VOC classes (ROOT NULL: those). */
+int gc_data_det_classes(const char *root, char (*names)[32], int cap, int *n);
+/* One JPEG file as a detection net's input: decoded, resized to size x size, means subtracted as
+ * gc_data_voc's evaluation images; its original width and height. -1 with a message naming the file. */
+int gc_data_det_file(const char *path, int size, float *out, int *w, int *h, char *msg, size_t cap);
 /* Write a generated detection set in the VOC layout: ROOT/VOC2007/{Annotations,JPEGImages,
  * ImageSets/Main/{trainval,test}.txt} and ROOT/labels.txt (rectangle, ellipse, triangle), n images of
  * size x size, each with 1-4 filled shapes of random colours on a noisy background, 80% trainval and

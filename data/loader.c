@@ -72,6 +72,17 @@ static void assemble(gc_loader *l, long epoch, size_t pos, float *out, float *t)
   const uint8_t *src = d->images ? d->images + idx * (size_t)C * H * W : NULL;
   const float *fsrc = d->fimages ? d->fimages + idx * (size_t)C * H * W : NULL;
   uint64_t r = mix(l->seed ^ 0x5eed, (uint64_t)epoch, pos);
+  if (d->det) { /* detection: the image and its boxes transformed together */
+    char msg[512];
+    if (gc_data_voc_image(d, idx, r, mix(r, 17, 23), out, t, msg, sizeof msg) != 0) {
+      for (size_t k = 0; k < (size_t)C * H * W; k++) out[k] = 0.0f;
+      for (size_t k = 0; k < l->tdim; k++) t[k] = k >= 2 && (k - 2) % GC_DET_ROW == 4 ? -1.0f : 0.0f;
+      pthread_mutex_lock(&l->mu);
+      if (!l->bad[0]) snprintf(l->bad, sizeof l->bad, "%s", msg);
+      pthread_mutex_unlock(&l->mu);
+    }
+    return;
+  }
   if (d->paths) {
     char msg[512];
     targets_of(l, idx, t);
@@ -143,7 +154,7 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
                      int depth, gc_loader **out) {
   *out = NULL;
   if (d->n == 0 || batch == 0) GC_FAIL(GC_ERR_ARG, "loader: %zu images, batch %zu", d->n, batch);
-  if (!d->targets && !d->labels) GC_FAIL(GC_ERR_ARG, "loader: %s has neither labels nor targets", d->name);
+  if (!d->targets && !d->labels && !d->det) GC_FAIL(GC_ERR_ARG, "loader: %s has neither labels nor targets", d->name);
   if (d->targets && (d->paths || (aug && (aug->crop_pad > 0 || aug->flip))))
     GC_FAIL(GC_ERR_ARG, "loader: %s: crops and flips would not transform its task's targets", d->name);
   gc_loader *l = calloc(1, sizeof *l);
@@ -153,7 +164,7 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
   l->nbatches = (d->n + batch - 1) / batch;
   l->shuffle = shuffle;
   if (aug) l->aug = *aug;
-  l->tdim = d->targets ? (d->target_dim ? d->target_dim : 1) : 1;
+  l->tdim = d->det ? GC_DET_TARGET_DIM : d->targets ? (d->target_dim ? d->target_dim : 1) : 1;
   l->seed = seed;
   l->depth = depth < 2 ? 2 : depth + 1; /* one slot is held by the consumer */
   l->epoch = -1;

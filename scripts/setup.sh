@@ -22,7 +22,7 @@ esac
 
 packages=(build-essential cmake git pkg-config
   ocl-icd-opencl-dev pocl-opencl-icd clinfo
-  libclblast-dev libcjson-dev zlib1g-dev libjpeg62-turbo-dev libbenchmark-dev
+  libclblast-dev libcjson-dev zlib1g-dev libjpeg62-turbo-dev libexpat1-dev libbenchmark-dev
   oclgrind clang libclang-rt-14-dev dataset-fashion-mnist python3)
 missing=()
 for p in "${packages[@]}"; do

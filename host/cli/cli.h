@@ -24,6 +24,8 @@ enum {
   CMD_BENCH = 1 << 9,
   CMD_BENCH_CONV = 1 << 10,
   CMD_TUNE = 1 << 11,
+  CMD_DETECT = 1 << 12,
+  CMD_MAKE_SHAPES = 1 << 13,
 };
 #define CMD_RUNS (CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE) /* commands that train over a data set */
 
@@ -34,7 +36,9 @@ typedef struct gafcl_cfg {
   /* the training runs */
   char net[32];
   int imagenet;
-  char data[16];          /* fashion | cifar10 | cifar100 | folder | npy | synthetic */
+  char data[16];          /* fashion | cifar10 | cifar100 | folder | npy | synthetic | voc */
+  char train_sets[256], test_set[256]; /* voc: "2007-trainval,2012-trainval", "2007-test" */
+  long iterations;        /* > 0: training iterations (epochs follow from the training set; SSD's recipe) */
   char data_dir[512];
   long image_size;        /* folder: output size (0: 224 with --imagenet, else 32) */
   char images[512], labels[512];           /* .npy: float32 (N, C, H, W) and integer labels (N) */
@@ -65,6 +69,9 @@ typedef struct gafcl_cfg {
   long table, seeds;
   /* eval / steps */
   char weights[512], logits[512], save[512];
+  char outputs[512], targets[512];         /* eval: detection outputs' folder; steps: detection targets .npy */
+  /* make-shapes */
+  long shape_images, shape_size;
   long steps, classes;
   int bn_train;
   /* bench */
@@ -142,6 +149,11 @@ typedef struct run_outcome {
   gc_metrics final_test;
   double epoch_s[64];    /* wall time of each training epoch of this call (the first 64) */
   int nepochs;
+  /* detection: the last evaluation's AP per class (VOC2007 11-point and area rule, percent; -1: no
+   * ground truth), and the class names */
+  int nclasses;
+  double ap07[GC_DET_MAX_CLASSES], ap[GC_DET_MAX_CLASSES];
+  char class_names[GC_DET_MAX_CLASSES][32];
 } run_outcome;
 /* One training run of the configuration: data, net, task, optimizer, trainer, all validated (with the
  * resumed state and its recipe) before the folder's config.json and logs are written; lines to the logs
@@ -170,5 +182,16 @@ void cmd_tune_defaults(gafcl_cfg *c);
 void cmd_nets_defaults(gafcl_cfg *c);
 /* gafcl reproduce: the paper's value of a run (NaN: none), and its recipe for a table */
 void cmd_reproduce_recipe(gafcl_cfg *c, long table);
+/* SSD's recipe (the paper's Pascal VOC schedule): applied under the flags given when --data voc or a
+ * detection net is asked for */
+void cmd_detection_recipe(gafcl_cfg *c);
+int cli_is_detection(const gafcl_cfg *c);
+int cmd_detect(gafcl_cfg *c);
+void cmd_detect_defaults(gafcl_cfg *c);
+int cmd_make_shapes(gafcl_cfg *c);
+/* detection targets (gc_targets.h) of n images from a float32 (N, K, 5) .npy; caller frees */
+int cli_det_targets_npy(const char *path, size_t n, int classes, float **out);
+/* n images' synthetic detection targets (benchmarks) */
+void cli_det_synthetic_targets(float *t, size_t n, int classes);
 
 #endif

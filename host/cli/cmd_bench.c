@@ -146,8 +146,9 @@ static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
     st = gc_net_create(ctx, &s, (size_t)c->batch, &net);
     if (!st) st = gc_net_init(ctx, net, 1);
     size_t nx = (size_t)c->batch * 3 * (size_t)s.in_h * s.in_w;
+    const gc_task_kind *kind = gc_task_for(&s);
     x = malloc(nx * sizeof *x);
-    lab = malloc((size_t)c->batch * sizeof *lab);
+    lab = malloc((size_t)c->batch * kind->target_dim * sizeof *lab);
     if (!st && (!x || !lab)) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "bench buffers");
     if (!st) {
       uint64_t r = 88172645463325252ull;
@@ -155,7 +156,10 @@ static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
         x[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
       }
-      for (long i = 0; i < c->batch; i++) lab[i] = (float)(i % s.classes);
+      if (kind == &gc_task_detect)
+        cli_det_synthetic_targets(lab, (size_t)c->batch, s.classes);
+      else
+        for (long i = 0; i < c->batch; i++) lab[i] = (float)(i % s.classes);
       st = gc_tensor_write(ctx, gc_net_input(net), x, nx);
     }
     gc_task *task = NULL;
@@ -163,7 +167,7 @@ static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
     gc_train_config tc;
     memset(&tc, 0, sizeof tc);
     tc.time_phases = 1;
-    if (!st) st = gc_task_create(ctx, &gc_task_classify, net, &task);
+    if (!st) st = gc_task_create(ctx, kind, net, &task);
     if (!st) st = gc_task_set_targets(ctx, task, lab);
     for (int v = 0; v < 4 && !st; v++) {
       gc_optim_config oc;

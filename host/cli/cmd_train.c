@@ -14,8 +14,22 @@
 #include <time.h>
 #include <unistd.h>
 
+/* the input size of a detection net (its configuration's) */
+static int det_size(const gafcl_cfg *c) {
+  for (int i = 0; gc_net_arch(i); i++)
+    if (!strcmp(gc_net_arch(i)->name, c->net)) return gc_net_arch(i)->det_size;
+  return 0;
+}
+
 static int load_data(const gafcl_cfg *c, int train, gc_dataset *d) {
   const char *dir = c->data_dir[0] ? c->data_dir : NULL;
+  if (!strcmp(c->data, "voc")) {
+    if (!dir) GC_FAIL(GC_ERR_ARG, "--data voc needs --data-dir ROOT (ROOT/VOC2007/Annotations, JPEGImages, ImageSets/Main; "
+                      "gafcl make-shapes ROOT writes one)");
+    if (det_size(c) <= 0) GC_FAIL(GC_ERR_ARG, "--data voc trains detection networks (ssd300, ssd_tiny), not %s", c->net);
+    return gc_data_voc(d, dir, train ? c->train_sets : c->test_set, det_size(c), train, 0);
+  }
+  if (det_size(c) > 0) GC_FAIL(GC_ERR_ARG, "--net %s is a detection network: it trains on --data voc", c->net);
   if (!strcmp(c->data, "fashion")) return gc_data_fashion_mnist(d, dir, train);
   if (!strcmp(c->data, "folder")) {
     char p[1100];
@@ -244,8 +258,8 @@ static int log_repair(FILE *f, const char *name, const char *tag, long start, co
 }
 
 /* --resume with another recipe: the keys that may change; any other difference is refused */
-static const char *const may_change[] = {"epochs", "data-dir", "images", "labels", "test-images", "test-labels",
-                                         "init", "on-nonfinite", NULL};
+static const char *const may_change[] = {"epochs", "iterations", "data-dir", "images", "labels", "test-images",
+                                         "test-labels", "init", "on-nonfinite", NULL};
 
 static int check_resume(const char *dir, const char *saved, const char *now) {
   if (!saved) return GC_OK; /* a state file of an older version keeps no recipe */
@@ -268,8 +282,8 @@ static int check_resume(const char *dir, const char *saved, const char *now) {
     free(va), free(vb);
   }
   if (diff[0])
-    st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--resume %s: the run was started with %s; only epochs, data-dir, "
-                      "images, labels, test-images, test-labels, init, on-nonfinite, stop-after and the output "
+    st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "--resume %s: the run was started with %s; only epochs, iterations, "
+                      "data-dir, images, labels, test-images, test-labels, init, on-nonfinite, stop-after and the output "
                       "options may change on a resume", dir, diff);
 done:
   cJSON_Delete(a);
@@ -327,16 +341,25 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   if ((size_t)c->batch > tr.n)
     GC_FAIL_GOTO(GC_ERR_ARG, "--batch %ld is larger than the %zu training images", c->batch, tr.n);
   GC_TRY(check_sets(c, &tr, &te));
+  if (tr.classes != te.classes)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "--data %s: the training set has %d classes, the test set %d", c->data, tr.classes, te.classes);
   gc_net_spec spec;
   GC_TRY(gc_net_spec_init(&spec, c->net, c->imagenet));
   spec.in_ch = tr.c;
   spec.in_h = tr.h;
   spec.in_w = tr.w;
-  spec.classes = tr.classes;
-  if (nwarm > 0) GC_TRY(gc_train_warmup(ctx, &spec, (size_t)c->batch, &gc_task_classify, warm, nwarm));
+  spec.classes = tr.det ? tr.classes + 1 : tr.classes; /* detection: the background too */
+  const gc_task_kind *kind = gc_task_for(&spec);
+  gafcl_cfg cc = *c; /* --iterations: whole epochs of this training set */
+  if (c->iterations > 0) {
+    long nb = (long)(tr.n / (size_t)c->batch);
+    cc.epochs = (c->iterations + nb - 1) / nb;
+    c = &cc;
+  }
+  if (nwarm > 0) GC_TRY(gc_train_warmup(ctx, &spec, (size_t)c->batch, kind, warm, nwarm));
   GC_TRY(gc_net_create(ctx, &spec, (size_t)c->batch, &net));
   GC_TRY(gc_net_init(ctx, net, c->seed));
-  GC_TRY(gc_task_create(ctx, &gc_task_classify, net, &task));
+  GC_TRY(gc_task_create(ctx, kind, net, &task));
   gc_optim_config oc;
   GC_TRY(cli_optim_config(c, &oc));
   GC_TRY(gc_net_optim_create(ctx, net, &oc, (float)c->weight_decay, c->no_wd_bn_bias, &opt));
@@ -350,7 +373,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   recipe = cli_cfg_json(c, CMD_TRAIN, 1);
   if (!recipe) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "configuration");
   char extra[64] = "";
-  if (c->paper_top1 > 0) snprintf(extra, sizeof extra, "\"paper_top1\":%.2f", c->paper_top1);
+  if (c->paper_top1 > 0) snprintf(extra, sizeof extra, "\"paper_%s\":%.2f", tr.det ? "map" : "top1", c->paper_top1);
   gc_train_config tc;
   memset(&tc, 0, sizeof tc);
   tc.epochs = c->epochs;
@@ -390,6 +413,16 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
     GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", c->out, strerror(errno));
   st = gc_train_run(trainer, &src_tr, &src_te, &out->res);
   out->final_test = out->res.final_test;
+  const double *a07, *aa;
+  int ncls;
+  if (!st && tr.det && gc_task_detect_ap(task, &a07, &aa, &ncls) == 0 && ncls <= GC_DET_MAX_CLASSES) {
+    out->nclasses = ncls;
+    for (int k = 0; k < ncls; k++) {
+      out->ap07[k] = a07[k] < 0 ? -1.0 : 100.0 * a07[k];
+      out->ap[k] = aa[k] < 0 ? -1.0 : 100.0 * aa[k];
+      snprintf(out->class_names[k], sizeof out->class_names[k], "%s", k < tr.det->nclasses ? tr.det->class_names[k] : "?");
+    }
+  }
 cleanup:
   gc_trainer_free(trainer);
   gc_loader_free(ltr);

@@ -59,8 +59,8 @@ static int check_conv_algo(const gafcl_cfg *c) {
 /* ---- the table ---- */
 
 #define F(field) offsetof(gafcl_cfg, field), sizeof(((gafcl_cfg *)0)->field)
-#define ALL (CMD_MAIN | CMD_DEVICES | CMD_SELFCHECK | CMD_NETS | CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE)
-#define DEV (CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE) /* commands that run networks or layers */
+#define ALL (CMD_MAIN | CMD_DEVICES | CMD_SELFCHECK | CMD_NETS | CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE | CMD_DETECT)
+#define DEV (CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE | CMD_DETECT) /* commands that run networks or layers */
 #define OPT (CMD_RUNS | CMD_STEPS)                       /* commands that build an optimizer */
 #define BIG 1e15                                         /* "no upper bound" that still fits every integer type */
 #define R FP_RECIPE
@@ -73,18 +73,27 @@ static const flag_def flags[] = {
     {"conv-algo", FT_STR, F(conv_algo), "", 0, 0, 0, NULL, "MODE", DEV, 0, check_conv_algo,
      "convolution algorithm: measure (the fastest per shape, remembered in the cache), heuristic, or an "
      "algorithm's name (default: $GAFCL_CONV_ALGO, else measure)"},
-    {"net", FT_STR, F(net), "resnet18", 0, 0, 0, NULL, "NAME", CMD_RUNS | CMD_EVAL | CMD_STEPS, R, check_net,
+    {"net", FT_STR, F(net), "resnet18", 0, 0, 0, NULL, "NAME", CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_DETECT, R, check_net,
      "network (gafcl nets lists them)"},
     {"imagenet", FT_BOOL, F(imagenet), "0", 0, 0, 0, NULL, NULL, CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_BENCH | CMD_BENCH_CONV | CMD_TUNE, R, NULL,
      "the ImageNet form of the network (7x7/2 stem + max pool)"},
-    {"data", FT_CHOICE, F(data), "fashion", 0, 0, 0, "fashion|cifar10|cifar100|folder|npy|synthetic", "SET", CMD_RUNS, R,
-     NULL, "data set"},
-    {"data-dir", FT_STR, F(data_dir), "", 0, 0, 0, NULL, "DIR", CMD_RUNS, R, NULL,
+    {"data", FT_CHOICE, F(data), "fashion", 0, 0, 0, "fashion|cifar10|cifar100|folder|npy|synthetic|voc", "SET", CMD_RUNS, R,
+     NULL, "data set (voc: Pascal VOC or a gafcl make-shapes folder in its layout, for the SSD nets)"},
+    {"train-sets", FT_STR, F(train_sets), "2007-trainval,2012-trainval", 0, 0, 0, NULL, "Y-SET,...", CMD_RUNS, R, NULL,
+     "--data voc: the training image sets (DIR/VOC<Y>/ImageSets/Main/<SET>.txt)"},
+    {"test-set", FT_STR, F(test_set), "2007-test", 0, 0, 0, NULL, "Y-SET,...", CMD_RUNS, R, NULL,
+     "--data voc: the test image sets"},
+    {"iterations", FT_INT, F(iterations), "0", 0, BIG, 0, NULL, "N", CMD_RUNS, R, NULL,
+     "train N iterations (rounded up to whole epochs; 0: --epochs decides)"},
+    {"data-dir", FT_STR, F(data_dir), "", 0, 0, 0, NULL, "DIR", CMD_RUNS | CMD_DETECT, R, NULL,
      "the data set's folder (fashion: the Debian package's by default; folder: DIR/train/<class>/*.jpg, DIR/val/...)"},
     {"image-size", FT_INT, F(image_size), "0", 0, 4096, 0, NULL, "N", CMD_RUNS, R, check_image_size,
      "--data folder: images are cropped and resized to N x N (default 224 with --imagenet, else 32)"},
-    {"images", FT_STR, F(images), "", 0, 0, 0, NULL, "X.npy", CMD_RUNS | CMD_EVAL | CMD_STEPS, R, NULL,
-     "float32 images (N, C, H, W), already normalised (--data npy; eval and steps: the batch)"},
+    {"images", FT_STR, F(images), "", 0, 0, 0, NULL, "X.npy", CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_DETECT, R, NULL,
+     "float32 images (N, C, H, W), already normalised (--data npy; eval and steps: the batch; detect: a JPEG file "
+     "or a folder of them)"},
+    {"images", FT_INT, F(shape_images), "1000", 1, 10000000, 0, NULL, "N", CMD_MAKE_SHAPES, 0, NULL, "images to write"},
+    {"size", FT_INT, F(shape_size), "96", 16, 4096, 0, NULL, "N", CMD_MAKE_SHAPES, 0, NULL, "image width and height"},
     {"labels", FT_STR, F(labels), "", 0, 0, 0, NULL, "Y.npy", CMD_RUNS | CMD_EVAL | CMD_STEPS, R, NULL,
      "integer labels (N) of --images"},
     {"test-images", FT_STR, F(test_images), "", 0, 0, 0, NULL, "X.npy", CMD_RUNS, R, NULL,
@@ -121,7 +130,7 @@ static const flag_def flags[] = {
      "linear learning-rate warm-up over the first N iterations"},
     {"augment", FT_INT, F(augment), "1", 0, 1, 0, NULL, "0|1", CMD_RUNS, R, NULL,
      "random crop and flip on the CIFAR sets"},
-    {"seed", FT_U64, F(seed), "1", 0, 0, 0, NULL, "N", CMD_RUNS | CMD_EVAL | CMD_STEPS, R, NULL,
+    {"seed", FT_U64, F(seed), "1", 0, 0, 0, NULL, "N", CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_MAKE_SHAPES, R, NULL,
      "seed of the initial weights, the shuffling and the augmentation"},
     {"on-nonfinite", FT_CHOICE, F(on_nonfinite), "skip", 0, 0, 0, "skip|stop", "WHAT", CMD_RUNS, R, NULL,
      "a step with NaN/Inf gradients is skipped, or stops the run"},
@@ -134,11 +143,15 @@ static const flag_def flags[] = {
      "continue a run from the last checkpoint in its folder"},
     {"stop-after", FT_INT, F(stop_after), "0", 0, 1000000, 0, NULL, "N", CMD_TRAIN | CMD_COMPARE, 0, NULL,
      "end this invocation after N epochs (0: run to the end)"},
-    {"table", FT_INT, F(table), "2", 2, 3, 0, NULL, "2|3", CMD_REPRODUCE, 0, NULL,
-     "the paper's table: 2 (CIFAR-100, SGD-momentum, 7 GAF variants) or 3 (Adam)"},
+    {"table", FT_INT, F(table), "2", 2, 4, 0, NULL, "2|3|4", CMD_REPRODUCE, 0, NULL,
+     "the paper's table: 2 (CIFAR-100, SGD-momentum, 7 GAF variants), 3 (Adam) or 4 (SSD300 on Pascal VOC)"},
     {"seeds", FT_INT, F(seeds), "1", 1, 1000, 0, NULL, "N", CMD_REPRODUCE, 0, NULL, "seeds per variant"},
-    {"weights", FT_STR, F(weights), "", 0, 0, 0, NULL, "W.safetensors", CMD_EVAL | CMD_STEPS, 0, NULL,
+    {"weights", FT_STR, F(weights), "", 0, 0, 0, NULL, "W.safetensors", CMD_EVAL | CMD_STEPS | CMD_DETECT, 0, NULL,
      "weights with PyTorch names (else initialised from --seed)"},
+    {"outputs", FT_STR, F(outputs), "", 0, 0, 0, NULL, "DIR", CMD_EVAL, 0, NULL,
+     "detection nets: write loc.npy (N, priors, 4) and conf.npy (N, priors, classes), pre-softmax, into DIR"},
+    {"targets", FT_STR, F(targets), "", 0, 0, 0, NULL, "T.npy", CMD_EVAL | CMD_STEPS, 0, NULL,
+     "detection nets: float32 (N, K, 5) targets, xmin ymin xmax ymax in [0, 1] and the class from 0 (-1: padding)"},
     {"logits", FT_STR, F(logits), "", 0, 0, 0, NULL, "OUT.npy", CMD_EVAL, 0, NULL, "where the logits go"},
     {"bn-train", FT_BOOL, F(bn_train), "0", 0, 0, 0, NULL, NULL, CMD_EVAL, 0, NULL,
      "batch statistics (train-mode batch norm) instead of the running statistics"},
@@ -157,6 +170,8 @@ static const flag_def flags[] = {
     {"profile", FT_INT, F(profile), "2", 0, 100000, 0, NULL, "N", CMD_BENCH, 0, NULL,
      "iterations with every layer timed on its own (0: none)"},
     {"out", FT_STR, F(out), "", 0, 0, 0, NULL, "FILE", CMD_BENCH | CMD_BENCH_CONV, 0, NULL, "write the results as JSON"},
+    {"out", FT_STR, F(out), "", 0, 0, 0, NULL, "FILE", CMD_DETECT, 0, NULL, "write the detections there (default: stdout)"},
+    {"out", FT_STR, F(out), "", 0, 0, 0, NULL, "DIR", CMD_MAKE_SHAPES, 0, NULL, "the folder to write (or the first argument)"},
     {"budget", FT_INT, F(budget), "300", 1, 1000000, 0, NULL, "SECONDS", CMD_TUNE, 0, NULL,
      "time for the own GEMMs' tile search (the current tiles are always measured; half for each kernel)"},
     {"clblast-budget", FT_INT, F(clblast_budget), "300", 0, 1000000, 0, NULL, "SECONDS", CMD_TUNE, 0, NULL,

@@ -30,9 +30,16 @@ static const command commands[] = {
     {"compare", CMD_COMPARE, "train twice from the same seed, without and with the GAF, side by side (without "
                              "--epochs: a quick run on a Fashion-MNIST subset)",
      cmd_compare_defaults, cmd_compare},
-    {"reproduce", CMD_REPRODUCE, "the paper's CIFAR tables (--table 2 or 3), every variant, several seeds",
+    {"reproduce", CMD_REPRODUCE, "the paper's tables (--table 2 or 3: CIFAR; 4: SSD300 on Pascal VOC), every variant, "
+                                 "several seeds",
      reproduce_defaults, cmd_reproduce},
-    {"eval", CMD_EVAL, "logits of one batch of .npy images with given weights", cmd_batch_defaults, cmd_eval},
+    {"eval", CMD_EVAL, "logits (SSD: loc and conf) of one batch of .npy images with given weights", cmd_batch_defaults,
+     cmd_eval},
+    {"detect", CMD_DETECT, "SSD detections of JPEG images as JSON lines (image, class, score, box in pixels)",
+     cmd_detect_defaults, cmd_detect},
+    {"make-shapes", CMD_MAKE_SHAPES, "write a generated detection set (coloured shapes) in the Pascal VOC layout: "
+                                     "gafcl make-shapes DIR --images N --seed S",
+     NULL, cmd_make_shapes},
     {"steps", CMD_STEPS, "N training steps on exactly one batch, then the weights", cmd_batch_defaults, cmd_steps},
     {"bench", CMD_BENCH, "epoch benchmark on synthetic data: forward/backward/optimizer times, GAF overhead, "
                          "per-layer profile",
@@ -158,12 +165,26 @@ int main(int argc, char **argv) {
       return 0;
     }
   }
+  if (cm->bit == CMD_MAKE_SHAPES && first < argc && argv[first][0] != '-') { /* gafcl make-shapes DIR */
+    if (strlen(argv[first]) >= sizeof c.out) {
+      fprintf(stderr, "gafcl make-shapes: the folder name is too long\n");
+      return 2;
+    }
+    snprintf(c.out, sizeof c.out, "%s", argv[first]);
+    first++;
+  }
   int st = cli_cfg_parse(&c, cm->bit, argc - first, argv + first);
   if (!st && cm->bit == CMD_REPRODUCE) {
     /* the recipe depends on --table: apply it under the flags given */
     long table = c.table;
     cli_cfg_defaults(&c, cm->bit);
     cmd_reproduce_recipe(&c, table);
+    st = cli_cfg_parse(&c, cm->bit, argc - first, argv + first);
+  } else if (!st && (cm->bit & (CMD_TRAIN | CMD_COMPARE)) && cli_is_detection(&c)) {
+    /* detection: SSD's recipe under the flags given */
+    cli_cfg_defaults(&c, cm->bit);
+    if (cm->defaults) cm->defaults(&c);
+    cmd_detection_recipe(&c);
     st = cli_cfg_parse(&c, cm->bit, argc - first, argv + first);
   }
   if (!st) st = cli_cfg_validate(&c, cm->bit);

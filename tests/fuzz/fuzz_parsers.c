@@ -1,6 +1,7 @@
 /* libFuzzer targets for every parser of outside input. Built with clang when GAFCL_FUZZ=ON, one binary
- * per target (GC_FUZZ_TARGET selects it): idx, cifar, npy, safetensors, config, jpeg. Each writes the input to
- * a temporary file and runs the parser on it; any crash, sanitizer report or leak is a finding.
+ * per target (GC_FUZZ_TARGET selects it): idx, cifar, npy, safetensors, config, jpeg, voc_xml. Each writes the
+ * input to a temporary file and runs the parser on it (voc_xml parses it from memory); any crash, sanitizer
+ * report or leak is a finding.
  *   scripts/fuzz.sh [seconds]   builds and runs them all from the seed corpora in tests/fuzz/corpus */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 static char dir[64];
 
+__attribute__((unused)) /* voc_xml parses from memory */
 static const char *put(const char *name, const uint8_t *data, size_t size) {
   static char path[128];
   if (!dir[0]) {
@@ -70,6 +72,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   float out[3 * 16 * 16];
   char msg[256];
   gc_data_folder_image(&d, 0, size, size * 31, out, msg, sizeof msg);
+#elif GC_FUZZ_TARGET == 7 /* a Pascal VOC annotation (XML, expat); what it accepts must be consistent */
+  static char classes[20][32] = {"aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+                                 "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+                                 "train", "tvmonitor"};
+  gc_det_box boxes[4];
+  int w, h, nb;
+  char msg[256];
+  if (gc_voc_parse_xml((const char *)data, size, "x.xml", classes, 20, &w, &h, boxes, 4, &nb, msg, sizeof msg) == 0) {
+    if (w < 1 || h < 1 || w > 100000 || h > 100000 || nb < 0) abort();
+    for (int i = 0; i < nb && i < 4; i++) {
+      const gc_det_box *b = &boxes[i];
+      if (!(b->x0 <= b->x1 && b->y0 <= b->y1 && b->x0 >= -1 && b->y0 >= -1 && b->x1 <= w && b->y1 <= h) ||
+          b->label < 0 || b->label >= 20 || (b->difficult != 0 && b->difficult != 1))
+        abort();
+    }
+  } else if (!strstr(msg, "x.xml")) {
+    abort(); /* every error names the file */
+  }
 #endif
   return 0;
 }

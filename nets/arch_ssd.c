@@ -3,10 +3,13 @@
  * extras.0 ... extras.7, loc.0 ... loc.5, conf.0 ... conf.5. The output is one tensor per image: the
  * location rows (priors x 4) then the confidence rows (priors x classes), each head's output in NHWC order
  * as ssd.pytorch's permute + view + cat, so that row p of either block belongs to prior p (gc_detect.h).
+ * Initialisation is gafcl's (PyTorch's default for every convolution, L2Norm's scale 20): ssd.pytorch's
+ * Xavier start for a pretrained base's extra layers made training from scratch slower on the generated
+ * shapes (README, Detection).
  *
  * The rows of the architecture table choose a configuration of this file: ssd300 (REFERENCE section 5)
- * and ssd_tiny, the same code with channel widths divided by 8, a 96 x 96 input and the first two extra
- * stages only (4 sources, 870 priors), for quick runs and tests on CPUs. */
+ * and ssd_tiny, the same code with channel widths divided by 8, a 128 x 128 input and the first two extra
+ * stages only (4 sources, 1528 priors), for quick runs and tests on CPUs. */
 #include "net_internal.h"
 
 #include <stdio.h>
@@ -24,9 +27,9 @@ static const ssd_config configs[] = {
     {"ssd300", 300, 1, 4,
      {6, 300, {38, 19, 10, 5, 3, 1}, {8, 16, 32, 64, 100, 300}, {30, 60, 111, 162, 213, 264},
       {60, 111, 162, 213, 264, 315}, {1, 2, 2, 2, 1, 1}, {{2, 0}, {2, 3}, {2, 3}, {2, 3}, {2, 0}, {2, 0}}, 0, 0}},
-    /* ssd300's sizes scaled by 96/300; steps 96 / feature map */
-    {"ssd_tiny", 96, 8, 2,
-     {4, 96, {12, 6, 3, 2}, {8, 16, 32, 48}, {9.6f, 19.2f, 35.52f, 51.84f}, {19.2f, 35.52f, 51.84f, 68.16f},
+    /* ssd300's first four sizes scaled by 128/300; steps 128 / feature map */
+    {"ssd_tiny", 128, 8, 2,
+     {4, 128, {16, 8, 4, 2}, {8, 16, 32, 64}, {12.8f, 25.6f, 47.36f, 69.12f}, {25.6f, 47.36f, 69.12f, 90.88f},
       {1, 2, 2, 2}, {{2, 0}, {2, 3}, {2, 3}, {2, 3}}, 0, 0}},
 };
 
@@ -51,7 +54,6 @@ int gc_arch_build_ssd(gc_net *net, const gc_arch *a) {
                        cf->name, cf->size, cf->size, s->in_h, s->in_w);
   if (s->classes < 2) return gc_net_fail(net, GC_ERR_ARG, "%s: %d classes; detection needs the background and one more",
                                          cf->name, s->classes);
-  gc_net_set_xavier(net, 1);
   const int dv = cf->div;
   /* the VGG16 base: [64,64,M,128,128,M,256x3,M(ceil),512x3 (conv4_3),M,512x3], pool5, conv6, conv7 */
   static const int cfg[] = {64, 64, -1, 128, 128, -1, 256, 256, 256, -2, 512, 512, 512, -1, 512, 512, 512};
@@ -109,7 +111,6 @@ int gc_arch_build_ssd(gc_net *net, const gc_arch *a) {
       off += cnt;
     }
   }
-  gc_net_set_xavier(net, 0);
   net->ssd = *L;
   net->ssd.npriors = npri;
   net->ssd.classes = s->classes;

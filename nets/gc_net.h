@@ -63,16 +63,16 @@ typedef struct gc_ssd_layout {
 int gc_net_spec_init(gc_net_spec *s, const char *name, int imagenet);
 
 typedef enum gc_param_kind { GC_P_CONV_W, GC_P_CONV_B, GC_P_BN_W, GC_P_BN_B, GC_P_LIN_W, GC_P_LIN_B, GC_P_SCALE } gc_param_kind;
-/* How gc_net_init sets a parameter: PyTorch's default for its kind; Xavier-uniform (weights, bound
- * sqrt(6 / (fan_in + fan_out))) or zero (biases); or the constant init_value (L2Norm's scale, 20). */
-typedef enum gc_param_init { GC_INIT_PYTORCH, GC_INIT_XAVIER, GC_INIT_CONST } gc_param_init;
+/* How gc_net_init sets a parameter: PyTorch's default for its kind, or the constant init_value (L2Norm's
+ * scale, 20). */
+typedef enum gc_param_init { GC_INIT_PYTORCH, GC_INIT_CONST } gc_param_init;
 
 typedef struct gc_param {
   char name[96];     /* PyTorch state_dict name: "layer1.0.conv1.weight" */
   gc_param_kind kind;
   int ndim;
   size_t dims[4];
-  size_t fan_in, fan_out;
+  size_t fan_in;
   gc_param_init init;
   float init_value;  /* GC_INIT_CONST */
   gc_tensor w, g;    /* in the parameter and gradient arenas */

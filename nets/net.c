@@ -72,8 +72,7 @@ static int param_new(gc_net *net, const char *prefix, const char *suffix, gc_par
   p->ndim = ndim;
   for (int i = 0; i < ndim; i++) p->dims[i] = dims[i];
   p->fan_in = fan_in;
-  p->fan_out = ndim >= 2 ? gc_net_prod(dims, ndim) / dims[1] : dims[0];
-  p->init = net->xavier && (kind == GC_P_CONV_W || kind == GC_P_CONV_B) ? GC_INIT_XAVIER : GC_INIT_PYTORCH;
+  p->init = GC_INIT_PYTORCH;
   return net->nparams++;
 }
 
@@ -97,8 +96,6 @@ static int node_new(gc_net *net, int op, int in, int out) {
   n->p0 = n->p1 = n->b0 = n->bn = -1;
   return net->nnodes++;
 }
-
-void gc_net_set_xavier(gc_net *net, int on) { net->xavier = on; }
 
 int gc_net_conv(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int bias, int out) {
   return gc_net_conv_dil(net, name, in, cout, k, s, p, 1, bias, out);
@@ -518,12 +515,12 @@ int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed) {
       cap = n;
       if (!h) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "initialising %s", p->name);
     }
-    if (p->init == GC_INIT_CONST || (p->init == GC_INIT_XAVIER && p->kind == GC_P_CONV_B)) {
-      for (size_t k = 0; k < n; k++) h[k] = p->init == GC_INIT_CONST ? p->init_value : 0.0f;
+    if (p->init == GC_INIT_CONST) {
+      for (size_t k = 0; k < n; k++) h[k] = p->init_value;
     } else if (p->kind == GC_P_BN_W || p->kind == GC_P_BN_B) {
       for (size_t k = 0; k < n; k++) h[k] = p->kind == GC_P_BN_W ? 1.0f : 0.0f;
     } else {
-      double bound = p->init == GC_INIT_XAVIER ? sqrt(6.0 / (double)(p->fan_in + p->fan_out)) : 1.0 / sqrt((double)p->fan_in);
+      double bound = 1.0 / sqrt((double)p->fan_in);
       for (size_t k = 0; k < n; k += 4) {
         uint32_t ctr[4] = {(uint32_t)k, (uint32_t)((uint64_t)k >> 32), (uint32_t)i, 0x67616663u}, r[4];
         philox(ctr, key, r);

@@ -204,7 +204,7 @@ static void random_targets(float *t, size_t N, int classes, unsigned long long *
   for (size_t n = 0; n < N; n++) {
     float *o = t + n * GC_DET_TARGET_DIM;
     memset(o, 0, GC_DET_TARGET_DIM * sizeof *o);
-    o[0] = 96, o[1] = 96;
+    o[0] = 128, o[1] = 128;
     for (int k = 0; k < GC_DET_MAX_BOXES; k++) o[2 + k * GC_DET_ROW + 4] = -1;
     int nb = 1 + (int)((gc_test_rand(seed) + 1) * 1.5);
     for (int k = 0; k < nb; k++) {
@@ -229,8 +229,8 @@ static void test_tiny(gc_ctx *ctx) {
   if (!net) return;
   CHECK_OK(gc_net_init(ctx, net, 3));
   const gc_ssd_layout *L = gc_net_ssd(net);
-  CHECK(L && L->npriors == 870);
-  const size_t P = L->npriors, C = 4, row = P * (4 + C), nx = N * 3 * 96 * 96, no = N * row;
+  CHECK(L && L->npriors == 1528);
+  const size_t P = L->npriors, C = 4, row = P * (4 + C), nx = N * 3 * 128 * 128, no = N * row;
   float *xf = malloc(nx * sizeof *xf), *t = malloc(N * GC_DET_TARGET_DIM * sizeof *t);
   double *x = malloc(nx * sizeof *x), *oref = malloc(no * sizeof *oref), *dref = malloc(no * sizeof *dref);
   float *o = malloc(no * sizeof *o), *dout = malloc(no * sizeof *dout);

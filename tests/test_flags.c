@@ -173,7 +173,7 @@ int main(void) {
   bad(CMD_TRAIN, "[1, 2]", GC_ERR_FORMAT, "not a JSON object");
   bad(CMD_TRAIN, "{\"milestones\": [1, \"x\"]}", GC_ERR_FORMAT, "\"milestones\" must be an array of integers");
   bad(CMD_TRAIN, "{\"seed\": -1}", GC_ERR_FORMAT, "\"seed\" must be a non-negative integer");
-  bad(CMD_TRAIN, "{\"data\": \"mnist\"}", GC_ERR_ARG, "--data 'mnist': fashion, cifar10, cifar100, folder, npy or synthetic");
+  bad(CMD_TRAIN, "{\"data\": \"mnist\"}", GC_ERR_ARG, "--data 'mnist': fashion, cifar10, cifar100, folder, npy, synthetic or voc");
   bad(CMD_BENCH, "{\"iterz\": 3}", GC_ERR_ARG, "unknown option --iterz");
   /* a run's config.json given to eval: the training-only keys are not eval's, and are passed over */
   {

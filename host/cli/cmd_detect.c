@@ -82,7 +82,7 @@ int cli_det_targets_npy(const char *path, size_t n, int classes, float **out) {
     o[0] = o[1] = 1.0f;
     for (int k = 0; k < GC_DET_MAX_BOXES; k++) o[2 + k * GC_DET_ROW + 4] = -1.0f;
     for (size_t k = 0; k < t.shape[1]; k++) {
-      const float *r = t.data + (i * t.shape[1] + k) * 5;
+      const float *r = (const float *)t.data + (i * t.shape[1] + k) * 5;
       for (int j = 0; j < 5; j++)
         if (!isfinite(r[j])) {
           free(d);

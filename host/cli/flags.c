@@ -93,7 +93,7 @@ static const flag_def flags[] = {
      "float32 images (N, C, H, W), already normalised (--data npy; eval and steps: the batch; detect: a JPEG file "
      "or a folder of them)"},
     {"images", FT_INT, F(shape_images), "1000", 1, 10000000, 0, NULL, "N", CMD_MAKE_SHAPES, 0, NULL, "images to write"},
-    {"size", FT_INT, F(shape_size), "96", 16, 4096, 0, NULL, "N", CMD_MAKE_SHAPES, 0, NULL, "image width and height"},
+    {"size", FT_INT, F(shape_size), "128", 32, 4096, 0, NULL, "N", CMD_MAKE_SHAPES, 0, NULL, "image width and height"},
     {"labels", FT_STR, F(labels), "", 0, 0, 0, NULL, "Y.npy", CMD_RUNS | CMD_EVAL | CMD_STEPS, R, NULL,
      "integer labels (N) of --images"},
     {"test-images", FT_STR, F(test_images), "", 0, 0, 0, NULL, "X.npy", CMD_RUNS, R, NULL,
@@ -129,7 +129,7 @@ static const flag_def flags[] = {
     {"warmup-iters", FT_INT, F(warmup_iters), "0", 0, BIG, 0, NULL, "N", CMD_RUNS, R, NULL,
      "linear learning-rate warm-up over the first N iterations"},
     {"augment", FT_INT, F(augment), "1", 0, 1, 0, NULL, "0|1", CMD_RUNS, R, NULL,
-     "random crop and flip on the CIFAR sets"},
+     "random crop and flip on the CIFAR sets; SSD's augmentation (photometric, zoom-out, min-IoU crop, flip) on --data voc"},
     {"seed", FT_U64, F(seed), "1", 0, 0, 0, NULL, "N", CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_MAKE_SHAPES, R, NULL,
      "seed of the initial weights, the shuffling and the augmentation"},
     {"on-nonfinite", FT_CHOICE, F(on_nonfinite), "skip", 0, 0, 0, "skip|stop", "WHAT", CMD_RUNS, R, NULL,

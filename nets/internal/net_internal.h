@@ -89,7 +89,6 @@ struct gc_net {
   int err;                /* a planning error was recorded */
   double *prof;           /* per node: forward seconds [2i], backward seconds [2i+1]; NULL: not profiling */
   const gc_ctx *ctx;      /* during planning: workspace sizes depend on the device's settings */
-  int xavier;             /* during planning: new conv parameters get GC_INIT_XAVIER */
   int is_ssd;             /* a detection net: ssd holds its prior layout */
   gc_ssd_layout ssd;
 };
@@ -157,9 +156,7 @@ int gc_net_l2norm(gc_net *net, const char *name, int in, float gamma0, float eps
 /* Activation `in` (N, C, H, W) as NHWC rows into `out` (a view of N x C*H*W values, e.g. a channel range
  * of the output storage) */
 int gc_net_nhwc(gc_net *net, int in, int out);
-/* How the parameters created from now on are initialised (until changed): PyTorch's default, or
- * Xavier-uniform weights with zero biases (ssd.pytorch's weights_init) */
-void gc_net_set_xavier(gc_net *net, int on);
+
 int gc_net_gap(gc_net *net, int in);
 int gc_net_linear(gc_net *net, const char *name, int in, int outf, int bias);
 /* Record a planning error (the message) and return -1. */

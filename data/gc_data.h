@@ -88,8 +88,8 @@ int gc_data_det_classes(const char *root, char (*names)[32], int cap, int *n);
 int gc_data_det_file(const char *path, int size, float *out, int *w, int *h, char *msg, size_t cap);
 /* Write a generated detection set in the VOC layout: ROOT/VOC2007/{Annotations,JPEGImages,
  * ImageSets/Main/{trainval,test}.txt} and ROOT/labels.txt (rectangle, ellipse, triangle), n images of
- * size x size, each with 1-4 filled shapes of random colours on a noisy background, 80% trainval and
- * 20% test, from seed. */
+ * size x size, each with 1-3 filled shapes of random colours on a noisy background (sides 20-50% of the
+ * image, aspect ratios 1:2 to 2:1, apart from each other), 80% trainval and 20% test, from seed. */
 int gc_data_make_shapes(const char *root, size_t n, int size, uint64_t seed);
 
 /* The Fashion-MNIST train or test split from `dir` (default: the Debian package dataset-fashion-mnist,

@@ -1023,17 +1023,23 @@ int gc_data_make_shapes(const char *root, size_t n, int size, uint64_t seed) {
     int grey = 96 + rng_int(&g, 65);
     for (size_t k = 0; k < (size_t)S * S * 3; k++) rgb[k] = (uint8_t)(grey + rng_int(&g, 17) - 8);
     memset(owner, -1, (size_t)S * S);
-    int want = 1 + rng_int(&g, 4), nshapes = 0, cls[4], ext[4][4];
+    int want = 1 + rng_int(&g, 3), nshapes = 0, cls[4], ext[4][4];
     size_t total[4], visible[4];
     for (int s = 0; s < want; s++) {
       int placed = 0;
       for (int tries = 0; tries < 30 && !placed; tries++) {
         int c = rng_int(&g, 3);
-        int bw = (int)lround(rng_uniform(&g, 0.15, 0.6) * S), bh = (int)lround(rng_uniform(&g, 0.15, 0.6) * S);
+        /* sides 20-50% of the image, aspect ratio 1:2 to 2:1 (the priors' range) */
+        double side = rng_uniform(&g, 0.2, 0.5), ratio = exp(rng_uniform(&g, -log(2.0), log(2.0)));
+        int bw = (int)lround(fmin(side * sqrt(ratio), 0.6) * S), bh = (int)lround(fmin(side / sqrt(ratio), 0.6) * S);
         int x0 = rng_int(&g, S - bw + 1), y0 = rng_int(&g, S - bh + 1);
         int e[4];
         size_t cnt = raster(S, c, x0, y0, bw, bh, mask, e);
         if (cnt < 4 || e[2] <= e[0] || e[3] <= e[1]) continue;
+        int apart = 1; /* no shape touches another's box (2 pixels apart) */
+        for (int j = 0; j < nshapes; j++)
+          if (e[0] <= ext[j][2] + 2 && ext[j][0] <= e[2] + 2 && e[1] <= ext[j][3] + 2 && ext[j][1] <= e[3] + 2) apart = 0;
+        if (!apart) continue;
         size_t lost[4] = {0, 0, 0, 0};
         for (size_t q = 0; q < (size_t)S * S; q++)
           if (mask[q] && owner[q] >= 0) lost[(int)owner[q]]++;

@@ -176,9 +176,14 @@ static int bench(gc_ctx *ctx, const gafcl_cfg *c) {
       st = gc_net_optim_create(ctx, net, &oc, 5e-4f, 0, &opt[v]);
       if (!st) st = gc_trainer_create(ctx, net, task, opt[v], &tc, NULL, &tr[v]);
     }
-    /* warm-up: every program built, caches warm */
+    /* warm-up: every program built, caches warm: one whole step, then each GAF variant's update of the
+     * same gradients (its own optimizer program; the rest of a step is the baseline's) */
     phase_times w;
-    for (int v = 0; v < 4 && !st; v++) st = run_iters(tr[v], 1, &w);
+    if (!st) st = run_iters(tr[0], 1, &w);
+    for (int v = 1; v < 4 && !st; v++) {
+      gc_optim_report orep;
+      st = gc_optim_step(ctx, opt[v], 1e-3f, &orep);
+    }
     int R = (int)c->repeats;
     phase_times *base = calloc((size_t)(3 * R), sizeof *base), *with = calloc((size_t)(3 * R), sizeof *with);
     if (!st && (!base || !with)) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "bench results");

@@ -8,27 +8,38 @@
  * shapes (README, Detection).
  *
  * The rows of the architecture table choose a configuration of this file: ssd300 (REFERENCE section 5)
- * and ssd_tiny, the same code with channel widths divided by 8, a 128 x 128 input and the first two extra
- * stages only (4 sources, 1528 priors), for quick runs and tests on CPUs. */
+ * and ssd_tiny, the same code with a base of one convolution per stage at 1/4 width, conv6, conv7 and the
+ * extras at 1/4 width, a 128 x 128 input and the first two extra stages only (4 sources, 1528 priors), for
+ * quick runs and tests on CPUs. */
 #include "net_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* the VGG16 base of ssd.pytorch: [64,64,M,128,128,M,256x3,C (ceil-mode pool),512x3 (conv4_3),M,512x3] */
+static const int vgg16[] = {64, 64, -1, 128, 128, -1, 256, 256, 256, -2, 512, 512, 512, -1, 512, 512, 512};
+/* ssd_tiny's: one convolution per stage at 1/4 width (a plain 15-layer net trained from scratch learns the
+ * generated shapes far too slowly for a test) */
+static const int vgg_tiny[] = {16, -1, 32, -1, 64, -2, 128, -1, 128};
+
 typedef struct ssd_config {
   const char *name;
   int size;          /* input size */
-  int div;           /* channel divisor */
+  const int *base;   /* channels of the base's convolutions; -1 max pool, -2 ceil-mode max pool */
+  int nbase;
+  int src;           /* the entry of base whose output (after its ReLU) is the first source (conv4_3) */
+  int div;           /* channel divisor of conv6, conv7 and the extras */
   int extras;        /* extra stages (pairs of 1x1 + 3x3), 0..4 */
   gc_ssd_layout priors; /* the prior layout; feature maps are checked against the built graph */
 } ssd_config;
 
+#define BASE(a) a, (int)(sizeof a / sizeof a[0])
 static const ssd_config configs[] = {
-    {"ssd300", 300, 1, 4,
+    {"ssd300", 300, BASE(vgg16), 12, 1, 4,
      {6, 300, {38, 19, 10, 5, 3, 1}, {8, 16, 32, 64, 100, 300}, {30, 60, 111, 162, 213, 264},
       {60, 111, 162, 213, 264, 315}, {1, 2, 2, 2, 1, 1}, {{2, 0}, {2, 3}, {2, 3}, {2, 3}, {2, 0}, {2, 0}}, 0, 0}},
     /* ssd300's first four sizes scaled by 128/300; steps 128 / feature map */
-    {"ssd_tiny", 128, 8, 2,
+    {"ssd_tiny", 128, BASE(vgg_tiny), 6, 4, 2,
      {4, 128, {16, 8, 4, 2}, {8, 16, 32, 64}, {12.8f, 25.6f, 47.36f, 69.12f}, {25.6f, 47.36f, 69.12f, 90.88f},
       {1, 2, 2, 2}, {{2, 0}, {2, 3}, {2, 3}, {2, 3}}, 0, 0}},
 };
@@ -55,17 +66,16 @@ int gc_arch_build_ssd(gc_net *net, const gc_arch *a) {
   if (s->classes < 2) return gc_net_fail(net, GC_ERR_ARG, "%s: %d classes; detection needs the background and one more",
                                          cf->name, s->classes);
   const int dv = cf->div;
-  /* the VGG16 base: [64,64,M,128,128,M,256x3,M(ceil),512x3 (conv4_3),M,512x3], pool5, conv6, conv7 */
-  static const int cfg[] = {64, 64, -1, 128, 128, -1, 256, 256, 256, -2, 512, 512, 512, -1, 512, 512, 512};
+  /* the base (names vgg.<index> of ssd.pytorch's list, ReLUs and pools counted), pool5, conv6, conv7 */
   int x = net->input, idx = 0, conv4_3 = -1;
-  for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
-    if (cfg[i] < 0) {
-      x = cfg[i] == -2 ? gc_net_pool_ceil(net, x, 2, 2, 0) : gc_net_pool(net, x, 1, 2, 2, 0, -1);
+  for (int i = 0; i < cf->nbase; i++) {
+    if (cf->base[i] < 0) {
+      x = cf->base[i] == -2 ? gc_net_pool_ceil(net, x, 2, 2, 0) : gc_net_pool(net, x, 1, 2, 2, 0, -1);
       idx++;
       continue;
     }
-    x = vgg_conv(net, &idx, x, cfg[i] / dv, 3, 1, 1);
-    if (idx == 23) conv4_3 = x; /* after vgg.21 and its ReLU vgg.22 */
+    x = vgg_conv(net, &idx, x, cf->base[i], 3, 1, 1);
+    if (i == cf->src) conv4_3 = x; /* ssd300: after vgg.21 and its ReLU vgg.22 */
   }
   x = gc_net_pool(net, x, 1, 3, 1, 1, -1); /* pool5: vgg.30 */
   idx++;

@@ -40,7 +40,7 @@ static const gc_arch archs[] = {
     /* detection (arch_ssd.c): published parameters with 21 classes (ssd.pytorch's state_dict); variant:
      * the configuration of arch_ssd.c */
     {{"ssd300", "ssd", "SSD300 on VGG16 (ssd.pytorch names), 8732 priors", DET, 0, 0, 0, 26285486, 300}, S, {0}, 0, 0},
-    {{"ssd_tiny", "ssd", "SSD on a VGG16 of 1/8 width, 128x128, 4 sources, 1528 priors (not from the paper: tests, CPUs)",
+    {{"ssd_tiny", "ssd", "SSD on a 5-conv VGG of 1/4 width, 128x128, 4 sources, 1528 priors (not from the paper: tests, CPUs)",
       DET, 0, 0, 0, 0, 128}, S, {0}, 0, 1},
 };
 

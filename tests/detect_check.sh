@@ -14,7 +14,7 @@ set -u
 gafcl=$1
 work=$2
 src=$3
-MAP_MIN=${MAP_MIN:-3}
+MAP_MIN=${MAP_MIN:-40}
 CHANCE_FACTOR=${CHANCE_FACTOR:-5} # the sanitizer build runs a few iterations only: MAP_MIN=0 CHANCE_FACTOR=0
 fail() { echo "detect_check: $*" >&2; exit 1; }
 command -v python3 > /dev/null || fail "needs python3"
@@ -30,12 +30,12 @@ diff -r "$work/shapes" "$work/shapes2" > /dev/null || fail "make-shapes is not d
 rm -rf "$work/shapes2"
 
 # 2. training clearly beats chance: the untrained net's mAP (one epoch at a learning rate of 1e-12) is
-#    measured first; the trained one must reach MAP_MIN (3%) and 5 times the untrained one. (ssd_tiny
-#    from scratch learns slowly: about 7% after 640 iterations, from 0.2-0.7% untrained, README.)
+#    measured first; the trained one must reach MAP_MIN (40%) and 5 times the untrained one. (Measured on
+#    PoCL: 0.01% untrained, 60.7% after these 384 iterations; 80-84% after 640 with seeds 1 and 2.)
 flags="--data voc --data-dir $work/shapes --net ssd_tiny --train-sets 2007-trainval --test-set 2007-test"
 "$gafcl" train $flags --iterations 32 --batch 16 --lr 1e-12 --optimizer adam --augment 0 --seed 1 \
   --out "$work/untrained" > "$work/untrained.log" 2>&1 || { tail -20 "$work/untrained.log"; fail "the untrained run failed"; }
-"$gafcl" train $flags --iterations ${ITERS:-640} --batch 16 --warmup-iters 50 --lr 1e-3 --optimizer adam --augment 0 --seed 1 \
+"$gafcl" train $flags --iterations ${ITERS:-384} --batch 16 --warmup-iters 50 --lr 1e-3 --optimizer adam --augment 0 --seed 1 \
   --out "$work/run" > "$work/train.log" 2>&1 || { tail -20 "$work/train.log"; fail "training failed"; }
 grep -E "epoch [0-9]+/" "$work/train.log" | tail -3
 python3 - "$work/run/metrics.jsonl" "$work/untrained/metrics.jsonl" "$MAP_MIN" "$CHANCE_FACTOR" <<'PY' || fail "mAP check"

@@ -144,8 +144,9 @@ int gc_net_zero_grad(gc_ctx *ctx, gc_net *net);
  * until gc_net_profile(net, 0). Each layer then waits for its own work, so a profiled iteration is slower
  * than a plain one and must not be timed as a whole; do not nest it inside gc_timing_begin/end. */
 typedef struct gc_layer_profile {
-  const char *op;   /* conv batchnorm relu add pool gap linear sigmoid scale */
-  char group[32];   /* stem, layer1..layer4 / dense1.. / trans1.., head (after the last stage), fc */
+  const char *op;   /* conv batchnorm relu add pool gap linear sigmoid scale l2norm nhwc */
+  char group[32];   /* stem, layer1..layer4 / dense1.. / trans1.., head (after the last stage), fc;
+                       SSD: vgg, L2Norm, extras, loc, conf */
   char param[96];   /* the layer's first parameter ("layer1.0.conv1.weight"), "" for parameterless layers */
   double forward_s, backward_s;
 } gc_layer_profile;

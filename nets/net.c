@@ -571,6 +571,13 @@ static int param_group(const gc_param *p, char out[32]) {
     return 1;
   }
   size_t k = strcspn(p->name, ".");
+  /* SSD: the base, L2Norm, the extra layers and the two kinds of heads (ssd.pytorch's module names) */
+  const char *parts[] = {"vgg", "L2Norm", "extras", "loc", "conf"};
+  for (int j = 0; j < 5; j++)
+    if (k == strlen(parts[j]) && !strncmp(p->name, parts[j], k)) {
+      snprintf(out, 32, "%s", parts[j]);
+      return 1;
+    }
   const char *stages[] = {"layer", "dense", "trans"};
   for (int j = 0; j < 3; j++) {
     size_t l = strlen(stages[j]);

@@ -108,10 +108,10 @@ int cmd_reproduce(gafcl_cfg *base) {
   cli_logs_close(&logs);
   if (!st) {
     const char *metric = table == 4 ? "mAP" : "top-1";
-    printf("\nTable %s, %s on %s, %ld %s, %d seed(s) (best test %s over evaluations, as the paper reports):\n",
+    printf("\nTable %s, %s on %s, %s, %ld %s, %d seed(s) (best test %s over evaluations, as the paper reports):\n",
            table == 2 ? "II (SGD-momentum, GAF on the momentum)" : table == 3 ? "III (Adam, GAF on the gradient)"
-                                                                            : "IV (SSD300, SGD-momentum, VOC2007 11-point mAP)",
-           base->net, base->data, table == 4 && base->iterations ? base->iterations : base->epochs,
+                                                                            : "IV (SSD300 on Pascal VOC, VOC2007 11-point mAP)",
+           base->net, base->data, base->optimizer, table == 4 && base->iterations ? base->iterations : base->epochs,
            table == 4 && base->iterations ? "iterations" : "epochs", seeds, metric);
     char h1[32], h2[32];
     snprintf(h1, sizeof h1, "best %s %%", metric);

@@ -212,7 +212,11 @@ int cmd_detect(gafcl_cfg *c) {
   s.classes = ncls + 1;
   size_t B = nfiles < 8 ? nfiles : 8;
   GC_TRY(gc_net_create(ctx, &s, B, &net));
-  GC_TRY(gc_ckpt_load_model(ctx, net, c->weights, 1, NULL));
+  if ((st = gc_ckpt_load_model(ctx, net, c->weights, 1, NULL)) != 0) {
+    gc_error_prefix(st, "--net %s with %d object classes (%s): ", c->net, ncls,
+                    c->data_dir[0] ? "the data folder's labels.txt" : "Pascal VOC's; --data-dir DIR takes DIR/labels.txt");
+    goto cleanup;
+  }
   const gc_ssd_layout *L = gc_net_ssd(net);
   if (!L) GC_FAIL_GOTO(GC_ERR_ARG, "--net %s is not a detection network", c->net);
   const size_t P = L->npriors, C = (size_t)L->classes, per = (size_t)3 * s.in_h * s.in_w, row = P * (4 + C);

@@ -354,6 +354,9 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   if (c->iterations > 0) {
     long nb = (long)(tr.n / (size_t)c->batch);
     cc.epochs = (c->iterations + nb - 1) / nb;
+    if (cc.epochs > 1000000)
+      GC_FAIL_GOTO(GC_ERR_ARG, "--iterations %ld: %ld epochs of %ld batches; at most 1000000 epochs", c->iterations,
+                   cc.epochs, nb);
     c = &cc;
   }
   if (nwarm > 0) GC_TRY(gc_train_warmup(ctx, &spec, (size_t)c->batch, kind, warm, nwarm));

@@ -4,8 +4,8 @@
  * location rows (priors x 4) then the confidence rows (priors x classes), each head's output in NHWC order
  * as ssd.pytorch's permute + view + cat, so that row p of either block belongs to prior p (gc_detect.h).
  * Initialisation is gafcl's (PyTorch's default for every convolution, L2Norm's scale 20): ssd.pytorch's
- * Xavier start for a pretrained base's extra layers made training from scratch slower on the generated
- * shapes (README, Detection).
+ * Xavier start, meant for the new layers on a pretrained base, trained from scratch more slowly in our
+ * first runs on the generated shapes (README, Detection).
  *
  * The rows of the architecture table choose a configuration of this file: ssd300 (REFERENCE section 5)
  * and ssd_tiny, the same code with a base of one convolution per stage at 1/4 width, conv6, conv7 and the

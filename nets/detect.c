@@ -196,14 +196,14 @@ void gc_det_loss_ref(size_t N, size_t P, size_t C, const double *loc, const doub
 }
 
 size_t gc_det_infer_work(size_t P, size_t C) {
-  return P * 4 * sizeof(float) + P * C * sizeof(float) + P * sizeof(size_t) + P * sizeof(float) + P;
+  return P * sizeof(size_t) + P * 4 * sizeof(float) + P * C * sizeof(float) + P * sizeof(float) + P;
 }
 
 size_t gc_det_infer(const float *loc, const float *conf, const float *priors, size_t P, size_t C, float thresh,
                     int top_k, float nms_iou, gc_detection *out, size_t cap, void *work) {
-  float *boxes = work, *prob = boxes + P * 4;
-  size_t *idx = (size_t *)(void *)(prob + P * C);
-  float *score = (float *)(void *)(idx + P);
+  /* the indices first: `work` is aligned for any type (malloc), the floats after them stay aligned */
+  size_t *idx = work;
+  float *boxes = (float *)(void *)(idx + P), *prob = boxes + P * 4, *score = prob + P * C;
   unsigned char *gone = (unsigned char *)(score + P);
   for (size_t p = 0; p < P; p++) {
     gc_det_decode(loc + 4 * p, priors + 4 * p, boxes + 4 * p);

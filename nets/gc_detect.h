@@ -62,7 +62,7 @@ typedef struct gc_detection {
 /* Inference on one image (ssd.pytorch's Detect): decode, softmax, then per class: scores > conf_thresh,
  * the top_k best, greedy NMS at nms_iou. Writes at most cap detections (ordered by class, then score)
  * and returns how many there are in all (> cap: the rest were not written). `work` holds
- * gc_det_infer_work(P, C) bytes. */
+ * gc_det_infer_work(P, C) bytes, aligned for size_t (as malloc gives). */
 size_t gc_det_infer_work(size_t npriors, size_t classes);
 size_t gc_det_infer(const float *loc, const float *conf, const float *priors, size_t npriors, size_t classes,
                     float conf_thresh, int top_k, float nms_iou, gc_detection *out, size_t cap, void *work);

@@ -134,7 +134,7 @@ static void test_match(void) {
                                 0.1f, 0.1f, 0.2f, 0.2f, -1, 0}; /* padding */
   float lt[12];
   int ct[3];
-  char work[64];
+  float work[16];
   int npos = gc_det_match(pr, 3, rows, 3, GC_DET_ROW, 0.5f, lt, ct, work);
   CHECK(npos == 2);
   CHECK(ct[1] == 3); /* label 2 + 1 */
@@ -350,7 +350,7 @@ static void test_nms(void) {
   float loc[12] = {0};
   /* 3 classes (background + 2); prior 0 and 1 say class 1, prior 1 less sure; prior 2 says class 2 */
   float conf[9] = {0, 5, 0, 0, 4, 0, 0, 0, 6};
-  char work[1024];
+  size_t work[128]; /* aligned for the indices at its start */
   gc_detection d[16];
   CHECK(gc_det_infer_work(3, 3) <= sizeof work);
   size_t n = gc_det_infer(loc, conf, pr, 3, 3, 0.01f, 200, 0.45f, d, 16, work);

@@ -27,7 +27,11 @@ static int load_data(const gafcl_cfg *c, int train, gc_dataset *d) {
     if (!dir) GC_FAIL(GC_ERR_ARG, "--data voc needs --data-dir ROOT (ROOT/VOC2007/Annotations, JPEGImages, ImageSets/Main; "
                       "gafcl make-shapes ROOT writes one)");
     if (det_size(c) <= 0) GC_FAIL(GC_ERR_ARG, "--data voc trains detection networks (ssd300, ssd_tiny), not %s", c->net);
-    return gc_data_voc(d, dir, train ? c->train_sets : c->test_set, det_size(c), train && c->augment, 0);
+    /* a training set stays one (difficult objects dropped, images without objects skipped) with or
+     * without SSD's augmentation */
+    int st = gc_data_voc(d, dir, train ? c->train_sets : c->test_set, det_size(c), train, 0);
+    if (!st && train && !c->augment) d->det->train = 0;
+    return st;
   }
   if (det_size(c) > 0) GC_FAIL(GC_ERR_ARG, "--net %s is a detection network: it trains on --data voc", c->net);
   if (!strcmp(c->data, "fashion")) return gc_data_fashion_mnist(d, dir, train);

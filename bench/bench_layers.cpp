@@ -32,7 +32,7 @@ struct ConvSetup {
   size_t ho = 0, wo = 0;
   bool ok = false;
   explicit ConvSetup(const Shape &s) {
-    c = gc_conv{s.cin, s.cout, s.k, s.k, s.stride, s.stride, s.pad, s.pad, 1, 1, 0};
+    c = gc_conv{s.cin, s.cout, s.k, s.k, s.stride, s.stride, s.pad, s.pad, 1, 1, 0, 1};
     gc_conv_out(&c, s.hw, s.hw, &ho, &wo);
     gc_arena_init(g_ctx, &ar, "bench");
     size_t n = g_batch, hw = s.hw;
@@ -192,7 +192,7 @@ void register_layers() {
     std::string n = s.name;
     benchmark::RegisterBenchmark(("gemm_bare/" + n).c_str(), BM_gemm_bare, s)->UseManualTime()->Unit(benchmark::kMillisecond);
     // every algorithm of the table that runs the shape: conv_fwd_<algorithm>, conv_dgrad_<algorithm>, conv_wgrad_<algorithm>
-    gc_conv c = {s.cin, s.cout, s.k, s.k, s.stride, s.stride, s.pad, s.pad, 1, 1, 0};
+    gc_conv c = {s.cin, s.cout, s.k, s.k, s.stride, s.stride, s.pad, s.pad, 1, 1, 0, 1};
     for (int a = 0; a < gc_conv_algo_count(); a++) {
       std::string an = gc_conv_algo_name(a);
       if (gc_conv_algo_supports(a, &c, GC_CONV_FORWARD))

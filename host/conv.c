@@ -60,6 +60,9 @@ int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo) {
       c->dh < 1 || c->dw < 1)
     GC_FAIL(GC_ERR_ARG, "conv %d->%d kernel %dx%d stride %dx%d pad %dx%d dilation %dx%d: invalid", c->c_in, c->c_out,
             c->kh, c->kw, c->sh, c->sw, c->ph, c->pw, c->dh, c->dw);
+  if (c->groups < 0 || (c->groups > 1 && (c->c_in % c->groups || c->c_out % c->groups)))
+    GC_FAIL(GC_ERR_ARG, "conv %d->%d in %d groups: the groups must divide both channel counts", c->c_in, c->c_out,
+            c->groups);
   long eh = (long)h + 2L * c->ph - (long)c->dh * (c->kh - 1) - 1;
   long ew = (long)w + 2L * c->pw - (long)c->dw * (c->kw - 1) - 1;
   if (eh < 0 || ew < 0)
@@ -669,7 +672,17 @@ int gc_conv_algo_count(void) { return NALGO; }
 const char *gc_conv_algo_name(int i) { return i >= 0 && i < NALGO ? algos[i].name : NULL; }
 const char *gc_conv_algo_description(int i) { return i >= 0 && i < NALGO ? algos[i].description : NULL; }
 
+/* The number of groups of c (1 when ungrouped) and the ungrouped convolution of one group. */
+static int conv_groups(const gc_conv *c, gc_conv *sub) {
+  *sub = *c;
+  int g = c->groups > 1 ? c->groups : 1;
+  sub->c_in = c->c_in / g, sub->c_out = c->c_out / g, sub->groups = 0;
+  return g;
+}
+
 int gc_conv_algo_supports(int i, const gc_conv *c, int pass) {
+  gc_conv sub;
+  if (c && conv_groups(c, &sub) > 1) return gc_conv_algo_supports(i, &sub, pass);
   if (i < 0 || i >= NALGO || !c || !algos[i].supports(c)) return 0;
   return pass == GC_CONV_FORWARD ? algos[i].forward != NULL
          : pass == GC_CONV_DGRAD ? algos[i].dgrad != NULL
@@ -679,6 +692,11 @@ int gc_conv_algo_supports(int i, const gc_conv *c, int pass) {
 
 size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w) {
   conv_plan p;
+  gc_conv sub;
+  if (conv_groups(c, &sub) > 1) {
+    size_t ho, wo;
+    return gc_conv_out(c, h, w, &ho, &wo) ? 0 : gc_conv_workspace(ctx, &sub, n, h, w);
+  }
   if (conv_plan_make(ctx, c, n, h, w, &p)) return 0;
   size_t most = 0;
   for (int i = 0; i < NALGO; i++)
@@ -832,6 +850,8 @@ static int lookup(const gc_conv_state *s, const conv_key *k, int any_grads) {
 
 int gc_conv_algo_chosen(gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w, int pass) {
   gc_conv_state *s = ctx->ops ? ctx->ops->conv : NULL;
+  gc_conv sub;
+  if (c && conv_groups(c, &sub) > 1) return gc_conv_algo_chosen(ctx, &sub, n, h, w, pass);
   if (!s) return -1;
   conv_key k;
   make_key(ctx, c, n, h, w, pass, 0, &k);
@@ -1066,6 +1086,49 @@ cleanup:
 
 /* ---- the layer ---- */
 
+/* A grouped convolution, group by group: channel views of x, y (dy), dx and the group's rows of w (dw)
+ * and b (db), each an ungrouped convolution. */
+static int conv_grouped(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,
+                        const gc_tensor *y, const gc_tensor *dx, int accumulate_dx, const gc_tensor *dw,
+                        const gc_tensor *db, const gc_tensor *ws, int backward) {
+  int st = 0;
+  gc_conv sub;
+  int G = conv_groups(c, &sub);
+  const char *what = backward ? "conv backward" : "conv forward";
+  if (!x || x->ndim != 4) GC_FAIL(GC_ERR_ARG, "%s: x must be a 4-D NCHW tensor", what);
+  size_t n = x->dim[0], h = x->dim[2], wd = x->dim[3], ho, wo;
+  GC_TRY(gc_conv_out(c, h, wd, &ho, &wo));
+  size_t wk = (size_t)sub.c_out * sub.c_in * c->kh * c->kw; /* one group's weights */
+  GC_TRY(gc_need4(x, n, (size_t)c->c_in, h, wd, what, "x"));
+  GC_TRY(gc_need_n(w, (size_t)G * wk, what, "w"));
+  GC_TRY(gc_need4(y, n, (size_t)c->c_out, ho, wo, what, "y/dy"));
+  if (c->bias && b) GC_TRY(gc_need_n(b, (size_t)c->c_out, what, "bias"));
+  if (backward && !dx && !dw) GC_FAIL(GC_ERR_ARG, "conv backward: neither dx nor dw given");
+  if (dw) GC_TRY(gc_need_n(dw, (size_t)G * wk, what, "dw"));
+  if (dx) GC_TRY(gc_need4(dx, n, (size_t)c->c_in, h, wd, what, "dx"));
+  if (!backward && c->bias && !b) GC_FAIL(GC_ERR_ARG, "conv forward: the layer has a bias but none was given");
+  for (int g = 0; g < G; g++) {
+    size_t ci = (size_t)g * sub.c_in, co = (size_t)g * sub.c_out;
+    gc_tensor xg, yg, wg, bg, dxg, dwg, dbg;
+    GC_TRY(gc_tensor_channels(x, ci, (size_t)sub.c_in, &xg));
+    GC_TRY(gc_tensor_channels(y, co, (size_t)sub.c_out, &yg));
+    GC_TRY(gc_tensor_slice(w, (size_t)g * wk, wk, &wg));
+    if (c->bias && b) GC_TRY(gc_tensor_slice(b, co, (size_t)sub.c_out, &bg));
+    if (!backward) {
+      GC_TRY(gc_conv_forward(ctx, &sub, &xg, &wg, c->bias ? &bg : NULL, &yg, ws));
+      continue;
+    }
+    if (dx) GC_TRY(gc_tensor_channels(dx, ci, (size_t)sub.c_in, &dxg));
+    if (dw) GC_TRY(gc_tensor_slice(dw, (size_t)g * wk, wk, &dwg));
+    if (dw && c->bias && db) GC_TRY(gc_tensor_slice(db, co, (size_t)sub.c_out, &dbg));
+    GC_TRY(gc_conv_backward(ctx, &sub, &xg, &wg, &yg, dx ? &dxg : NULL, accumulate_dx, dw ? &dwg : NULL,
+                            dw && c->bias && db ? &dbg : NULL, ws));
+  }
+cleanup:
+  if (st) gc_error_prefix(st, "conv %d->%d in %d groups: ", c->c_in, c->c_out, G);
+  return st;
+}
+
 static int conv_check(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,
                       const gc_tensor *y_or_dy, const gc_tensor *ws, conv_plan *p, const char *what) {
   int st = 0;
@@ -1088,6 +1151,7 @@ int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_
                     const gc_tensor *y, const gc_tensor *ws) {
   int st = 0, algo = -1;
   conv_plan p;
+  if (c && c->groups > 1) return conv_grouped(ctx, c, x, w, b, y, NULL, 0, NULL, NULL, ws, 0);
   GC_TRY(conv_check(ctx, c, x, w, b, y, ws, &p, "conv forward"));
   if (c->bias && !b) GC_FAIL(GC_ERR_ARG, "conv forward: the layer has a bias but none was given");
   conv_call a = {c, &p, x, w, b, y, ws, NULL, NULL, NULL, 0};
@@ -1105,6 +1169,7 @@ int gc_conv_backward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc
                      const gc_tensor *ws) {
   int st = 0, algo = -1, pass = GC_CONV_WGRAD;
   conv_plan p;
+  if (c && c->groups > 1) return conv_grouped(ctx, c, x, w, NULL, dy, dx, accumulate_dx, dw, db, ws, 1);
   GC_TRY(conv_check(ctx, c, x, w, db, dy, ws, &p, "conv backward"));
   if (!dx && !dw) GC_FAIL(GC_ERR_ARG, "conv backward: neither dx nor dw given");
   if (dw) GC_TRY(gc_need_n(dw, (size_t)c->c_out * p.K, "conv backward", "dw"));

@@ -27,6 +27,8 @@ typedef struct gc_conv {
   int ph, pw; /* zero padding */
   int dh, dw; /* dilation (SSD's conv6: 6) */
   int bias;   /* 1: a bias per output channel */
+  int groups; /* 0 or 1: every output reads every input channel; G: c_in and c_out split into G groups,
+               * output group g reading input group g only (weights c_out x c_in/G x kh x kw) */
 } gc_conv;
 
 /* Convolution algorithms are the rows of a table in host/conv.c (im2col_gemm, im2col_batched,
@@ -69,7 +71,9 @@ int gc_conv_out(const gc_conv *c, size_t h, size_t w, size_t *ho, size_t *wo);
  * shape (the im2col buffer is bounded by working in chunks of images: ctx->conv_ws_limit elements at
  * most, but always at least one image). */
 size_t gc_conv_workspace(const gc_ctx *ctx, const gc_conv *c, size_t n, size_t h, size_t w);
-/* x (N, c_in, H, W), w (c_out, c_in, kh, kw), b (c_out) or NULL, y (N, c_out, Ho, Wo). */
+/* x (N, c_in, H, W), w (c_out, c_in/groups, kh, kw), b (c_out) or NULL, y (N, c_out, Ho, Wo). A grouped
+ * convolution runs group by group on channel views, each group an ungrouped convolution with its own
+ * algorithm choice (every algorithm supports it). */
 int gc_conv_forward(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const gc_tensor *w, const gc_tensor *b,
                     const gc_tensor *y, const gc_tensor *ws);
 /* dw += dL/dw, db += dL/db (db may be NULL when there is no bias), dx (+)= dL/dx. dx may be NULL (the

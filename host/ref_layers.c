@@ -17,17 +17,19 @@ void gc_ref_conv_fwd(const gc_conv *c, size_t N, size_t H, size_t W, const doubl
   size_t Ho, Wo;
   conv_out(c, H, W, &Ho, &Wo);
   size_t Ci = (size_t)c->c_in, Co = (size_t)c->c_out, KH = (size_t)c->kh, KW = (size_t)c->kw;
+  size_t G = c->groups > 1 ? (size_t)c->groups : 1, Cg = Ci / G, Og = Co / G; /* input channels per group */
   for (size_t n = 0; n < N; n++)
     for (size_t o = 0; o < Co; o++)
       for (size_t oh = 0; oh < Ho; oh++)
         for (size_t ow = 0; ow < Wo; ow++) {
           double acc = c->bias && b ? b[o] : 0.0;
-          for (size_t ci = 0; ci < Ci; ci++)
+          for (size_t cg = 0; cg < Cg; cg++)
             for (size_t i = 0; i < KH; i++)
               for (size_t j = 0; j < KW; j++) {
                 long ih = (long)(oh * c->sh + i * c->dh) - c->ph, iw = (long)(ow * c->sw + j * c->dw) - c->pw;
                 if (ih < 0 || iw < 0 || ih >= (long)H || iw >= (long)W) continue;
-                acc += x[((n * Ci + ci) * H + (size_t)ih) * W + (size_t)iw] * w[((o * Ci + ci) * KH + i) * KW + j];
+                size_t ci = o / Og * Cg + cg;
+                acc += x[((n * Ci + ci) * H + (size_t)ih) * W + (size_t)iw] * w[((o * Cg + cg) * KH + i) * KW + j];
               }
           y[((n * Co + o) * Ho + oh) * Wo + ow] = acc;
         }
@@ -38,6 +40,7 @@ void gc_ref_conv_bwd(const gc_conv *c, size_t N, size_t H, size_t W, const doubl
   size_t Ho, Wo;
   conv_out(c, H, W, &Ho, &Wo);
   size_t Ci = (size_t)c->c_in, Co = (size_t)c->c_out, KH = (size_t)c->kh, KW = (size_t)c->kw;
+  size_t G = c->groups > 1 ? (size_t)c->groups : 1, Cg = Ci / G, Og = Co / G;
   if (dx) memset(dx, 0, N * Ci * H * W * sizeof *dx);
   for (size_t n = 0; n < N; n++)
     for (size_t o = 0; o < Co; o++)
@@ -45,12 +48,13 @@ void gc_ref_conv_bwd(const gc_conv *c, size_t N, size_t H, size_t W, const doubl
         for (size_t ow = 0; ow < Wo; ow++) {
           double g = dy[((n * Co + o) * Ho + oh) * Wo + ow];
           if (db) db[o] += g;
-          for (size_t ci = 0; ci < Ci; ci++)
+          for (size_t cg = 0; cg < Cg; cg++)
             for (size_t i = 0; i < KH; i++)
               for (size_t j = 0; j < KW; j++) {
                 long ih = (long)(oh * c->sh + i * c->dh) - c->ph, iw = (long)(ow * c->sw + j * c->dw) - c->pw;
                 if (ih < 0 || iw < 0 || ih >= (long)H || iw >= (long)W) continue;
-                size_t xi = ((n * Ci + ci) * H + (size_t)ih) * W + (size_t)iw, wi = ((o * Ci + ci) * KH + i) * KW + j;
+                size_t ci = o / Og * Cg + cg;
+                size_t xi = ((n * Ci + ci) * H + (size_t)ih) * W + (size_t)iw, wi = ((o * Cg + cg) * KH + i) * KW + j;
                 dw[wi] += g * x[xi];
                 if (dx) dx[xi] += g * w[wi];
               }

@@ -103,7 +103,7 @@ int gc_net_conv(gc_net *net, const char *name, int in, int cout, int k, int s, i
 
 int gc_net_conv_dil(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int d, int bias, int out) {
   if (in < 0) return -1;
-  gc_conv c = {(int)D(net, in, 1), cout, k, k, s, s, p, p, d, d, bias};
+  gc_conv c = {(int)D(net, in, 1), cout, k, k, s, s, p, p, d, d, bias, 1};
   size_t ho, wo;
   if (gc_conv_out(&c, D(net, in, 2), D(net, in, 3), &ho, &wo)) {
     net->err = GC_ERR_ARG;

@@ -94,20 +94,20 @@ static double *zeros_d(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
 
 /* Largest relative error seen per check name (for the summary). */
 static struct {
-  char name[48];
+  char name[64];
   double worst;
-} g_err[64];
+} g_err[256];
 static int g_nerr;
 
 static void note_err(const char *name, double rel) {
   int i;
   for (i = 0; i < g_nerr; i++)
     if (!strcmp(g_err[i].name, name)) break;
-  if (i == g_nerr && g_nerr < 64) {
+  if (i == g_nerr && g_nerr < 256) {
     snprintf(g_err[g_nerr].name, sizeof g_err[0].name, "%s", name);
     g_err[g_nerr++].worst = 0;
   }
-  if (i < 64 && rel > g_err[i].worst) g_err[i].worst = rel;
+  if (i < 256 && rel > g_err[i].worst) g_err[i].worst = rel;
 }
 
 /* Device (float) vs reference (double): |d - r| <= atol + rtol*|r| element-wise; records the largest

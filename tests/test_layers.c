@@ -40,7 +40,8 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, cons
                       int acc_dx, int fd) {
   size_t Ho, Wo;
   CHECK_OK(gc_conv_out(&c, H, W, &Ho, &Wo));
-  size_t Ci = (size_t)c.c_in, Co = (size_t)c.c_out, K = Ci * c.kh * c.kw, P = H * W, Po = Ho * Wo;
+  size_t G = c.groups > 1 ? (size_t)c.groups : 1; /* K: the weights per output channel */
+  size_t Ci = (size_t)c.c_in, Co = (size_t)c.c_out, K = Ci / G * c.kh * c.kw, P = H * W, Po = Ho * Wo;
   size_t xe = strided ? 3 : 0, ye = strided ? 2 : 0; /* extra channels around the views */
   unsigned long long seed = (unsigned long long)(c.kh * 131 + c.sh * 17 + c.dh * 7 + Ci * 3 + Co + N + H * 1000);
   float *xb = rand_f(N * (Ci + xe) * P, seed, 1.0f), *w = rand_f(Co * K, seed + 1, 0.5f), *b = rand_f(Co, seed + 2, 0.5f);
@@ -63,8 +64,8 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, cons
     for (size_t i = 0; i < N * Ci * P; i++) dx[i] += dx0[i];
 
   char group[96];
-  snprintf(group, sizeof group, "conv %zu->%zu k%dx%d s%d p%d d%d%s %s", Ci, Co, c.kh, c.kw, c.sh, c.ph, c.dh,
-           c.bias ? " +b" : "", algo);
+  snprintf(group, sizeof group, "conv %zu->%zu k%dx%d s%d p%d d%d g%zu%s %s", Ci, Co, c.kh, c.kw, c.sh, c.ph, c.dh,
+           G, c.bias ? " +b" : "", algo);
   if (fd) {
     /* the reference backward against central differences (gradients without the initial values) */
     double *gx = zeros_d(N * Ci * P), *gw = zeros_d(Co * K), *gb = zeros_d(Co);
@@ -81,7 +82,7 @@ static void conv_case(gc_ctx *ctx, gc_conv c, size_t N, size_t H, size_t W, cons
   size_t save_ws = ctx->conv_ws_limit, save_split = ctx->conv_wgrad_split;
   CHECK_OK(gc_conv_algo_set(ctx, algo));
   if (chunky) {
-    ctx->conv_ws_limit = (K + Co) * Po * 2; /* two images per chunk */
+    ctx->conv_ws_limit = (K + Co / G) * Po * 2; /* two images per chunk (of a group) */
     ctx->conv_wgrad_split = Po;             /* one image per partial */
   }
   tset s;
@@ -152,7 +153,7 @@ static void test_conv(gc_ctx *ctx) {
   };
   for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
     gc_conv c = {3, 5, shapes[i][0], shapes[i][0], shapes[i][1], shapes[i][1], shapes[i][2], shapes[i][2],
-                 shapes[i][3], shapes[i][3], shapes[i][4]};
+                 shapes[i][3], shapes[i][3], shapes[i][4], 1};
     size_t H = shapes[i][0] == 7 ? 11 : 9, W = shapes[i][0] == 7 ? 10 : 7;
     if (shapes[i][3] == 6) H = W = 13;
     if (small && i > 3) break;
@@ -171,9 +172,9 @@ static void test_conv(gc_ctx *ctx) {
   if (!small) {
     /* bottleneck shapes: wide 1x1 convolutions (channel counts well above the work-group size), each
      * algorithm that runs them */
-    static const gc_conv wide[] = {{64, 256, 1, 1, 1, 1, 0, 0, 1, 1, 0},  {256, 64, 1, 1, 1, 1, 0, 0, 1, 1, 0},
-                                   {64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 0},   {256, 128, 1, 1, 2, 2, 0, 0, 1, 1, 0},
-                                   {512, 2048, 1, 1, 1, 1, 0, 0, 1, 1, 0}, {2048, 512, 1, 1, 1, 1, 0, 0, 1, 1, 0}};
+    static const gc_conv wide[] = {{64, 256, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1},  {256, 64, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1},
+                                   {64, 64, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1},   {256, 128, 1, 1, 2, 2, 0, 0, 1, 1, 0, 1},
+                                   {512, 2048, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1}, {2048, 512, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1}};
     for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) {
       size_t hw = wide[i].c_in >= 512 ? 4 : 8;
       for (int k = 0; k < gc_conv_algo_count(); k++)
@@ -181,23 +182,48 @@ static void test_conv(gc_ctx *ctx) {
           conv_case(ctx, wide[i], 2, hw, hw, gc_conv_algo_name(k), 0, 0, (int)(i & 1), 0);
     }
   }
+  /* grouped convolutions (DPN's 32 groups, RegNetX's groups of 8 channels, depthwise), strided and with
+   * a bias: every algorithm, views, chunks, accumulating dx, and central differences through the
+   * reference */
+  static const gc_conv grouped[] = {{4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 0, 2},
+                                    {6, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 3},
+                                    {4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 4},
+                                    {8, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1, 2}};
+  for (size_t i = 0; i < sizeof grouped / sizeof *grouped; i++) {
+    conv_case(ctx, grouped[i], 2, 6, 5, "heuristic", 1, 0, 1, 1);
+    if (small) continue;
+    for (int k = 0; k < gc_conv_algo_count(); k++)
+      if (supports_any(k, &grouped[i])) {
+        conv_case(ctx, grouped[i], 3, 6, 5, gc_conv_algo_name(k), 0, 0, 0, 0);
+        conv_case(ctx, grouped[i], 5, 6, 5, gc_conv_algo_name(k), 1, 1, 1, 0);
+      }
+  }
   if (small) {
     /* every conv kernel at least once: views, chunks, split partials, bias in every forward path */
-    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0}, 3, 5, 4, "im2col_gemm", 1, 1, 1, 0);
-    conv_case(ctx, (gc_conv){2, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1}, 3, 5, 4, "im2col_batched", 1, 1, 0, 0);
-    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1}, 3, 5, 5, "im2col_gemm", 0, 0, 0, 0);
-    conv_case(ctx, (gc_conv){2, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1}, 3, 5, 4, "pointwise", 1, 1, 1, 0);
+    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1}, 3, 5, 4, "im2col_gemm", 1, 1, 1, 0);
+    conv_case(ctx, (gc_conv){2, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 3, 5, 4, "im2col_batched", 1, 1, 0, 0);
+    conv_case(ctx, (gc_conv){2, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1}, 3, 5, 5, "im2col_gemm", 0, 0, 0, 0);
+    conv_case(ctx, (gc_conv){2, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}, 3, 5, 4, "pointwise", 1, 1, 1, 0);
   }
   /* errors: a workspace too small, a wrong weight shape */
   tset s;
   ts_init(ctx, &s);
-  gc_conv c = {2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0};
+  gc_conv c = {2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1};
   gc_tensor *X = TS4(&s, 1, 2, 5, 5, NULL), *Y = TS4(&s, 1, 3, 5, 5, NULL), *Wt = TS1(&s, 54, NULL), *Wbad = TS1(&s, 53, NULL);
   gc_tensor *WS = TS1(&s, 10, NULL);
   ts_commit(ctx, &s);
   CHECK_STATUS(gc_conv_forward(ctx, &c, X, Wt, NULL, Y, WS), GC_ERR_ARG);
   CHECK(strstr(gc_last_error(), "workspace has 10 elements, needs") != NULL);
   CHECK_STATUS(gc_conv_forward(ctx, &c, X, Wbad, NULL, Y, WS), GC_ERR_ARG);
+  {
+    size_t ho, wo;
+    gc_conv bad = {4, 6, 3, 3, 1, 1, 1, 1, 1, 1, 0, 4}; /* 4 groups do not divide 6 outputs */
+    CHECK_STATUS(gc_conv_out(&bad, 5, 5, &ho, &wo), GC_ERR_ARG);
+    CHECK(strstr(gc_last_error(), "groups must divide") != NULL);
+    CHECK(gc_conv_workspace(ctx, &bad, 1, 5, 5) == 0);
+    gc_conv g3 = {2, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1}; /* groups 1 = ungrouped: 54 weights */
+    CHECK_OK(gc_conv_out(&g3, 5, 5, &ho, &wo));
+  }
   gc_conv bad = c;
   bad.kh = 9;
   size_t ho, wo;
@@ -635,7 +661,7 @@ static void conv_pointwise_pass(gc_ctx *ctx, const gc_conv *c, size_t N, size_t 
 static void test_conv_choice(void) {
   char dir[] = "/tmp/gafcl-conv-choice-XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
-  const gc_conv c = {6, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0}; /* pointwise: several candidates in each pass */
+  const gc_conv c = {6, 5, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1}; /* pointwise: several candidates in each pass */
   gc_conv_stats st;
   int fwd = -1, dgr = -1, wgr = -1, multi = 0; /* multi: passes with more than one candidate (measured) */
   for (int round = 0; round < 3; round++) {

@@ -4,6 +4,7 @@
 #include "gc_layers.h"
 #include "gc_ops.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,8 @@
 
 #include "gc_blas.h"
 
-enum { K_RELU_FWD, K_RELU_BWD, K_SIGMOID_FWD, K_SIGMOID_BWD, K_ADD_FWD, K_CHSCALE_FWD, K_CHSCALE_BWD_X, K_CHSCALE_BWD_S, K_BIAS_ROWS, K_COLS_SUM_ACC, K_L2NORM_FWD, K_L2NORM_BWD_X, K_L2NORM_BWD_GAMMA, K_NHWC_FWD, K_NHWC_BWD, K_COUNT };
-static const char *const k_names[K_COUNT] = {"relu_fwd", "relu_bwd", "sigmoid_fwd", "sigmoid_bwd", "add_fwd", "chscale_fwd", "chscale_bwd_x", "chscale_bwd_s", "bias_rows", "cols_sum_acc", "l2norm_fwd", "l2norm_bwd_x", "l2norm_bwd_gamma", "nhwc_fwd", "nhwc_bwd"};
+enum { K_RELU_FWD, K_RELU_BWD, K_SIGMOID_FWD, K_SIGMOID_BWD, K_ADD_FWD, K_CHSCALE_FWD, K_CHSCALE_BWD_X, K_CHSCALE_BWD_S, K_BIAS_ROWS, K_COLS_SUM_ACC, K_L2NORM_FWD, K_L2NORM_BWD_X, K_L2NORM_BWD_GAMMA, K_NHWC_FWD, K_NHWC_BWD, K_VIEW_ADD_FWD, K_VIEW_ADD_BWD, K_COUNT };
+static const char *const k_names[K_COUNT] = {"relu_fwd", "relu_bwd", "sigmoid_fwd", "sigmoid_bwd", "add_fwd", "chscale_fwd", "chscale_bwd_x", "chscale_bwd_s", "bias_rows", "cols_sum_acc", "l2norm_fwd", "l2norm_bwd_x", "l2norm_bwd_gamma", "nhwc_fwd", "nhwc_bwd", "view_add_fwd", "view_add_bwd"};
 static const gc_kfamily fam = {GC_KF_ACT, "act", K_COUNT, k_names};
 
 /* ---- element-wise ---- */
@@ -60,6 +61,41 @@ int gc_add_forward(gc_ctx *ctx, const gc_tensor *a, const gc_tensor *b, const gc
   GC_TRY(gc_need_same_dense(a, y, "add", "a", "y"));
   size_t n = gc_tensor_numel(a);
   GC_TRY(GC_LAUNCH(ctx, &fam, K_ADD_FWD, n, GC_KT(a), GC_KT(b), GC_KT(y), GC_KU32(n), GC_KU32(relu ? 1 : 0)));
+cleanup:
+  return st;
+}
+
+/* the NCHW views of one shape (N, C, H, W) that view_add_* take: each may be a channel view */
+static int need_views(const gc_tensor *ref, const gc_tensor *t, const char *what, const char *name) {
+  if (!ref || ref->ndim != 4) GC_FAIL(GC_ERR_ARG, "%s: needs NCHW tensors", what);
+  return gc_need4(t, ref->dim[0], ref->dim[1], ref->dim[2], ref->dim[3], what, name);
+}
+
+int gc_view_add_forward(gc_ctx *ctx, const gc_tensor *a, const gc_tensor *b, const gc_tensor *y, int relu) {
+  int st = 0;
+  GC_TRY(need_views(a, a, "view add", "a"));
+  if (b) GC_TRY(need_views(a, b, "view add", "b"));
+  GC_TRY(need_views(a, y, "view add", "y"));
+  size_t n = a->dim[0], m = a->dim[1] * a->dim[2] * a->dim[3];
+  if (n * m > UINT_MAX) GC_FAIL(GC_ERR_ARG, "view add: %zu elements (at most %u)", n * m, UINT_MAX);
+  const gc_tensor *bb = b ? b : a;
+  GC_TRY(GC_LAUNCH(ctx, &fam, K_VIEW_ADD_FWD, n * m, GC_KT(a), GC_KU32(GC_NS(a)), GC_KT(bb), GC_KU32(GC_NS(bb)),
+                   GC_KU32(b ? 1 : 0), GC_KT(y), GC_KU32(GC_NS(y)), GC_KU32(n), GC_KU32(m), GC_KU32(relu ? 1 : 0)));
+cleanup:
+  return st;
+}
+
+int gc_view_add_backward(gc_ctx *ctx, const gc_tensor *y, const gc_tensor *dy, const gc_tensor *dx, int relu,
+                         int accumulate_dx) {
+  int st = 0;
+  GC_TRY(need_views(y, y, "view add backward", "y"));
+  GC_TRY(need_views(y, dy, "view add backward", "dy"));
+  GC_TRY(need_views(y, dx, "view add backward", "dx"));
+  size_t n = y->dim[0], m = y->dim[1] * y->dim[2] * y->dim[3];
+  if (n * m > UINT_MAX) GC_FAIL(GC_ERR_ARG, "view add backward: %zu elements (at most %u)", n * m, UINT_MAX);
+  GC_TRY(GC_LAUNCH(ctx, &fam, K_VIEW_ADD_BWD, n * m, GC_KT(y), GC_KU32(GC_NS(y)), GC_KT(dy), GC_KU32(GC_NS(dy)),
+                   GC_KT(dx), GC_KU32(GC_NS(dx)), GC_KU32(n), GC_KU32(m), GC_KU32(relu ? 1 : 0),
+                   GC_KU32(accumulate_dx ? 1 : 0)));
 cleanup:
   return st;
 }

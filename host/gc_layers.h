@@ -122,6 +122,12 @@ int gc_sigmoid_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *y);
 int gc_sigmoid_backward(gc_ctx *ctx, const gc_tensor *y, const gc_tensor *dy, const gc_tensor *dx, int accumulate_dx);
 /* y = a + b, then ReLU when relu (the residual add). Its backward is dy to both inputs (gc_copy/gc_axpy). */
 int gc_add_forward(gc_ctx *ctx, const gc_tensor *a, const gc_tensor *b, const gc_tensor *y, int relu);
+/* The same on NCHW channel views of one shape, each with its own image stride (DPN's dual path):
+ * y = a (+ b when b is not NULL) (then ReLU); backward: dx (+)= relu && !(y > 0) ? 0 : dy, for either
+ * input. */
+int gc_view_add_forward(gc_ctx *ctx, const gc_tensor *a, const gc_tensor *b, const gc_tensor *y, int relu);
+int gc_view_add_backward(gc_ctx *ctx, const gc_tensor *y, const gc_tensor *dy, const gc_tensor *dx, int relu,
+                         int accumulate_dx);
 /* Channel-wise scale (squeeze-excitation): y (N, C, H, W) = x * s (N, C). */
 int gc_chscale_forward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *s, const gc_tensor *y);
 int gc_chscale_backward(gc_ctx *ctx, const gc_tensor *x, const gc_tensor *s, const gc_tensor *dy, const gc_tensor *dx,

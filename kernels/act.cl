@@ -56,6 +56,33 @@ void add_fwd(__global const float *a, ulong a_off, __global const float *b, ulon
   y[y_off + i] = v;
 }
 
+// Channel views (DPN's dual path): y = a (+ b when has_b) (then ReLU when relu), each an NCHW view with its
+// own image stride (an element (n, k) of an image's m = C*P values lies at off + n*ns + k).
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void view_add_fwd(__global const float *a, ulong a_off, uint a_ns, __global const float *b, ulong b_off, uint b_ns,
+                  uint has_b, __global float *y, ulong y_off, uint y_ns, uint n, uint m, uint relu) {
+  const uint i = get_global_id(0);
+  if (i >= n * m) return;
+  const uint img = i / m, k = i - img * m;
+  float v = a[a_off + (ulong)img * a_ns + k];
+  if (has_b) v = v + b[b_off + (ulong)img * b_ns + k];
+  if (relu && v < 0.0f) v = 0.0f;
+  y[y_off + (ulong)img * y_ns + k] = v;
+}
+
+// dx (+)= (relu && !(y > 0)) ? 0 : dy on channel views (the gradient of view_add_fwd for either input)
+__kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
+void view_add_bwd(__global const float *y, ulong y_off, uint y_ns, __global const float *dy, ulong dy_off, uint dy_ns,
+                  __global float *dx, ulong dx_off, uint dx_ns, uint n, uint m, uint relu, uint accumulate) {
+  const uint i = get_global_id(0);
+  if (i >= n * m) return;
+  const uint img = i / m, k = i - img * m;
+  const float g = dy[dy_off + (ulong)img * dy_ns + k];
+  const float v = (relu && !(y[y_off + (ulong)img * y_ns + k] > 0.0f)) ? 0.0f : g;
+  const ulong o = dx_off + (ulong)img * dx_ns + k;
+  dx[o] = accumulate ? dx[o] + v : v;
+}
+
 // y[n, c, p] = x[n, c, p] * s[n, c]
 __kernel __attribute__((reqd_work_group_size(GC_WG, 1, 1)))
 void chscale_fwd(__global const float *x, ulong x_off, __global const float *s, ulong s_off, __global float *y,

@@ -24,16 +24,26 @@ static const gc_arch archs[] = {
      R, {2, 2, 2, 2}, 64, PRE},
     {{"preact_resnet34", "resnet", "pre-activation ResNet-34", C, 21279306, 21325476, 0, 0, 0}, R, {3, 4, 6, 3}, 64, PRE},
     {{"preact_resnet50", "resnet", "pre-activation ResNet-50 (bottleneck)", C, 23509066, 23693476, 0, 0, 0}, R, {3, 4, 6, 3}, 64, PREB},
-    /* gafcl's squeeze-excitation has no FC biases (C -> C/16 -> C), unlike the official SE-ResNets */
-    {{"se_resnet18", "resnet", "ResNet-18 with squeeze-excitation before each residual add", C | I, 0, 0, 0, 0, 0}, R, {2, 2, 2, 2}, 64,
+    /* squeeze-excitation: ImageNet form the official models' (se.fc.0/2 with biases), CIFAR form
+     * pytorch-cifar's SENet (pre-activation, fc1/fc2 1x1 convolutions); SENet-34/50 are not published */
+    {{"se_resnet18", "resnet", "SE-ResNet-18 (CIFAR: pytorch-cifar's SENet18, pre-activation)", C | I, 11260354, 11306524, 11778592, 0,
+      0}, R, {2, 2, 2, 2}, 64, BASIC | GC_RESNET_SE},
+    {{"se_resnet34", "resnet", "SE-ResNet-34 (CIFAR: SENet blocks [3,4,6,3])", C | I, 0, 0, 21958868, 0, 0}, R, {3, 4, 6, 3}, 64,
      BASIC | GC_RESNET_SE},
-    {{"se_resnet34", "resnet", "ResNet-34 with squeeze-excitation", C | I, 0, 0, 0, 0, 0}, R, {3, 4, 6, 3}, 64, BASIC | GC_RESNET_SE},
-    {{"se_resnet50", "resnet", "ResNet-50 with squeeze-excitation", C | I, 0, 0, 0, 0, 0}, R, {3, 4, 6, 3}, 64, BOTTLE | GC_RESNET_SE},
+    {{"se_resnet50", "resnet", "SE-ResNet-50 (CIFAR: pre-activation bottlenecks with SE)", C | I, 0, 0, 28088024, 0, 0}, R,
+     {3, 4, 6, 3}, 64, BOTTLE | GC_RESNET_SE},
     {{"densenet_cifar", "densenet", "DenseNet-CIFAR, growth 12, blocks [6,12,24,16]", C, 1000618, 1035268, 0, 0, 0}, D, {6, 12, 24, 16},
      12, 0},
     {{"densenet121", "densenet", "DenseNet-121, growth 32, blocks [6,12,24,16]", C, 6956298, 7048548, 0, 0, 0}, D, {6, 12, 24, 16}, 32, 0},
     {{"densenet169", "densenet", "DenseNet-169, growth 32, blocks [6,12,32,32]", C, 12493322, 12643172, 0, 0, 0}, D, {6, 12, 32, 32}, 32,
      0},
+    /* Table II's other networks (kuangliu/pytorch-cifar definitions); width: RegNetX's group width */
+    {{"googlenet", "googlenet", "GoogLeNet (CIFAR), 3x3 stem 192, nine Inception modules, convolutions with bias", C, 6166250,
+      6258500, 0, 0, 0}, gc_arch_build_googlenet, {0}, 0, 0},
+    {{"dpn26", "dpn", "DPN-26 (CIFAR), dual-path bottlenecks [2,2,2,2], 3x3 in 32 groups", C, 11574842, 11793812, 0, 0, 0},
+     gc_arch_build_dpn, {2, 2, 2, 2}, 0, 0},
+    {{"regnetx_200mf", "regnet", "RegNetX-200MF (CIFAR), depths [1,1,4,7], widths 24-368, groups of 8 channels", C, 2321946,
+      2355156, 0, 0, 0}, gc_arch_build_regnet, {1, 1, 4, 7}, 8, 0},
     /* not from the paper: a small ResNet for quick runs on CPUs */
     {{"resnet10_w16", "resnet", "one basic block per stage, widths 16-128 (not from the paper: quick CPU runs)", C | I, 0, 0, 0, 0, 0},
      R, {1, 1, 1, 1}, 16, BASIC},

@@ -63,9 +63,10 @@ typedef struct gc_ssd_layout {
 int gc_net_spec_init(gc_net_spec *s, const char *name, int imagenet);
 
 typedef enum gc_param_kind { GC_P_CONV_W, GC_P_CONV_B, GC_P_BN_W, GC_P_BN_B, GC_P_LIN_W, GC_P_LIN_B, GC_P_SCALE } gc_param_kind;
-/* How gc_net_init sets a parameter: PyTorch's default for its kind, or the constant init_value (L2Norm's
- * scale, 20). */
-typedef enum gc_param_init { GC_INIT_PYTORCH, GC_INIT_CONST } gc_param_init;
+/* How gc_net_init sets a parameter: PyTorch's default for its kind, the constant init_value (L2Norm's
+ * scale, 20), or Kaiming-normal with fan-out and ReLU gain, N(0, 2 / fan_out) with fan_out = out channels x
+ * kernel taps (the ImageNet form's convolutions, as torchvision's). */
+typedef enum gc_param_init { GC_INIT_PYTORCH, GC_INIT_CONST, GC_INIT_KAIMING_OUT } gc_param_init;
 
 typedef struct gc_param {
   char name[96];     /* PyTorch state_dict name: "layer1.0.conv1.weight" */
@@ -130,7 +131,8 @@ const gc_ssd_layout *gc_net_ssd(const gc_net *net);
 /* PyTorch's default initialisation from a counter-based generator (Philox4x32-10) keyed by seed,
  * parameter index and element index: the same seed gives the same weights on every device.
  * conv/linear weights U(-1/sqrt(fan_in), +) (kaiming-uniform, a = sqrt(5)), biases the same bound,
- * batch-norm weight 1, bias 0, running mean 0, variance 1. */
+ * batch-norm weight 1, bias 0, running mean 0, variance 1; ImageNet-form ResNets' convolution weights
+ * Kaiming-normal with fan-out (GC_INIT_KAIMING_OUT). */
 int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed);
 
 /* Forward from the input to the output (training: batch statistics, running statistics updated). */

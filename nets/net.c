@@ -102,8 +102,17 @@ int gc_net_conv(gc_net *net, const char *name, int in, int cout, int k, int s, i
 }
 
 int gc_net_conv_dil(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int d, int bias, int out) {
+  return gc_net_conv_any(net, name, in, cout, k, s, p, d, 1, bias, out);
+}
+
+int gc_net_conv_grouped(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int groups, int bias) {
+  return gc_net_conv_any(net, name, in, cout, k, s, p, 1, groups, bias, -1);
+}
+
+int gc_net_conv_any(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int d, int groups, int bias,
+                    int out) {
   if (in < 0) return -1;
-  gc_conv c = {(int)D(net, in, 1), cout, k, k, s, s, p, p, d, d, bias, 1};
+  gc_conv c = {(int)D(net, in, 1), cout, k, k, s, s, p, p, d, d, bias, groups};
   size_t ho, wo;
   if (gc_conv_out(&c, D(net, in, 2), D(net, in, 3), &ho, &wo)) {
     net->err = GC_ERR_ARG;
@@ -115,7 +124,8 @@ int gc_net_conv_dil(gc_net *net, const char *name, int in, int cout, int k, int 
   if (nid < 0) return -1;
   node *n = &net->nodes[nid];
   n->conv = c;
-  size_t wd[4] = {(size_t)cout, (size_t)c.c_in, (size_t)k, (size_t)k}, fan = (size_t)c.c_in * k * k;
+  size_t cin_g = (size_t)c.c_in / (size_t)(groups > 1 ? groups : 1); /* input channels per group */
+  size_t wd[4] = {(size_t)cout, cin_g, (size_t)k, (size_t)k}, fan = cin_g * k * k;
   n->p0 = param_new(net, name, "weight", GC_P_CONV_W, 4, wd, fan);
   if (bias) n->p1 = param_new(net, name, "bias", GC_P_CONV_B, 1, wd, fan);
   size_t ws = gc_conv_workspace(net->ctx, &c, D(net, in, 0), D(net, in, 2), D(net, in, 3));
@@ -144,17 +154,39 @@ int gc_net_bn(gc_net *net, const char *name, int in, int relu, int out) {
   return out;
 }
 
-/* an element-wise op: out has the shape of `in` */
-static int simple(gc_net *net, int op, int in, int in2, int relu) {
+/* an element-wise op: out has the shape of `in` (a new activation, or the given one: a channel view) */
+static int simple_into(gc_net *net, int op, int in, int in2, int relu, int out) {
   if (in < 0 || (gc_net_ops[op].in2_grad && in2 < 0)) return -1; /* a two-input op needs both */
-  int out = gc_net_act_new(net, D(net, in, 0), D(net, in, 1), D(net, in, 2), D(net, in, 3));
+  if (op == OP_ADD)
+    for (int i = 0; i < 4; i++)
+      if (D(net, in2, i) != D(net, in, i))
+        return gc_net_fail(net, GC_ERR_ARG, "%s of activations of different shapes", gc_net_ops[op].name);
+  if (out < 0) out = gc_net_act_new(net, D(net, in, 0), D(net, in, 1), D(net, in, 2), D(net, in, 3));
+  else
+    for (int i = 0; i < 4; i++)
+      if (D(net, out, i) != D(net, in, i))
+        return gc_net_fail(net, GC_ERR_ARG, "%s into an activation of another shape", gc_net_ops[op].name);
   int nid = node_new(net, op, in, out);
   if (nid < 0) return -1;
   net->nodes[nid].in2 = in2;
   net->nodes[nid].relu = relu;
   return out;
 }
+static int simple(gc_net *net, int op, int in, int in2, int relu) { return simple_into(net, op, in, in2, relu, -1); }
 int gc_net_relu(gc_net *net, int in) { return simple(net, OP_RELU, in, -1, 0); }
+int gc_net_relu_into(gc_net *net, int in, int out) { return simple_into(net, OP_RELU, in, -1, 0, out); }
+int gc_net_add_into(gc_net *net, int a, int b, int relu, int out) { return simple_into(net, OP_ADD, a, b, relu, out); }
+void gc_net_init_kaiming_out(gc_net *net) {
+  for (int i = 0; i < net->nparams; i++)
+    if (net->params[i].kind == GC_P_CONV_W) net->params[i].init = GC_INIT_KAIMING_OUT;
+}
+
+int gc_net_channels(gc_net *net, int a, size_t c0, size_t c) {
+  if (a < 0) return -1;
+  if (c0 > D(net, a, 1) || c == 0 || c > D(net, a, 1) - c0)
+    return gc_net_fail(net, GC_ERR_ARG, "channels [%zu, +%zu) of an activation of %zu", c0, c, D(net, a, 1));
+  return gc_net_view(net, net->acts[a].st, net->acts[a].c0 + c0, c);
+}
 int gc_net_sigmoid(gc_net *net, int in) { return simple(net, OP_SIGMOID, in, -1, 0); }
 int gc_net_add(gc_net *net, int a, int b, int relu) { return simple(net, OP_ADD, a, b, relu); }
 int gc_net_chscale(gc_net *net, int x, int s) { return simple(net, OP_CHSCALE, x, s, 0); }
@@ -517,6 +549,19 @@ int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed) {
     }
     if (p->init == GC_INIT_CONST) {
       for (size_t k = 0; k < n; k++) h[k] = p->init_value;
+    } else if (p->init == GC_INIT_KAIMING_OUT) {
+      /* N(0, 2 / fan_out): Box-Muller on pairs of uniforms from the same counter-based stream */
+      double sd = sqrt(2.0 / (double)(p->dims[0] * (p->ndim == 4 ? p->dims[2] * p->dims[3] : 1)));
+      for (size_t k = 0; k < n; k += 4) {
+        uint32_t ctr[4] = {(uint32_t)k, (uint32_t)((uint64_t)k >> 32), (uint32_t)i, 0x6b61696du}, r[4];
+        philox(ctr, key, r);
+        for (int j = 0; j < 4; j += 2) {
+          double u1 = ((double)(r[j] >> 8) + 0.5) / 16777216.0, u2 = ((double)(r[j + 1] >> 8) + 0.5) / 16777216.0;
+          double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+          if (k + (size_t)j < n) h[k + (size_t)j] = (float)(sd * rad * cos(th));
+          if (k + (size_t)j + 1 < n) h[k + (size_t)j + 1] = (float)(sd * rad * sin(th));
+        }
+      }
     } else if (p->kind == GC_P_BN_W || p->kind == GC_P_BN_B) {
       for (size_t k = 0; k < n; k++) h[k] = p->kind == GC_P_BN_W ? 1.0f : 0.0f;
     } else {

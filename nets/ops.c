@@ -89,12 +89,18 @@ static void bn_ref_bwd(gc_net_ref *r, int i, const double *x, const double *y, c
 
 /* ---- ReLU ---- */
 
+/* whether an element-wise node works on channel views (strided): then the view kernels run */
+static int on_views(const gc_net *net, const node *n) {
+  return !gc_tensor_dense(T(n->in)) || !gc_tensor_dense(T(n->out)) || (n->in2 >= 0 && !gc_tensor_dense(T(n->in2)));
+}
 static int relu_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
   (void)training;
+  if (on_views(net, n)) return gc_view_add_forward(ctx, T(n->in), NULL, T(n->out), 1);
   return gc_relu_forward(ctx, T(n->in), T(n->out));
 }
 static int relu_bwd(gc_ctx *ctx, gc_net *net, node *n, int acc, int acc2) {
   (void)acc2;
+  if (on_views(net, n)) return gc_view_add_backward(ctx, T(n->out), G(n->out), G(n->in), 1, acc);
   return gc_relu_backward(ctx, T(n->out), G(n->out), G(n->in), acc);
 }
 static void relu_ref_fwd(gc_net_ref *r, int i, int training, const double *x, double *y) {
@@ -111,13 +117,16 @@ static void relu_ref_bwd(gc_net_ref *r, int i, const double *x, const double *y,
 
 static int add_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
   (void)training;
+  if (on_views(net, n)) return gc_view_add_forward(ctx, T(n->in), T(n->in2), T(n->out), n->relu);
   return gc_add_forward(ctx, T(n->in), T(n->in2), T(n->out), n->relu);
 }
 static int add_bwd(gc_ctx *ctx, gc_net *net, node *n, int acc, int acc2) {
   int st = 0;
   for (int k = 0; k < 2 && !st; k++) {
     int a = k ? n->in2 : n->in, ak = k ? acc2 : acc;
-    if (n->relu)
+    if (on_views(net, n))
+      st = gc_view_add_backward(ctx, T(n->out), G(n->out), G(a), n->relu, ak);
+    else if (n->relu)
       st = gc_relu_backward(ctx, T(n->out), G(n->out), G(a), ak);
     else
       st = ak ? gc_axpy(ctx, 1.0f, G(n->out), G(a)) : gc_copy(ctx, G(n->out), G(a));

@@ -142,10 +142,21 @@ int gc_net_act_new(gc_net *net, size_t n, size_t c, size_t h, size_t w);
 int gc_net_conv(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int bias, int out);
 /* ... with dilation d (SSD's conv6) */
 int gc_net_conv_dil(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int d, int bias, int out);
+/* ... in `groups` groups (DPN, RegNetX: weights cout x cin/groups x k x k) */
+int gc_net_conv_grouped(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int groups, int bias);
+int gc_net_conv_any(gc_net *net, const char *name, int in, int cout, int k, int s, int p, int d, int groups, int bias,
+                    int out);
 int gc_net_bn(gc_net *net, const char *name, int in, int relu, int out);
 int gc_net_relu(gc_net *net, int in);
 int gc_net_sigmoid(gc_net *net, int in);
 int gc_net_add(gc_net *net, int a, int b, int relu);
+/* ... writing into a given activation of the same shape (a channel view: DPN's dual path) */
+int gc_net_relu_into(gc_net *net, int in, int out);
+int gc_net_add_into(gc_net *net, int a, int b, int relu, int out);
+/* every convolution weight built so far: Kaiming-normal, fan-out (gc_net_init) */
+void gc_net_init_kaiming_out(gc_net *net);
+/* channels [c0, c0 + c) of activation a, as an activation (a view of the same storage) */
+int gc_net_channels(gc_net *net, int a, size_t c0, size_t c);
 int gc_net_chscale(gc_net *net, int x, int s);
 int gc_net_pool(gc_net *net, int in, int max, int k, int s, int p, int out);
 /* ... max pooling with ceil_mode (SSD's pool3) */
@@ -175,11 +186,14 @@ typedef struct gc_arch {
 } gc_arch;
 const gc_arch *gc_arch_find(const char *name);
 
-/* The family builders (arch_resnet.c, arch_densenet.c). */
+/* The family builders (arch_resnet.c, arch_densenet.c, arch_ssd.c, arch_googlenet.c, arch_dpn.c, arch_regnet.c). */
 enum { GC_RESNET_BASIC, GC_RESNET_BOTTLENECK, GC_RESNET_PREACT, GC_RESNET_PREACT_BOTTLENECK };
 #define GC_RESNET_SE 0x10 /* variant flag: squeeze-excitation in every block */
 int gc_arch_build_resnet(gc_net *net, const gc_arch *a);
 int gc_arch_build_densenet(gc_net *net, const gc_arch *a);
 int gc_arch_build_ssd(gc_net *net, const gc_arch *a);
+int gc_arch_build_googlenet(gc_net *net, const gc_arch *a);
+int gc_arch_build_dpn(gc_net *net, const gc_arch *a);
+int gc_arch_build_regnet(gc_net *net, const gc_arch *a);
 
 #endif

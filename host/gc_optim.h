@@ -98,7 +98,10 @@ void gc_ref_optim_step(const gc_optim_config *cfg, size_t n, float *w, const flo
                        float wd, float lr, long t, float clip_scale);
 
 /* ---- learning-rate schedules (README, "Schedules") ---- */
-typedef enum gc_sched_kind { GC_SCHED_CONSTANT = 0, GC_SCHED_STEP = 1, GC_SCHED_COSINE = 2 } gc_sched_kind;
+/* COSINE: lr = base (1 + cos(pi pos)) / 2 over all epochs, times the warm-up ramp during the warm-up;
+ * WARMUP_COSINE (the official ImageNet scheduler): the ramp alone during the warm-up, then the cosine
+ * over the remaining epochs (pos 0 at the warm-up's end). */
+typedef enum gc_sched_kind { GC_SCHED_CONSTANT = 0, GC_SCHED_STEP = 1, GC_SCHED_COSINE = 2, GC_SCHED_WARMUP_COSINE = 3 } gc_sched_kind;
 typedef struct gc_schedule {
   gc_sched_kind kind;
   double base_lr;

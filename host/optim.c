@@ -318,6 +318,16 @@ double gc_schedule_lr(const gc_schedule *s, long epoch, long iter, long ipe) {
     double pos = s->per_iteration ? (double)it / (double)(s->epochs * ipe) : (double)epoch / (double)s->epochs;
     if (pos > 1.0) pos = 1.0;
     lr = s->min_lr + (s->base_lr - s->min_lr) * (1.0 + cos(3.14159265358979323846 * pos)) / 2.0;
+  } else if (s->kind == GC_SCHED_WARMUP_COSINE && s->epochs > 0) {
+    /* the cosine starts where the warm-up ends: per iteration from iteration W, per epoch from the first
+     * epoch after it (W rounded up to whole epochs) */
+    long w = s->warmup_iters > 0 ? s->warmup_iters : 0, we = (w + ipe - 1) / ipe;
+    if (it < w) return s->base_lr * (double)(it + 1) / (double)w;
+    double pos = s->per_iteration ? (double)(it - w) / (double)(s->epochs * ipe - w > 0 ? s->epochs * ipe - w : 1)
+                                  : (double)(epoch - we) / (double)(s->epochs - we > 0 ? s->epochs - we : 1);
+    if (pos < 0.0) pos = 0.0;
+    if (pos > 1.0) pos = 1.0;
+    return s->min_lr + (s->base_lr - s->min_lr) * (1.0 + cos(3.14159265358979323846 * pos)) / 2.0;
   }
   if (s->warmup_iters > 0 && it < s->warmup_iters) lr *= (double)(it + 1) / (double)s->warmup_iters;
   return lr;

@@ -35,6 +35,8 @@ struct gc_trainer {
   char *saved_steps, *saved_metrics; /* the resumed epoch's lines (epoch.jsonl) */
   char *lines;       /* the current epoch's steps.jsonl lines */
   size_t nlines, caplines;
+  char *js;          /* one steps.jsonl line (its gradient statistics grow with the parameters) */
+  size_t capjs;
 };
 
 static double now_s(void) {
@@ -113,6 +115,7 @@ int gc_trainer_create(gc_ctx *ctx, gc_net *net, gc_task *task, gc_optim *opt, co
 
 void gc_trainer_free(gc_trainer *tr) {
   if (!tr) return;
+  free(tr->js);
   free(tr->out_dir), free(tr->resume_dir), free(tr->init_path), free(tr->config_json);
   free(tr->run), free(tr->data_name), free(tr->metrics_extra);
   gc_ckpt_meta_free(tr->rmeta, tr->nrmeta);
@@ -163,6 +166,15 @@ int gc_train_step(gc_trainer *tr, const float *images, const float *targets, flo
   int t = gc_timing_end(ctx, &rep->optimizer_s);
   if (!st) st = t;
   if (st) goto cleanup;
+  rep->grad_max_param = -1;
+  if (orep.seg_max) {
+    rep->grad_norm = orep.grad_norm;
+    rep->grad_max = orep.grad_max;
+    rep->seg_max = orep.seg_max;
+    for (int i = 0; i < gc_net_nparams(net); i++)
+      if (rep->grad_max_param < 0 || orep.seg_max[2 * i] > orep.seg_max[2 * rep->grad_max_param])
+        rep->grad_max_param = i;
+  }
   if (orep.skipped) {
     rep->skipped = 1;
     tr->skipped++;
@@ -189,6 +201,34 @@ static int check_source(const gc_trainer *tr, const gc_batch_source *src, const 
   return GC_OK;
 }
 
+/* ,"grad_norm":N,"grad_max":M,"grad_max_param":"NAME","grad_max_per_param":[...] (gc_net_param order) */
+static int grad_json(char *out, size_t cap, const gc_net *net, const gc_step_report *r) {
+  char nm[200];
+  size_t len = 0;
+#define NUM(v) (isfinite(v) ? "%.6g" : "null")
+  int n = snprintf(out, cap, ",\"grad_norm\":");
+  len += n > 0 ? (size_t)n : 0;
+  n = snprintf(out + len, cap - len, NUM(r->grad_norm), r->grad_norm);
+  len += n > 0 ? (size_t)n : 0;
+  n = snprintf(out + len, cap - len, ",\"grad_max\":");
+  len += n > 0 ? (size_t)n : 0;
+  n = snprintf(out + len, cap - len, NUM(r->grad_max), r->grad_max);
+  len += n > 0 ? (size_t)n : 0;
+  n = snprintf(out + len, cap - len, ",\"grad_max_param\":\"%s\",\"grad_max_per_param\":[",
+               r->grad_max_param >= 0 ? json_esc(gc_net_param(net, r->grad_max_param)->name, nm, sizeof nm) : "");
+  len += n > 0 ? (size_t)n : 0;
+  for (int i = 0; i < gc_net_nparams(net) && len + 20 < cap; i++) {
+    double v = r->seg_max[2 * i];
+    n = snprintf(out + len, cap - len, i ? "," : "");
+    len += n > 0 ? (size_t)n : 0;
+    n = snprintf(out + len, cap - len, NUM(v), v);
+    len += n > 0 ? (size_t)n : 0;
+  }
+#undef NUM
+  if (len + 2 < cap) out[len++] = ']', out[len] = '\0';
+  return (int)len;
+}
+
 int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *train, double *train_s,
                    double *optimizer_s) {
   int st = 0;
@@ -196,7 +236,15 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
   size_t nb = src->batches, batch = gc_net_batch(tr->net);
   double t0 = now_s(), loss_sum = 0;
   long seen = 0;
-  char js[2000], e1[200], e2[200], e3[400], e4[600], e5[600];
+  char e1[200], e2[200], e3[400], e4[600], e5[600];
+  const int np = gc_net_nparams(tr->net);
+  size_t capjs = 2600 + 256 + (size_t)np * 20; /* the fixed fields, the escaped strings, 16 per tensor */
+  if (capjs > tr->capjs) {
+    char *g = realloc(tr->js, capjs);
+    if (!g) GC_FAIL(GC_ERR_HOST_MEM, "a steps.jsonl line of %zu bytes", capjs);
+    tr->js = g, tr->capjs = capjs;
+  }
+  char *js = tr->js;
   *optimizer_s = 0;
   tr->nlines = 0;
   GC_TRY(check_source(tr, src, "training"));
@@ -229,13 +277,16 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
     char lossv[40];
     if (isfinite(rep.loss)) snprintf(lossv, sizeof lossv, "%.9g", rep.loss);
     else snprintf(lossv, sizeof lossv, "null"); /* NaN and Inf are not JSON; "skipped" says what happened */
-    snprintf(js, sizeof js,
-             "{\"run\":\"%s\",\"epoch\":%ld,\"step\":%ld,\"loss\":%s,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s\","
-             "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\",\"platform\":\"%s\"}",
-             json_esc(tr->run, e1, sizeof e1), e + 1, rep.step, lossv, (double)lr, rep.skipped,
-             json_esc(tr->net_label, e2, sizeof e2), json_esc(tr->data_name, e3, sizeof e3),
-             (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4),
-             json_esc(tr->ctx->dev.platform, e5, sizeof e5));
+    int len = snprintf(js, capjs,
+                       "{\"run\":\"%s\",\"epoch\":%ld,\"step\":%ld,\"loss\":%s,\"lr\":%.9g,\"skipped\":%d,\"net\":\"%s\","
+                       "\"data\":\"%s\",\"seed\":%llu,\"device\":\"%s\",\"platform\":\"%s\"",
+                       json_esc(tr->run, e1, sizeof e1), e + 1, rep.step, lossv, (double)lr, rep.skipped,
+                       json_esc(tr->net_label, e2, sizeof e2), json_esc(tr->data_name, e3, sizeof e3),
+                       (unsigned long long)c->seed, json_esc(tr->ctx->dev.name, e4, sizeof e4),
+                       json_esc(tr->ctx->dev.platform, e5, sizeof e5));
+    if (len > 0 && rep.seg_max && (size_t)len < capjs) /* the gradient statistics: NaN/Inf written as null */
+      len += grad_json(js + len, capjs - (size_t)len, tr->net, &rep);
+    if (len > 0 && (size_t)len + 2 < capjs) js[len++] = '}', js[len] = '\0';
     rep.json = js;
     size_t jl = strlen(js);
     if (tr->nlines + jl + 2 > tr->caplines) { /* the epoch's lines, for the checkpoint and the epoch report */

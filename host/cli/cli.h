@@ -58,7 +58,7 @@ typedef struct gafcl_cfg {
   char schedule[16];      /* cosine constant step */
   int per_iteration;
   char milestones[160];   /* "30,60" (normalised) */
-  long warmup_iters;
+  long warmup_iters, warmup_epochs;
   long augment;           /* crop + flip for the CIFAR sets */
   char on_nonfinite[8];   /* skip | stop */
   char out[512];          /* train: the run folder; bench: the JSON results file */

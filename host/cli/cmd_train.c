@@ -2,10 +2,12 @@
  * loaders of the flags, the net, the task, the optimizer and the trainer, whose reports go to the
  * terminal and to the run folder's JSON lines. */
 #include "cli.h"
+#include "gc_io.h"
 
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/file.h>
 #include <cjson/cJSON.h>
 #include <sys/stat.h>
@@ -190,6 +192,37 @@ static int logs_begin(cli_logs *L) {
   return GC_OK;
 }
 
+/* DIR/params.json: the network's parameters in order, [{"name": ..., "shape": [...]}, ...], the order of
+ * steps.jsonl's grad_max_per_param */
+static int write_params_json(const char *dir, const gc_net *net) {
+  if (!dir[0]) return GC_OK;
+  cJSON *a = cJSON_CreateArray();
+  for (int i = 0; a && i < gc_net_nparams(net); i++) {
+    const gc_param *p = gc_net_param(net, i);
+    cJSON *o = cJSON_CreateObject(), *sh = cJSON_CreateArray();
+    if (!o || !sh || !cJSON_AddItemToArray(a, o) || !cJSON_AddStringToObject(o, "name", p->name) ||
+        !cJSON_AddItemToObject(o, "shape", sh)) {
+      cJSON_Delete(o);
+      cJSON_Delete(sh);
+      cJSON_Delete(a);
+      a = NULL;
+      break;
+    }
+    for (int d = 0; d < p->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)p->dims[d]));
+  }
+  char *js = a ? cJSON_PrintUnformatted(a) : NULL;
+  cJSON_Delete(a);
+  if (!js) GC_FAIL(GC_ERR_HOST_MEM, "params.json");
+  char path[1100];
+  snprintf(path, sizeof path, "%s/params.json", dir);
+  size_t n = strlen(js);
+  js[n] = '\n'; /* over the terminator: written with its length */
+  int rc = gc_write_file_atomic(path, js, n + 1), e = errno;
+  cJSON_free(js);
+  if (rc) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(e));
+  return GC_OK;
+}
+
 void cli_logs_close(cli_logs *L) {
   if (L->metrics) fclose(L->metrics);
   if (L->steps) fclose(L->steps);
@@ -310,14 +343,19 @@ static int check_sets(const gafcl_cfg *c, const gc_dataset *tr, const gc_dataset
   return GC_OK;
 }
 
-static int schedule_of(const gafcl_cfg *c, gc_schedule *s) {
+static int schedule_of(const gafcl_cfg *c, long iters_per_epoch, gc_schedule *s) {
   memset(s, 0, sizeof *s);
-  s->kind = !strcmp(c->schedule, "constant") ? GC_SCHED_CONSTANT : !strcmp(c->schedule, "step") ? GC_SCHED_STEP : GC_SCHED_COSINE;
+  s->kind = !strcmp(c->schedule, "constant")        ? GC_SCHED_CONSTANT
+            : !strcmp(c->schedule, "step")          ? GC_SCHED_STEP
+            : !strcmp(c->schedule, "warmup-cosine") ? GC_SCHED_WARMUP_COSINE
+                                                    : GC_SCHED_COSINE;
   s->base_lr = c->lr;
   s->per_iteration = c->per_iteration;
   s->epochs = c->epochs;
   s->gamma = 0.1;
-  s->warmup_iters = c->warmup_iters;
+  if (c->warmup_epochs > 0 && iters_per_epoch > 0 && c->warmup_epochs > (LONG_MAX - c->warmup_iters) / iters_per_epoch)
+    GC_FAIL(GC_ERR_ARG, "--warmup-epochs %ld: too many iterations", c->warmup_epochs);
+  s->warmup_iters = c->warmup_iters + c->warmup_epochs * iters_per_epoch;
   if (s->kind == GC_SCHED_STEP)
     for (const char *p = c->milestones; *p && s->n_milestones < 16;) {
       char *end;
@@ -384,7 +422,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   gc_train_config tc;
   memset(&tc, 0, sizeof tc);
   tc.epochs = c->epochs;
-  GC_TRY(schedule_of(c, &tc.schedule));
+  GC_TRY(schedule_of(c, (long)src_tr.batches, &tc.schedule));
   tc.stop_on_nonfinite = !strcmp(c->on_nonfinite, "stop");
   tc.stop_after = c->stop_after;
   tc.out_dir = c->out;
@@ -405,6 +443,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   if (c->resume[0]) GC_TRY(check_resume(c->resume, gc_train_resumed(trainer, "config"), recipe));
   if (logs) {
     GC_TRY(logs_begin(logs));
+    GC_TRY(write_params_json(c->out, net));
     /* a resumed command's logs: this run's unfinished tail goes (also for a run of it that starts afresh,
      * killed before its first checkpoint: start 0) */
     if (logs->cfg->resume[0] && gc_same_file(logs->cfg->resume, logs->cfg->out)) {

@@ -26,8 +26,11 @@ enum {
   CMD_TUNE = 1 << 11,
   CMD_DETECT = 1 << 12,
   CMD_MAKE_SHAPES = 1 << 13,
+  CMD_GAF_SUGGEST = 1 << 14,
+  CMD_LANDSCAPE = 1 << 15,
+  CMD_GAF_CURVE = 1 << 16,
 };
-#define CMD_RUNS (CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE) /* commands that train over a data set */
+#define CMD_RUNS (CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE | CMD_GAF_SUGGEST) /* commands that train over a data set */
 
 /* Every setting of every command; the flag table (flags.c) says which command takes which. */
 typedef struct gafcl_cfg {
@@ -72,6 +75,9 @@ typedef struct gafcl_cfg {
   char outputs[512], targets[512];         /* eval: detection outputs' folder; steps: detection targets .npy */
   /* make-shapes */
   long shape_images, shape_size;
+  /* gaf-suggest, landscape, gaf-curve */
+  long suggest_epochs, points;
+  double range;
   long steps, classes;
   int bn_train;
   /* bench */
@@ -189,6 +195,13 @@ int cli_is_detection(const gafcl_cfg *c);
 int cmd_detect(gafcl_cfg *c);
 void cmd_detect_defaults(gafcl_cfg *c);
 int cmd_make_shapes(gafcl_cfg *c);
+/* cmd_paper.c: the paper's procedure and figures */
+void cmd_gaf_suggest_defaults(gafcl_cfg *c);
+int cmd_gaf_suggest(gafcl_cfg *c);
+int cmd_landscape(gafcl_cfg *c);
+int cmd_gaf_curve(gafcl_cfg *c);
+/* the training or test set of the flags (cmd_train.c) */
+int cli_load_data(const gafcl_cfg *c, int train, gc_dataset *d);
 /* detection targets (gc_targets.h) of n images from a float32 (N, K, 5) .npy; caller frees */
 int cli_det_targets_npy(const char *path, size_t n, int classes, float **out);
 /* n images' synthetic detection targets (benchmarks) */

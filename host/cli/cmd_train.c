@@ -23,7 +23,7 @@ static int det_size(const gafcl_cfg *c) {
   return 0;
 }
 
-static int load_data(const gafcl_cfg *c, int train, gc_dataset *d) {
+int cli_load_data(const gafcl_cfg *c, int train, gc_dataset *d) {
   const char *dir = c->data_dir[0] ? c->data_dir : NULL;
   if (!strcmp(c->data, "voc")) {
     if (!dir) GC_FAIL(GC_ERR_ARG, "--data voc needs --data-dir ROOT (ROOT/VOC2007/Annotations, JPEGImages, ImageSets/Main; "
@@ -376,8 +376,8 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   gc_loader *ltr = NULL, *lte = NULL;
   char *recipe = NULL;
   memset(out, 0, sizeof *out);
-  GC_TRY(load_data(c, 1, &tr));
-  GC_TRY(load_data(c, 0, &te));
+  GC_TRY(cli_load_data(c, 1, &tr));
+  GC_TRY(cli_load_data(c, 0, &te));
   if (c->subset > 0) gc_data_truncate(&tr, (size_t)c->subset);
   if (c->test_subset > 0) gc_data_truncate(&te, (size_t)c->test_subset);
   if ((size_t)c->batch > tr.n)

@@ -30,9 +30,18 @@ static const command commands[] = {
     {"compare", CMD_COMPARE, "train twice from the same seed, without and with the GAF, side by side (without "
                              "--epochs: a quick run on a Fashion-MNIST subset)",
      cmd_compare_defaults, cmd_compare},
-    {"reproduce", CMD_REPRODUCE, "the paper's tables (--table 2 or 3: CIFAR; 4: SSD300 on Pascal VOC), every variant, "
+    {"reproduce", CMD_REPRODUCE, "the paper's tables (--table 1: ImageNet folders; 2 or 3: CIFAR; 4: SSD300 on Pascal VOC), every variant, "
                                  "several seeds",
      reproduce_defaults, cmd_reproduce},
+    {"gaf-suggest", CMD_GAF_SUGGEST, "the paper's alpha/beta procedure: train the recipe's first epoch(s) without the GAF, "
+                                     "find the largest gradients, propose alpha and beta, write a configuration",
+     cmd_gaf_suggest_defaults, cmd_gaf_suggest},
+    {"landscape", CMD_LANDSCAPE, "the loss along a filter-normalised random direction around --weights (Fig. 3), as "
+                                 "JSON lines",
+     NULL, cmd_landscape},
+    {"gaf-curve", CMD_GAF_CURVE, "the GAF (or value clipping) of one gradient element as the optimizer computes it, as "
+                                 "JSON lines (Fig. 1)",
+     NULL, cmd_gaf_curve},
     {"eval", CMD_EVAL, "logits (SSD: loc and conf) of one batch of .npy images with given weights", cmd_batch_defaults,
      cmd_eval},
     {"detect", CMD_DETECT, "SSD detections of JPEG images as JSON lines (image, class, score, box in pixels)",

@@ -1,0 +1,97 @@
+#!/bin/bash
+# The paper's procedure and figure data, end to end on small Fashion-MNIST runs:
+#  - steps.jsonl's gradient statistics agree with themselves and with params.json (the largest |g| is the
+#    largest of the per-parameter maxima, named by the parameter holding it; the norm is at least it);
+#  - gaf-suggest proposes alpha from the largest recorded gradient by the paper's rule (arctan: the bound
+#    alpha*pi/2 covers it; alpha*beta > 1), writes its evidence and a configuration that trains;
+#  - gaf-curve gives the optimizer's GAF: arctan/tanh/log and value clipping against their formulas;
+#  - landscape: the same seed gives the same bytes, alpha 0 is the weights' own loss whatever the
+#    direction, another seed another direction; bad input is refused clearly.
+#   paper_check.sh GAFCL WORKDIR
+set -u
+gafcl=$1
+work=$2
+fail() { echo "paper_check: $*" >&2; exit 1; }
+rm -rf "$work"
+mkdir -p "$work"
+flags="--data fashion --net resnet10_w16 --batch 16 --subset 128 --test-subset 32"
+
+"$gafcl" gaf-suggest $flags --epochs 4 --suggest-epochs 2 --out "$work/sugg" > "$work/sugg.log" 2>&1 ||
+  { cat "$work/sugg.log" >&2; fail "gaf-suggest failed"; }
+python3 - "$work/sugg" <<'PY' || fail "the gradient statistics or the suggestion are wrong"
+import json, math, sys
+d = sys.argv[1]
+names = [p["name"] for p in json.load(open(d + "/params.json"))]
+steps = [json.loads(l) for l in open(d + "/steps.jsonl")]
+assert len(steps) == 2 * 8, len(steps)  # two epochs of 128 / 16 batches
+for s in steps:
+    per = s["grad_max_per_param"]
+    assert len(per) == len(names)
+    assert s["grad_max"] == max(per), (s["grad_max"], max(per))
+    assert names[per.index(max(per))] == s["grad_max_param"]
+    assert s["grad_norm"] >= s["grad_max"] > 0
+g = json.load(open(d + "/gaf-suggest.json"))
+G = max(s["grad_max"] for s in steps)
+ev = g["evidence"]
+assert abs(ev["grad_max"] - G) <= 1e-6 * G, (ev, G)
+assert ev["grad_max_param"] in names and ev["steps"] == 16
+a, b = g["gaf_alpha"], g["gaf_beta"]
+assert g["gaf"] == "arctan" and a * math.pi / 2 >= G and a * math.pi / 2 < 1.1 * G + 1e-12, (a, G)
+assert a * b > 1
+c = json.load(open(d + "/gaf-config.json"))
+assert c["gaf"] == "arctan" and c["gaf-alpha"] == a and c["gaf-beta"] == b and c["epochs"] == 4
+PY
+"$gafcl" train --config "$work/sugg/gaf-config.json" --epochs 1 --out "$work/suggested" > "$work/train.log" 2>&1 ||
+  { cat "$work/train.log" >&2; fail "the suggested configuration does not train"; }
+python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]));
+sys.exit(not (c["gaf"] == "arctan" and c["gaf-alpha"] == s["gaf-alpha"] and c["gaf-beta"] == s["gaf-beta"]))' \
+  "$work/suggested/config.json" "$work/sugg/gaf-config.json" || fail "the suggested run does not carry the GAF"
+
+"$gafcl" gaf-suggest $flags --gaf none > "$work/none.log" 2>&1 && fail "gaf-suggest --gaf none was accepted"
+grep -q "arctan, tanh or log" "$work/none.log" || fail "gaf-suggest --gaf none: no clear message"
+"$gafcl" gaf-suggest $flags --epochs 2 --suggest-epochs 3 --out "$work/s3" > "$work/s3.log" 2>&1 && fail "more suggest epochs than epochs"
+echo "  gaf-suggest: statistics consistent, alpha from the largest gradient, a configuration that trains"
+
+for k in "arctan 0.1 20" "tanh 0.2 10" "log 0.1 20"; do
+  set -- $k
+  "$gafcl" gaf-curve --gaf "$1" --gaf-alpha "$2" --gaf-beta "$3" --range 2 --points 101 --out "$work/curve-$1.jsonl" ||
+    fail "gaf-curve $1 failed"
+done
+"$gafcl" gaf-curve --gaf none --clip value --clip-threshold 0.157 --range 1 --points 11 > "$work/curve-clip.jsonl" ||
+  fail "gaf-curve --clip value failed"
+python3 - "$work" <<'PY' || fail "gaf-curve differs from the formulas"
+import json, math, sys
+f = {"arctan": lambda a, b, g: a * math.atan(b * g), "tanh": lambda a, b, g: a * math.tanh(b * g),
+     "log": lambda a, b, g: a * math.copysign(math.log1p(abs(b * g)), g)}
+for k in f:
+    rows = [json.loads(l) for l in open(sys.argv[1] + "/curve-%s.jsonl" % k)]
+    assert len(rows) == 101 and rows[0]["g"] == -2 and rows[-1]["g"] == 2
+    for r in rows:
+        want = f[k](r["alpha"], r["beta"], r["g"])
+        assert abs(r["value"] - want) <= 2e-6 * max(1.0, abs(want)), (k, r, want)
+rows = [json.loads(l) for l in open(sys.argv[1] + "/curve-clip.jsonl")]
+assert all(abs(r["value"] - max(-0.157, min(0.157, r["g"]))) < 1e-7 for r in rows)
+PY
+"$gafcl" gaf-curve --clip norm > /dev/null 2> "$work/norm.log" && fail "gaf-curve --clip norm was accepted"
+grep -q "not element-wise" "$work/norm.log" || fail "gaf-curve --clip norm: no clear message"
+echo "  gaf-curve: the optimizer's GAF and value clipping match their formulas"
+
+w="$work/sugg/model.safetensors"
+lflags="--data fashion --net resnet10_w16 --batch 16 --subset 64 --weights $w --points 5 --range 0.5"
+"$gafcl" landscape $lflags --seed 3 --out "$work/l1.jsonl" 2> "$work/l1.log" || { cat "$work/l1.log" >&2; fail "landscape failed"; }
+"$gafcl" landscape $lflags --seed 3 --out "$work/l2.jsonl" 2> /dev/null || fail "landscape failed again"
+"$gafcl" landscape $lflags --seed 4 --out "$work/l3.jsonl" 2> /dev/null || fail "landscape with another seed failed"
+cmp -s "$work/l1.jsonl" "$work/l2.jsonl" || fail "landscape: the same seed gave different results"
+python3 - "$work" <<'PY' || fail "landscape results are wrong"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1] + "/l1.jsonl")]
+b = [json.loads(l) for l in open(sys.argv[1] + "/l3.jsonl")]
+assert [r["alpha"] for r in a] == [-0.5, -0.25, 0, 0.25, 0.5]
+assert a[2]["loss"] == b[2]["loss"], "alpha 0 depends on the direction"
+assert a[0]["loss"] != b[0]["loss"], "the seed does not change the direction"
+assert all(r["images"] == 64 for r in a)
+PY
+"$gafcl" landscape --data fashion --net resnet10_w16 > /dev/null 2> "$work/now.log" && fail "landscape without --weights"
+grep -q -- "--weights" "$work/now.log" || fail "landscape without --weights: no clear message"
+"$gafcl" landscape $lflags --net resnet18 > /dev/null 2> "$work/wrong.log" && fail "landscape with another net's weights"
+echo "  landscape: deterministic, alpha 0 independent of the direction, wrong weights refused"

@@ -95,3 +95,14 @@ PY
 grep -q -- "--weights" "$work/now.log" || fail "landscape without --weights: no clear message"
 "$gafcl" landscape $lflags --net resnet18 > /dev/null 2> "$work/wrong.log" && fail "landscape with another net's weights"
 echo "  landscape: deterministic, alpha 0 independent of the direction, wrong weights refused"
+
+# the figures from these files (bench/figures: Fig. 1 from gaf-curve, Fig. 3 from landscape, Fig. 5 from
+# steps.jsonl)
+src=$(cd "$(dirname "$0")/.." && pwd)
+python3 "$src/bench/figures" --gafcl "$gafcl" --out "$work/figures" --fig1 --fig3 "a=$work/l1.jsonl" "$work/l3.jsonl" \
+  --fig5 "$work/sugg" > "$work/figures.log" 2>&1 || { cat "$work/figures.log" >&2; fail "bench/figures failed"; }
+for f in fig1_surfaces fig3_landscape fig5_grad_max; do
+  [ "$(head -c 8 "$work/figures/$f.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$f.png is not a PNG"
+done
+grep -q "largest |g|" "$work/figures.log" || fail "bench/figures did not report Fig. 5's data"
+echo "  bench/figures: Figures 1, 3 and 5 drawn from gafcl's outputs"

@@ -192,8 +192,8 @@ static int logs_begin(cli_logs *L) {
   return GC_OK;
 }
 
-/* DIR/params.json: the network's parameters in order, [{"name": ..., "shape": [...]}, ...], the order of
- * steps.jsonl's grad_max_per_param */
+/* DIR/params.json (the run's folder: compare and reproduce have one per run inside theirs): the network's
+ * parameters in order, [{"name": ..., "shape": [...]}, ...], the order of steps.jsonl's grad_max_per_param */
 static int write_params_json(const char *dir, const gc_net *net) {
   if (!dir[0]) return GC_OK;
   cJSON *a = cJSON_CreateArray();
@@ -443,7 +443,6 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   if (c->resume[0]) GC_TRY(check_resume(c->resume, gc_train_resumed(trainer, "config"), recipe));
   if (logs) {
     GC_TRY(logs_begin(logs));
-    GC_TRY(write_params_json(c->out, net));
     /* a resumed command's logs: this run's unfinished tail goes (also for a run of it that starts afresh,
      * killed before its first checkpoint: start 0) */
     if (logs->cfg->resume[0] && gc_same_file(logs->cfg->resume, logs->cfg->out)) {
@@ -457,6 +456,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   /* the run's checkpoint folder (compare and reproduce: one inside the command's) */
   if (c->out[0] && mkdir(c->out, 0755) != 0 && errno != EEXIST)
     GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", c->out, strerror(errno));
+  GC_TRY(write_params_json(c->out, net)); /* the order of steps.jsonl's grad_max_per_param */
   st = gc_train_run(trainer, &src_tr, &src_te, &out->res);
   out->final_test = out->res.final_test;
   const double *a07, *aa;

@@ -288,6 +288,25 @@ static void test_schedules(void) {
   CHECK(fabs(gc_schedule_lr(&st, 95, 0, 10) - 0.0001) < 1e-15);
   gc_schedule c = {GC_SCHED_CONSTANT, 0.05, 0, 0, {0}, 0, 0, 0, 0};
   CHECK(gc_schedule_lr(&c, 7, 3, 10) == 0.05);
+  /* the official ImageNet scheduler: 5 warm-up epochs (the ramp alone), then the cosine over the other
+   * 145, at the full rate when the warm-up ends */
+  const double PI = 3.14159265358979323846;
+  gc_schedule w = {GC_SCHED_WARMUP_COSINE, 0.1, 0, 150, {0}, 0, 0.1, 5 * 100, 0.0};
+  CHECK(fabs(gc_schedule_lr(&w, 0, 0, 100) - 0.1 / 500) < 1e-15);
+  CHECK(fabs(gc_schedule_lr(&w, 2, 49, 100) - 0.1 * 250 / 500) < 1e-15);
+  CHECK(fabs(gc_schedule_lr(&w, 4, 99, 100) - 0.1) < 1e-15);
+  CHECK(fabs(gc_schedule_lr(&w, 5, 0, 100) - 0.1) < 1e-15);
+  CHECK(fabs(gc_schedule_lr(&w, 5 + 145 / 2, 50, 100) - 0.1 * (1 + cos(PI * 72 / 145)) / 2) < 1e-12);
+  CHECK(fabs(gc_schedule_lr(&w, 149, 99, 100) - 0.1 * (1 + cos(PI * 144 / 145)) / 2) < 1e-12);
+  w.per_iteration = 1;
+  CHECK(fabs(gc_schedule_lr(&w, 5, 0, 100) - 0.1) < 1e-15);
+  CHECK(fabs(gc_schedule_lr(&w, 80, 0, 100) - 0.1 * (1 + cos(PI * 7500 / 14500)) / 2) < 1e-12);
+  /* the plain cosine multiplies the ramp into the cosine over all epochs instead */
+  gc_schedule m = w;
+  m.kind = GC_SCHED_COSINE;
+  CHECK(gc_schedule_lr(&m, 4, 99, 100) < gc_schedule_lr(&w, 4, 99, 100));
+  w.warmup_iters = 0; /* no warm-up: the cosine over all epochs */
+  CHECK(fabs(gc_schedule_lr(&w, 75, 0, 100) - 0.05) < 1e-12);
 }
 
 int main(int argc, char **argv) {

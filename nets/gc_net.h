@@ -122,6 +122,11 @@ const gc_tensor *gc_net_input(const gc_net *net);
 const gc_tensor *gc_net_output(const gc_net *net);
 const gc_tensor *gc_net_doutput(const gc_net *net);
 size_t gc_net_batch(const gc_net *net);
+/* Run the following passes on the first n images only (1 <= n <= the planned batch; the planned batch
+ * again to go back): batch statistics over n images, as a net planned for n would compute them (a last
+ * partial batch). The input, the output and every activation then have n images. */
+int gc_net_set_batch(gc_net *net, size_t n);
+size_t gc_net_active_batch(const gc_net *net);
 const char *gc_net_spec_name(const gc_net *net);
 const gc_net_spec *gc_net_get_spec(const gc_net *net);
 /* A detection net's prior layout (its output: npriors x 4 location values, then npriors x classes

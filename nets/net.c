@@ -495,6 +495,19 @@ const gc_tensor *gc_net_input(const gc_net *net) { return &net->acts[net->input]
 const gc_tensor *gc_net_output(const gc_net *net) { return &net->acts[net->output].t; }
 const gc_tensor *gc_net_doutput(const gc_net *net) { return &net->acts[net->output].g; }
 size_t gc_net_batch(const gc_net *net) { return net->batch; }
+size_t gc_net_active_batch(const gc_net *net) { return net->active ? net->active : net->batch; }
+
+int gc_net_set_batch(gc_net *net, size_t n) {
+  if (!net->allocated) GC_FAIL(GC_ERR_ARG, "network %s: set the batch of an allocated net", net->spec.name);
+  if (n < 1 || n > net->batch)
+    GC_FAIL(GC_ERR_ARG, "network %s: a batch of %zu images (planned for 1 to %zu)", net->spec.name, n, net->batch);
+  /* every activation and its gradient is a tensor (or channel view) of its storage with the batch as its
+   * first dimension: the layers read the batch from there */
+  for (int i = 0; i < net->nst; i++) net->st[i].t.dim[0] = net->st[i].g.dim[0] = net->st[i].dims[0] = n;
+  for (int i = 0; i < net->nacts; i++) net->acts[i].t.dim[0] = net->acts[i].g.dim[0] = net->acts[i].dims[0] = n;
+  net->active = n == net->batch ? 0 : n;
+  return GC_OK;
+}
 const char *gc_net_spec_name(const gc_net *net) { return net->spec.name; }
 const gc_net_spec *gc_net_get_spec(const gc_net *net) { return &net->spec; }
 const gc_ssd_layout *gc_net_ssd(const gc_net *net) { return net->is_ssd ? &net->ssd : NULL; }

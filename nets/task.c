@@ -122,12 +122,14 @@ static int cls_set_targets(gc_ctx *ctx, void *state, const float *targets) {
 
 static int cls_loss(gc_ctx *ctx, void *state, gc_net *net, int grad, size_t valid, double *loss) {
   classify *c = state;
-  gc_tensor lg = *gc_net_output(net), dl = *gc_net_doutput(net);
-  size_t d2[2] = {c->batch, c->classes};
+  gc_tensor lg = *gc_net_output(net), dl = *gc_net_doutput(net), lab;
+  size_t n = gc_net_active_batch(net); /* a last partial batch: its first n images */
+  size_t d2[2] = {n, c->classes};
   gc_xent_result r;
   int st = gc_tensor_reshape(&lg, 2, d2, &lg);
   if (!st) st = gc_tensor_reshape(&dl, 2, d2, &dl);
-  if (!st) st = gc_xent_valid(ctx, &lg, &c->labels, grad ? &dl : NULL, &c->ws, valid, &r);
+  if (!st) st = gc_tensor_slice(&c->labels, 0, n, &lab);
+  if (!st) st = gc_xent_valid(ctx, &lg, &lab, grad ? &dl : NULL, &c->ws, valid, &r);
   if (st) return st;
   c->batches++;
   c->valid += (long)valid;

@@ -147,7 +147,7 @@ int gc_train_step(gc_trainer *tr, const float *images, const float *targets, flo
   }
   if (st) goto cleanup;
   if (tr->cfg.time_phases) gc_timing_begin(ctx);
-  st = gc_task_loss(ctx, tr->task, 1, gc_net_batch(net), &rep->loss);
+  st = gc_task_loss(ctx, tr->task, 1, gc_net_active_batch(net), &rep->loss);
   if (tr->cfg.time_phases) {
     int t = gc_timing_end(ctx, &rep->loss_s);
     if (!st) st = t;
@@ -261,7 +261,23 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
     if (got == 0) break;
     float lr = (float)gc_schedule_lr(&c->schedule, e, (long)b, (long)nb);
     gc_step_report rep;
-    GC_TRY(gc_train_step(tr, img, tgt, lr, &rep));
+    if (real < batch) {
+      /* a last partial batch (a source that keeps it): the step on its images alone, as PyTorch's
+       * loaders do; classification only (a detection task's targets are per planned batch) */
+      if (gc_task_get_kind(tr->task) != &gc_task_classify)
+        GC_FAIL_GOTO(GC_ERR_ARG, "%s: a partial training batch of %zu images (of %zu): the %s task trains on whole "
+                     "batches only", run_name(tr), real, batch, gc_task_get_kind(tr->task)->name);
+      if (real < 2)
+        GC_FAIL_GOTO(GC_ERR_ARG, "%s: a partial training batch of one image: its batch statistics would be "
+                     "degenerate (PyTorch refuses them too); choose a batch size that leaves none or two and more",
+                     run_name(tr));
+      GC_TRY(gc_net_set_batch(tr->net, real));
+      st = gc_train_step(tr, img, tgt, lr, &rep);
+      int st2 = gc_net_set_batch(tr->net, batch);
+      if (st || (st = st2) != 0) goto cleanup;
+    } else {
+      GC_TRY(gc_train_step(tr, img, tgt, lr, &rep));
+    }
     rep.epoch = e + 1;
     rep.batch = (long)b + 1;
     rep.step = (long)((size_t)e * nb + b + 1);
@@ -302,7 +318,7 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
     tr->lines[tr->nlines] = '\0';
     if (tr->cb.step) tr->cb.step(tr->cb.user, &rep);
     loss_sum += rep.loss;
-    seen += (long)batch;
+    seen += (long)real;
     if (tr->cb.progress) {
       double el = now_s() - t0;
       gc_train_progress p = {e + 1, c->epochs, b + 1, nb, (double)seen / el, loss_sum / (double)(b + 1),

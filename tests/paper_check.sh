@@ -76,6 +76,20 @@ PY
 grep -q "not element-wise" "$work/norm.log" || fail "gaf-curve --clip norm: no clear message"
 echo "  gaf-curve: the optimizer's GAF and value clipping match their formulas"
 
+# the official CIFAR loaders keep the last partial batch: --last-batch keep trains on it (5 steps per epoch
+# for 70 images at batch 16), drop leaves it (4); a last batch of one image is refused before training
+k="--data synthetic --net resnet10_w16 --test-subset 16 --batch 16 --epochs 2"
+"$gafcl" train $k --subset 70 --last-batch keep --out "$work/keep" > "$work/keep.log" 2>&1 ||
+  { cat "$work/keep.log" >&2; fail "--last-batch keep failed"; }
+"$gafcl" train $k --subset 70 --out "$work/drop" > /dev/null 2>&1 || fail "--last-batch drop failed"
+[ "$(wc -l < "$work/keep/steps.jsonl")" -eq 10 ] || fail "--last-batch keep: not 5 steps per epoch"
+[ "$(wc -l < "$work/drop/steps.jsonl")" -eq 8 ] || fail "--last-batch drop: not 4 steps per epoch"
+"$gafcl" train $k --subset 65 --last-batch keep > "$work/one.log" 2>&1 && fail "a last batch of one image was accepted"
+grep -q "last batch of one image" "$work/one.log" || fail "a last batch of one image: no clear message"
+"$gafcl" reproduce --table 2 --help | tr '\n' ' ' | grep -q -- "--last-batch drop|keep .*classification) (keep)" ||
+  fail "the CIFAR tables' recipe does not keep the last batch"
+echo "  --last-batch keep: the partial batch trained on its own images; one image refused"
+
 w="$work/sugg/model.safetensors"
 lflags="--data fashion --net resnet10_w16 --batch 16 --subset 64 --weights $w --points 5 --range 0.5"
 "$gafcl" landscape $lflags --seed 3 --out "$work/l1.jsonl" 2> "$work/l1.log" || { cat "$work/l1.log" >&2; fail "landscape failed"; }

@@ -319,6 +319,87 @@ static void whole_net(gc_ctx *ctx, const char *name, int imagenet, int hw, int f
   free(xf), free(lab), free(x), free(lref), free(dl), free(lg), free(dlf);
 }
 
+/* A net planned for 5 images run on 3 (gc_net_set_batch: a last partial batch) computes exactly what a
+ * net planned for 3 does: the logits, every parameter gradient and the running statistics, bit for bit;
+ * then it runs on 5 again. */
+static void test_active_batch(gc_ctx *ctx) {
+  const char *names[] = {"resnet10_w16", "densenet_cifar", "regnetx_200mf"};
+  for (int k = 0; k < 3; k++) {
+    gc_net_spec s;
+    gc_net_spec_init(&s, names[k], 0);
+    s.in_h = s.in_w = 16;
+    s.classes = 7;
+    gc_net *a = NULL, *b = NULL;
+    gc_task *ta = NULL, *tb = NULL;
+    CHECK_OK(gc_net_create(ctx, &s, 5, &a));
+    CHECK_OK(gc_net_create(ctx, &s, 3, &b));
+    if (!a || !b) goto next;
+    CHECK_OK(gc_net_init(ctx, a, 7));
+    CHECK_OK(gc_net_init(ctx, b, 7));
+    CHECK_OK(gc_task_create(ctx, &gc_task_classify, a, &ta));
+    CHECK_OK(gc_task_create(ctx, &gc_task_classify, b, &tb));
+    if (!ta || !tb) goto next;
+    size_t per = 3 * 16 * 16;
+    float *x = malloc(5 * per * sizeof *x), lab[5] = {1, 6, 3, 0, 2};
+    unsigned long long seed = 5;
+    for (size_t i = 0; i < 5 * per; i++) x[i] = (float)gc_test_rand(&seed);
+    double la = 0, lb = 0;
+    CHECK_OK(gc_tensor_write(ctx, gc_net_input(b), x, 3 * per));
+    CHECK_OK(gc_task_set_targets(ctx, tb, lab));
+    CHECK_OK(gc_net_zero_grad(ctx, b));
+    CHECK_OK(gc_net_forward(ctx, b, 1));
+    CHECK_OK(gc_task_loss(ctx, tb, 1, 3, &lb));
+    CHECK_OK(gc_net_backward(ctx, b));
+    CHECK_STATUS(gc_net_set_batch(a, 6), GC_ERR_ARG);
+    CHECK_STATUS(gc_net_set_batch(a, 0), GC_ERR_ARG);
+    CHECK_OK(gc_net_set_batch(a, 3));
+    CHECK(gc_net_active_batch(a) == 3 && gc_net_batch(a) == 5 && gc_tensor_numel(gc_net_input(a)) == 3 * per);
+    CHECK_OK(gc_tensor_write(ctx, gc_net_input(a), x, 3 * per));
+    CHECK_OK(gc_task_set_targets(ctx, ta, lab));
+    CHECK_OK(gc_net_zero_grad(ctx, a));
+    CHECK_OK(gc_net_forward(ctx, a, 1));
+    CHECK_OK(gc_task_loss(ctx, ta, 1, 3, &la));
+    CHECK_OK(gc_net_backward(ctx, a));
+    CHECK(la == lb);
+    float oa[21], ob[21];
+    CHECK_OK(gc_tensor_read(ctx, gc_net_output(a), oa, 21));
+    CHECK_OK(gc_tensor_read(ctx, gc_net_output(b), ob, 21));
+    CHECK(!memcmp(oa, ob, sizeof oa));
+    int same = 1;
+    for (int i = 0; i < gc_net_nparams(a) && same; i++) {
+      size_t n = gc_tensor_numel(&gc_net_param(a, i)->g);
+      float *ga = malloc(n * sizeof *ga), *gb = malloc(n * sizeof *gb);
+      CHECK_OK(gc_tensor_read(ctx, &gc_net_param(a, i)->g, ga, n));
+      CHECK_OK(gc_tensor_read(ctx, &gc_net_param(b, i)->g, gb, n));
+      if (memcmp(ga, gb, n * sizeof *ga)) fprintf(stderr, "  %s: %s's gradient differs on a smaller batch\n", names[k], gc_net_param(a, i)->name), same = 0;
+      free(ga), free(gb);
+    }
+    for (int i = 0; i < gc_net_nbuffers(a) && same; i++) {
+      size_t n = gc_tensor_numel(&gc_net_buffer(a, i)->t);
+      float *ga = malloc(n * sizeof *ga), *gb = malloc(n * sizeof *gb);
+      CHECK_OK(gc_tensor_read(ctx, &gc_net_buffer(a, i)->t, ga, n));
+      CHECK_OK(gc_tensor_read(ctx, &gc_net_buffer(b, i)->t, gb, n));
+      if (memcmp(ga, gb, n * sizeof *ga)) fprintf(stderr, "  %s: %s differs on a smaller batch\n", names[k], gc_net_buffer(a, i)->name), same = 0;
+      free(ga), free(gb);
+    }
+    CHECK(same);
+    /* the whole batch again */
+    CHECK_OK(gc_net_set_batch(a, 5));
+    CHECK(gc_net_active_batch(a) == 5 && gc_tensor_numel(gc_net_input(a)) == 5 * per);
+    CHECK_OK(gc_tensor_write(ctx, gc_net_input(a), x, 5 * per));
+    CHECK_OK(gc_net_forward(ctx, a, 1));
+    CHECK_OK(gc_task_loss(ctx, ta, 1, 5, &la));
+    CHECK_OK(gc_net_backward(ctx, a));
+    CHECK(isfinite(la));
+    free(x);
+  next:
+    gc_task_free(ta);
+    gc_task_free(tb);
+    gc_net_free(a);
+    gc_net_free(b);
+  }
+}
+
 /* 1-channel 28x28 inputs (Fashion-MNIST): every network builds and runs forward and backward */
 static void test_fashion_shape(gc_ctx *ctx) {
   const char *names[] = {"resnet18", "preact_resnet18", "se_resnet18", "densenet_cifar", "googlenet", "dpn26",
@@ -355,6 +436,7 @@ int main(int argc, char **argv) {
     test_names(ctx);
     test_official_state_dicts(ctx);
     test_init(ctx);
+    test_active_batch(ctx);
     test_fashion_shape(ctx);
   }
   /* inputs large enough that the last stage keeps 2x2 maps: batch-norm statistics over 2 values per

@@ -63,6 +63,7 @@ typedef struct gafcl_cfg {
   char milestones[160];   /* "30,60" (normalised) */
   long warmup_iters, warmup_epochs;
   long augment;           /* crop + flip for the CIFAR sets */
+  char last_batch[8];     /* keep | drop: the last partial training batch */
   char on_nonfinite[8];   /* skip | stop */
   char out[512];          /* train: the run folder; bench: the JSON results file */
   char resume[512];

@@ -103,6 +103,7 @@ void cmd_reproduce_recipe(gafcl_cfg *c, long table) {
     return;
   }
   c->warmup_epochs = 1; /* the official CIFAR scripts' default (--warm 1) */
+  snprintf(c->last_batch, sizeof c->last_batch, "keep"); /* their loaders keep it: 196 steps at batch 256 */
   snprintf(c->data, sizeof c->data, "%s", table == 2 ? "cifar100" : "cifar10");
   snprintf(c->net, sizeof c->net, "%s", table == 2 ? "densenet_cifar" : "resnet34");
   c->epochs = 200;

@@ -412,8 +412,16 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   gc_augment aug_tr = {cifar && c->augment ? 4 : 0, cifar && c->augment, 1}, aug_te = {0, 0, 1};
   GC_TRY(gc_loader_create(&tr, (size_t)c->batch, 1, &aug_tr, c->seed, 4, &ltr));
   GC_TRY(gc_loader_create(&te, (size_t)c->batch, 0, &aug_te, c->seed, 4, &lte));
-  /* training drops the last partial batch (batch statistics of a padded batch would differ) */
-  gc_batch_source src_tr = {ltr, tr.n / (size_t)c->batch, gc_loader_target_dim(ltr), loader_start, loader_next};
+  /* the last partial training batch: dropped (the default), or kept and trained on its images alone
+   * (the trainer runs the net on a smaller batch: batch statistics over those images only) */
+  int keep_last = !strcmp(c->last_batch, "keep") && tr.n % (size_t)c->batch != 0;
+  if (keep_last && tr.det)
+    GC_FAIL_GOTO(GC_ERR_ARG, "--last-batch keep: detection trains on whole batches only (--last-batch drop)");
+  if (keep_last && tr.n % (size_t)c->batch == 1)
+    GC_FAIL_GOTO(GC_ERR_ARG, "--last-batch keep: %zu training images leave a last batch of one image, whose batch "
+                 "statistics are degenerate; choose another --batch or --last-batch drop", tr.n);
+  gc_batch_source src_tr = {ltr, tr.n / (size_t)c->batch + (keep_last ? 1 : 0), gc_loader_target_dim(ltr), loader_start,
+                            loader_next};
   gc_batch_source src_te = {lte, gc_loader_batches(lte), gc_loader_target_dim(lte), loader_start, loader_next};
   recipe = cli_cfg_json(c, CMD_TRAIN, 1);
   if (!recipe) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "configuration");

@@ -131,6 +131,9 @@ static const flag_def flags[] = {
      "linear learning-rate warm-up over the first N iterations"},
     {"warmup-epochs", FT_INT, F(warmup_epochs), "0", 0, 1000000, 0, NULL, "N", CMD_RUNS, R, NULL,
      "linear learning-rate warm-up over the first N epochs (added to --warmup-iters)"},
+    {"last-batch", FT_CHOICE, F(last_batch), "drop", 0, 0, 0, "drop|keep", "WHAT", CMD_RUNS, R, NULL,
+     "the last partial training batch of an epoch: dropped, or trained on its images alone (as PyTorch's "
+     "loaders without drop_last; classification)"},
     {"augment", FT_INT, F(augment), "1", 0, 1, 0, NULL, "0|1", CMD_RUNS, R, NULL,
      "random crop and flip on the CIFAR sets; SSD's augmentation (photometric, zoom-out, min-IoU crop, flip) on --data voc"},
     {"seed", FT_U64, F(seed), "1", 0, 0, 0, NULL, "N", CMD_RUNS | CMD_EVAL | CMD_STEPS | CMD_MAKE_SHAPES | CMD_LANDSCAPE, R, NULL,

@@ -63,7 +63,8 @@ typedef struct node {
 
 struct gc_net {
   gc_net_spec spec;
-  size_t batch;
+  size_t batch;           /* planned: the most images a pass takes */
+  size_t active;          /* gc_net_set_batch's smaller batch, 0: the planned one */
   storage *st;
   act *acts;
   node *nodes;

@@ -9,8 +9,10 @@
 #include <stdint.h>
 #include <unistd.h>
 
-static const unsigned commands[] = {CMD_MAIN,    CMD_DEVICES, CMD_SELFCHECK, CMD_NETS, CMD_TRAIN,
-                                    CMD_COMPARE, CMD_REPRODUCE, CMD_EVAL,    CMD_STEPS, CMD_BENCH, CMD_BENCH_CONV, CMD_TUNE};
+static const unsigned commands[] = {CMD_MAIN,      CMD_DEVICES, CMD_SELFCHECK, CMD_NETS,       CMD_TRAIN,
+                                    CMD_COMPARE,   CMD_REPRODUCE, CMD_EVAL,    CMD_STEPS,      CMD_BENCH,
+                                    CMD_BENCH_CONV, CMD_TUNE,   CMD_DETECT,    CMD_MAKE_SHAPES, CMD_GAF_SUGGEST,
+                                    CMD_LANDSCAPE, CMD_GAF_CURVE};
 
 static void *fld(gafcl_cfg *c, const flag_def *f) { return (char *)c + f->off; }
 

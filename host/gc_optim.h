@@ -77,6 +77,7 @@ typedef struct gc_optim_report {
   double grad_max;       /* global max |g| */
   const float *seg_sumsq; /* per segment: sum of squares and max |g| (valid until the next step) */
   const float *seg_max;
+  const float *seg_bad;   /* per segment: nonzero when its gradient holds NaN or Inf (then its max ignores them) */
 } gc_optim_report;
 
 /* One step with learning rate lr. With the guard, stats or norm clipping on, the statistics run first

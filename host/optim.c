@@ -274,7 +274,7 @@ int gc_optim_step(gc_ctx *ctx, gc_optim *o, float lr, gc_optim_report *rep) {
   GC_TRY(gc_launch(ctx, o->k_update, "optim_update", o->n, 0, (int)(sizeof args / sizeof *args), args));
   int skipped = 0;
   if (ctl) {
-    size_t ncl = 8 + 2 * o->nseg;
+    size_t ncl = 8 + 3 * o->nseg; /* the totals, the per-segment pairs, the per-segment NaN/Inf flags */
     GC_CL(clFinish(ctx->queue), "the optimizer step"); /* drained first: see gc_tensor_read */
     GC_CL(clEnqueueReadBuffer(ctx->queue, o->a_ctl.buf, CL_TRUE, 0, ncl * sizeof(float), o->host_control, 0, NULL, NULL),
           "optimizer control block of %zu", ncl);
@@ -286,6 +286,7 @@ int gc_optim_step(gc_ctx *ctx, gc_optim *o, float lr, gc_optim_report *rep) {
       rep->grad_max = o->host_control[1];
       rep->seg_sumsq = o->host_control + 8;
       rep->seg_max = o->host_control + 9;
+      rep->seg_bad = o->host_control + 8 + 2 * o->nseg;
     }
   }
   if (!skipped) o->steps = t;

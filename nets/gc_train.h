@@ -47,6 +47,7 @@ typedef struct gc_step_report {
   double grad_norm, grad_max;
   int grad_max_param;     /* -1: none */
   const float *seg_max;
+  const float *seg_bad;   /* per parameter: nonzero when its gradient held NaN/Inf (grad_max is then NaN) */
   const char *json;       /* within an epoch: the steps.jsonl line (no newline) */
 } gc_step_report;
 

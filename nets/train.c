@@ -171,9 +171,15 @@ int gc_train_step(gc_trainer *tr, const float *images, const float *targets, flo
     rep->grad_norm = orep.grad_norm;
     rep->grad_max = orep.grad_max;
     rep->seg_max = orep.seg_max;
+    rep->seg_bad = orep.seg_bad;
     for (int i = 0; i < gc_net_nparams(net); i++)
       if (rep->grad_max_param < 0 || orep.seg_max[2 * i] > orep.seg_max[2 * rep->grad_max_param])
         rep->grad_max_param = i;
+    if (orep.first_bad_segment >= 0) { /* NaN/Inf: no largest gradient; where they begin */
+      rep->grad_max = NAN;
+      rep->grad_norm = NAN;
+      rep->grad_max_param = orep.first_bad_segment;
+    }
   }
   if (orep.skipped) {
     rep->skipped = 1;
@@ -201,7 +207,9 @@ static int check_source(const gc_trainer *tr, const gc_batch_source *src, const 
   return GC_OK;
 }
 
-/* ,"grad_norm":N,"grad_max":M,"grad_max_param":"NAME","grad_max_per_param":[...] (gc_net_param order) */
+/* ,"grad_norm":N,"grad_max":M,"grad_max_param":"NAME","grad_max_per_param":[...] (gc_net_param order);
+ * a step whose gradients held NaN/Inf: null norm and max, the first parameter holding them, null for each
+ * such parameter */
 static int grad_json(char *out, size_t cap, const gc_net *net, const gc_step_report *r) {
   char nm[200];
   size_t len = 0;
@@ -218,7 +226,7 @@ static int grad_json(char *out, size_t cap, const gc_net *net, const gc_step_rep
                r->grad_max_param >= 0 ? json_esc(gc_net_param(net, r->grad_max_param)->name, nm, sizeof nm) : "");
   len += n > 0 ? (size_t)n : 0;
   for (int i = 0; i < gc_net_nparams(net) && len + 20 < cap; i++) {
-    double v = r->seg_max[2 * i];
+    double v = r->seg_bad && r->seg_bad[i] != 0.0f ? NAN : r->seg_max[2 * i]; /* NaN/Inf in it: null */
     n = snprintf(out + len, cap - len, i ? "," : "");
     len += n > 0 ? (size_t)n : 0;
     n = snprintf(out + len, cap - len, NUM(v), v);

@@ -50,7 +50,28 @@ sys.exit(not (c["gaf"] == "arctan" and c["gaf-alpha"] == s["gaf-alpha"] and c["g
 "$gafcl" gaf-suggest $flags --gaf none > "$work/none.log" 2>&1 && fail "gaf-suggest --gaf none was accepted"
 grep -q "arctan, tanh or log" "$work/none.log" || fail "gaf-suggest --gaf none: no clear message"
 "$gafcl" gaf-suggest $flags --epochs 2 --suggest-epochs 3 --out "$work/s3" > "$work/s3.log" 2>&1 && fail "more suggest epochs than epochs"
-echo "  gaf-suggest: statistics consistent, alpha from the largest gradient, a configuration that trains"
+cp -r "$work/sugg" "$work/fsugg" # its model: the landscape below
+# a recipe that diverges without the GAF: its steps with NaN/Inf gradients carry null statistics naming
+# where they begin; the suggestion is the paper's first pair, the evidence says why; a rerun into the
+# folder replaces the earlier suggestion
+"$gafcl" gaf-suggest --data synthetic --net resnet10_w16 --batch 16 --subset 320 --test-subset 16 --epochs 1 --lr 1e6 \
+  --out "$work/sugg" > "$work/div.log" 2>&1 || { cat "$work/div.log" >&2; fail "gaf-suggest on a diverging recipe failed"; }
+python3 - "$work/sugg" <<'PY' || fail "a diverging recording is not handled"
+import json, sys
+d = sys.argv[1]
+steps = [json.loads(l) for l in open(d + "/steps.jsonl")]
+bad = [s for s in steps if s["skipped"]]
+assert bad, "no step with NaN/Inf gradients"
+for s in bad:
+    assert s["grad_max"] is None and s["grad_norm"] is None and s["grad_max_param"]
+    assert any(v is None for v in s["grad_max_per_param"])
+g = json.load(open(d + "/gaf-suggest.json"))
+assert g["evidence"]["diverged"] and g["evidence"]["nonfinite_steps"] == len(bad)
+assert (g["gaf_alpha"], g["gaf_beta"]) == (0.1, 20)
+assert json.load(open(d + "/gaf-config.json"))["lr"] == 1e6
+PY
+grep -q "the recording diverged" "$work/div.log" || fail "a diverging recording: no explanation"
+echo "  gaf-suggest: statistics consistent, alpha from the largest gradient, a configuration that trains, a diverging recipe explained"
 
 for k in "arctan 0.1 20" "tanh 0.2 10" "log 0.1 20"; do
   set -- $k
@@ -74,6 +95,17 @@ assert all(abs(r["value"] - max(-0.157, min(0.157, r["g"]))) < 1e-7 for r in row
 PY
 "$gafcl" gaf-curve --clip norm > /dev/null 2> "$work/norm.log" && fail "gaf-curve --clip norm was accepted"
 grep -q "not element-wise" "$work/norm.log" || fail "gaf-curve --clip norm: no clear message"
+# outputs: a full disk is an error; a FIFO and a symbolic link are written in place, not replaced
+"$gafcl" gaf-curve --points 3 > /dev/full 2> "$work/full.log" && fail "gaf-curve to a full disk succeeded"
+grep -q "No space left" "$work/full.log" || fail "gaf-curve to a full disk: no clear message"
+mkfifo "$work/fifo"
+cat "$work/fifo" > "$work/fifo.out" &
+"$gafcl" gaf-curve --points 3 --out "$work/fifo" || fail "gaf-curve into a FIFO failed"
+wait
+[ -p "$work/fifo" ] && [ "$(wc -l < "$work/fifo.out")" -eq 3 ] || fail "gaf-curve replaced the FIFO or wrote nothing into it"
+echo old > "$work/target" && ln -s target "$work/link"
+"$gafcl" gaf-curve --points 3 --out "$work/link" || fail "gaf-curve into a symbolic link failed"
+[ -L "$work/link" ] && [ "$(wc -l < "$work/target")" -eq 3 ] || fail "gaf-curve replaced the link instead of writing its target"
 echo "  gaf-curve: the optimizer's GAF and value clipping match their formulas"
 
 # the official CIFAR loaders keep the last partial batch: --last-batch keep trains on it (5 steps per epoch
@@ -90,7 +122,7 @@ grep -q "last batch of one image" "$work/one.log" || fail "a last batch of one i
   fail "the CIFAR tables' recipe does not keep the last batch"
 echo "  --last-batch keep: the partial batch trained on its own images; one image refused"
 
-w="$work/sugg/model.safetensors"
+w="$work/fsugg/model.safetensors"
 lflags="--data fashion --net resnet10_w16 --batch 16 --subset 64 --weights $w --points 5 --range 0.5"
 "$gafcl" landscape $lflags --seed 3 --out "$work/l1.jsonl" 2> "$work/l1.log" || { cat "$work/l1.log" >&2; fail "landscape failed"; }
 "$gafcl" landscape $lflags --seed 3 --out "$work/l2.jsonl" 2> /dev/null || fail "landscape failed again"
@@ -114,7 +146,7 @@ echo "  landscape: deterministic, alpha 0 independent of the direction, wrong we
 # steps.jsonl)
 src=$(cd "$(dirname "$0")/.." && pwd)
 python3 "$src/bench/figures" --gafcl "$gafcl" --out "$work/figures" --fig1 --fig3 "a=$work/l1.jsonl" "$work/l3.jsonl" \
-  --fig5 "$work/sugg" > "$work/figures.log" 2>&1 || { cat "$work/figures.log" >&2; fail "bench/figures failed"; }
+  --fig5 "$work/fsugg" > "$work/figures.log" 2>&1 || { cat "$work/figures.log" >&2; fail "bench/figures failed"; }
 for f in fig1_surfaces fig3_landscape fig5_grad_max; do
   [ "$(head -c 8 "$work/figures/$f.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$f.png is not a PNG"
 done

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gc_checkpoint.h"
@@ -52,6 +53,8 @@ static double alpha_for(const char *gaf, double g) {
   return hi;
 }
 
+static long g_skipped; /* steps of the recording with NaN/Inf gradients (read_grads) */
+
 typedef struct grad_step {
   long step, epoch;
   double max, norm;
@@ -90,7 +93,10 @@ static int read_grads(const char *dir, long epochs, grad_step **out, long *n, ch
   while ((got = getline(&line, &cap, f)) > 0) {
     cJSON *o = cJSON_ParseWithLength(line, (size_t)got);
     const cJSON *ep = cJSON_GetObjectItemCaseSensitive(o, "epoch"), *mx = cJSON_GetObjectItemCaseSensitive(o, "grad_max");
-    const cJSON *run = cJSON_GetObjectItemCaseSensitive(o, "run");
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(o, "run"), *sk = cJSON_GetObjectItemCaseSensitive(o, "skipped");
+    if (cJSON_IsNumber(ep) && ep->valuedouble <= (double)epochs && cJSON_IsNumber(sk) && sk->valuedouble != 0 &&
+        cJSON_IsString(run) && !strcmp(run->valuestring, "none"))
+      g_skipped++;
     if (!o || !cJSON_IsNumber(ep) || ep->valuedouble > (double)epochs || !cJSON_IsNumber(mx) ||
         !cJSON_IsString(run) || strcmp(run->valuestring, "none")) {
       cJSON_Delete(o); /* a skipped step (null statistics) or another run's line */
@@ -136,6 +142,11 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
     fprintf(stderr, "gafcl gaf-suggest: --gaf names the type to propose: arctan, tanh or log\n");
     return 2;
   }
+  if (c->iterations > 0) {
+    fprintf(stderr, "gafcl gaf-suggest: give the recipe's length as --epochs (--iterations counts steps; "
+                    "--suggest-epochs counts epochs of the recipe)\n");
+    return 2;
+  }
   if (c->suggest_epochs > c->epochs) {
     fprintf(stderr, "gafcl gaf-suggest: --suggest-epochs %ld is more than the recipe's --epochs %ld\n", c->suggest_epochs,
             c->epochs);
@@ -145,6 +156,17 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
   int st = cli_start_run(c, CMD_GAF_SUGGEST, "gaf-suggest", &ctx);
   if (st) return st;
   /* the recipe's first epochs, without the GAF and without clipping (the same schedule as the full run) */
+  /* an earlier suggestion in the folder would not match the new recording: gone before it starts */
+  char path[1100];
+  const char *outs[2] = {"gaf-suggest.json", "gaf-config.json"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", c->out, outs[i]);
+    if (unlink(path) != 0 && errno != ENOENT) {
+      fprintf(stderr, "gafcl gaf-suggest: cannot remove the earlier %s: %s\n", path, strerror(errno));
+      gc_ctx_free(ctx);
+      return 1;
+    }
+  }
   gafcl_cfg run = *c;
   snprintf(run.gaf, sizeof run.gaf, "none");
   snprintf(run.clip, sizeof run.clip, "none");
@@ -156,7 +178,15 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
   st = cli_run_training(ctx, &run, "none", &logs, NULL, 0, &r);
   cli_logs_close(&logs);
   gc_ctx_free(ctx);
-  if (st) return cli_fail(st, "gaf-suggest: the recording run failed");
+  int diverged = st == GC_ERR_NUMERIC;
+  if (diverged) {
+    /* a recipe that diverges without the GAF: its recorded steps are the evidence the GAF is for */
+    fprintf(stderr, "gafcl gaf-suggest: the recording run stopped: %s\n(the steps recorded before it are analysed)\n",
+            gc_last_error());
+    gc_clear_error();
+  } else if (st) {
+    return cli_fail(st, "gaf-suggest: the recording run failed");
+  }
 
   grad_step *gs = NULL;
   char **names = NULL;
@@ -184,6 +214,7 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
   }
   double alpha = round_up2(alpha_for(c->gaf, G));
   double beta = round_up2(2.0 / alpha);
+  diverged = diverged || g_skipped > 0;
   double bound = !strcmp(c->gaf, "arctan") ? alpha * PI / 2.0 : !strcmp(c->gaf, "tanh") ? alpha : NAN;
 
   printf("\ngradients of %ld steps (epochs 1-%ld), before any clipping or GAF:\n", n, c->suggest_epochs);
@@ -191,6 +222,7 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
          gs[at].param >= 0 ? names[gs[at].param] : "?");
   printf("  largest |g| in the first %ld steps %.6g, in the second half %.6g%s\n", early, max_early, max_late,
          max_early >= max_late ? " (the largest come early, as the paper observes)" : "");
+  if (g_skipped) printf("  %ld step(s) had NaN/Inf gradients (skipped; not in these figures)\n", g_skipped);
   printf("  the parameters with the largest |g|:\n");
   int *ord = malloc((size_t)(np ? np : 1) * sizeof *ord);
   if (!ord) {
@@ -205,8 +237,19 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
         ord[i] = ord[j], ord[j] = t;
       }
   for (int i = 0; i < np && i < 5; i++) printf("    %-40s %.6g\n", names[ord[i]], pmax[ord[i]]);
-  printf("\nproposed (section IV-B: alpha bounds the largest gradient, alpha * beta > 1):\n");
-  if (isfinite(bound))
+  if (diverged) {
+    /* the gradients of a run going to NaN/Inf bound nothing useful: the paper's first pair instead */
+    alpha = 0.1, beta = 20.0;
+    bound = !strcmp(c->gaf, "arctan") ? alpha * PI / 2.0 : !strcmp(c->gaf, "tanh") ? alpha : NAN;
+    printf("\nthe recording diverged (NaN/Inf gradients): its largest gradients are no guide to alpha;\n"
+           "proposed: the paper's first pair, which bounds every update by lr x %.4g%s\n", isfinite(bound) ? bound : alpha,
+           isfinite(bound) ? "" : " x log1p(beta |g|)");
+  } else {
+    printf("\nproposed (section IV-B: alpha bounds the largest gradient, alpha * beta > 1):\n");
+  }
+  if (diverged)
+    printf("  --gaf %s --gaf-alpha %g --gaf-beta %g   (slope at 0 alpha*beta = %.3g)\n", c->gaf, alpha, beta, alpha * beta);
+  else if (isfinite(bound))
     printf("  --gaf %s --gaf-alpha %g --gaf-beta %g   (bound %.4g >= %.4g, slope at 0 alpha*beta = %.3g)\n", c->gaf, alpha,
            beta, bound, G, alpha * beta);
   else
@@ -240,6 +283,8 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
   cJSON_AddStringToObject(ev, "grad_max_param", gs[at].param >= 0 ? names[gs[at].param] : "?");
   cJSON_AddNumberToObject(ev, "grad_max_first_tenth", max_early);
   cJSON_AddNumberToObject(ev, "grad_max_second_half", max_late);
+  cJSON_AddNumberToObject(ev, "nonfinite_steps", (double)g_skipped);
+  cJSON_AddBoolToObject(ev, "diverged", diverged);
   cJSON_AddItemToObject(ev, "largest_params", top);
   for (int i = 0; i < np && i < 5; i++) {
     cJSON *o = cJSON_CreateObject();
@@ -255,7 +300,6 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
   cJSON_AddItemToObject(doc, "config", cfg);
   cfg = NULL;
   outjs = cJSON_Print(doc);
-  char path[1100];
   if (!outjs) {
     st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "the suggestion");
     goto done;
@@ -283,6 +327,61 @@ done:
   return st ? cli_fail(st, "gaf-suggest") : 0;
 }
 
+/* ---- JSON-lines output: stdout or --out FILE ---- */
+
+/* A regular file (or a new one) is written as FILE.tmp.PID and renamed over FILE once complete, so a kill
+ * leaves the old file (and the next run removes the stale temporary); anything else (a FIFO, a device, a
+ * symbolic link: what it names) is written in place. */
+typedef struct out_file {
+  FILE *f;
+  const char *path; /* "stdout" for stdout */
+  char tmp[1100];   /* "" when written in place */
+} out_file;
+
+static int out_open(out_file *o, const char *path) {
+  memset(o, 0, sizeof *o);
+  o->path = path[0] ? path : "stdout";
+  if (!path[0]) {
+    o->f = stdout;
+    return GC_OK;
+  }
+  struct stat sb;
+  if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    if (S_ISDIR(sb.st_mode)) GC_FAIL(GC_ERR_ARG, "--out %s is a folder", path);
+    if (!(o->f = fopen(path, "w"))) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return GC_OK;
+  }
+  gc_remove_stale_tmp(path);
+  snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
+  if (!(o->f = fopen(o->tmp, "w"))) {
+    int e = errno;
+    o->tmp[0] = '\0';
+    GC_FAIL(GC_ERR_IO, "cannot write %s: %s", path, strerror(e));
+  }
+  return GC_OK;
+}
+
+/* Finish the output (ok: everything was written; else drop the temporary file). */
+static int out_close(out_file *o, int ok) {
+  if (!o->f) return GC_OK;
+  int bad = fflush(o->f) != 0 || ferror(o->f), e = errno;
+  if (o->f == stdout) {
+    o->f = NULL;
+    if (ok && bad) GC_FAIL(GC_ERR_IO, "cannot write to stdout: %s", strerror(e));
+    return GC_OK;
+  }
+  if (!bad && ok && o->tmp[0] && fsync(fileno(o->f)) != 0) bad = 1, e = errno;
+  if (fclose(o->f) != 0 && !bad) bad = 1, e = errno;
+  o->f = NULL;
+  if (o->tmp[0]) {
+    if (ok && !bad && rename(o->tmp, o->path) != 0) bad = 1, e = errno;
+    if (!ok || bad) unlink(o->tmp);
+    o->tmp[0] = '\0';
+  }
+  if (ok && bad) GC_FAIL(GC_ERR_IO, "cannot write %s: %s", o->path, strerror(e));
+  return GC_OK;
+}
+
 /* ---- gafcl gaf-curve ---- */
 
 int cmd_gaf_curve(gafcl_cfg *c) {
@@ -294,33 +393,26 @@ int cmd_gaf_curve(gafcl_cfg *c) {
                     "min(1, threshold / ||g||)); --clip value or a --gaf\n");
     return 2;
   }
-  FILE *f = stdout;
-  char tmp[1100] = "";
-  if (c->out[0]) {
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", c->out, (long)getpid());
-    if (!(f = fopen(tmp, "w"))) {
-      fprintf(stderr, "gafcl gaf-curve: cannot write %s: %s\n", tmp, strerror(errno));
-      return 1;
-    }
+  if (value_clip && t != GC_GAF_NONE) {
+    fprintf(stderr, "gafcl gaf-curve: --clip value draws the clamp alone; leave --gaf none (the optimizer clips "
+                    "before the GAF, gaf-curve shows one function at a time)\n");
+    return 2;
   }
+  out_file o;
+  int st = out_open(&o, c->out);
+  if (st) return cli_fail(st, "gaf-curve");
   /* what the optimizer applies to one gradient element: gafmath.cl's GAF (compiled as C), or the clamp */
   for (long i = 0; i < c->points; i++) {
     double g = -c->range + 2.0 * c->range * (double)i / (double)(c->points - 1);
     float v = value_clip ? fmaxf(-(float)c->clip_threshold, fminf((float)c->clip_threshold, (float)g))
                          : gc_ref_gaf((int)t, (float)c->gaf_alpha, (float)c->gaf_beta, (float)g);
-    fprintf(f, "{\"kind\":\"%s\",\"alpha\":%.9g,\"beta\":%.9g,\"threshold\":%.9g,\"g\":%.9g,\"value\":%.9g}\n",
-            value_clip ? "value-clip" : c->gaf, value_clip ? 0.0 : c->gaf_alpha, value_clip ? 0.0 : c->gaf_beta,
-            value_clip ? c->clip_threshold : 0.0, (double)(float)g, (double)v);
+    if (fprintf(o.f, "{\"kind\":\"%s\",\"alpha\":%.9g,\"beta\":%.9g,\"threshold\":%.9g,\"g\":%.9g,\"value\":%.9g}\n",
+                value_clip ? "value-clip" : c->gaf, value_clip ? 0.0 : c->gaf_alpha, value_clip ? 0.0 : c->gaf_beta,
+                value_clip ? c->clip_threshold : 0.0, (double)(float)g, (double)v) < 0)
+      break; /* out_close reports the error */
   }
-  if (f != stdout) {
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    if (fclose(f) != 0 || bad || rename(tmp, c->out) != 0) {
-      fprintf(stderr, "gafcl gaf-curve: cannot write %s: %s\n", c->out, strerror(errno));
-      unlink(tmp);
-      return 1;
-    }
-  }
-  return 0;
+  st = out_close(&o, 1);
+  return st ? cli_fail(st, "gaf-curve") : 0;
 }
 
 /* ---- gafcl landscape ---- */
@@ -370,8 +462,7 @@ int cmd_landscape(gafcl_cfg *c) {
   gc_task *task = NULL;
   gc_loader *l = NULL;
   float **w0 = NULL, **dir = NULL, *buf = NULL;
-  FILE *f = stdout;
-  char tmp[1100] = "";
+  out_file out = {0};
   int np = 0;
   GC_TRY(cli_load_data(c, 1, &d));
   if (c->subset > 0) gc_data_truncate(&d, (size_t)c->subset);
@@ -418,10 +509,7 @@ int cmd_landscape(gafcl_cfg *c) {
   }
   buf = malloc((most ? most : 1) * sizeof *buf);
   if (!buf) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "weights");
-  if (c->out[0]) {
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", c->out, (long)getpid());
-    if (!(f = fopen(tmp, "w"))) GC_FAIL_GOTO(GC_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  }
+  GC_TRY(out_open(&out, c->out));
   fprintf(stderr, "landscape of %s around %s: %zu images, %ld points in [-%g, %g], direction seed %llu\n", c->net,
           c->weights, d.n, c->points, c->range, c->range, (unsigned long long)c->seed);
   for (long k = 0; k < c->points; k++) {
@@ -447,22 +535,14 @@ int cmd_landscape(gafcl_cfg *c) {
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!line) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "a result line");
-    int bad = fprintf(f, "%s\n", line) < 0 || fflush(f) != 0;
+    int bad = fprintf(out.f, "%s\n", line) < 0 || fflush(out.f) != 0;
     cJSON_free(line);
-    if (bad) GC_FAIL_GOTO(GC_ERR_IO, "cannot write %s: %s", c->out[0] ? tmp : "stdout", strerror(errno));
+    if (bad) GC_FAIL_GOTO(GC_ERR_IO, "cannot write %s: %s", out.path, strerror(errno));
     fprintf(stderr, "  %ld/%ld alpha %+.3f: loss %.5f\n", k + 1, c->points, a, m.v[0]);
   }
-  if (f != stdout) {
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int e = errno;
-    if (fclose(f) != 0) bad = 1;
-    f = stdout;
-    if (bad || rename(tmp, c->out) != 0) GC_FAIL_GOTO(GC_ERR_IO, "cannot write %s: %s", c->out, strerror(bad ? e : errno));
-    tmp[0] = '\0';
-  }
+  GC_TRY(out_close(&out, 1));
 cleanup:
-  if (f != stdout) fclose(f);
-  if (tmp[0]) unlink(tmp);
+  out_close(&out, 0); /* after a failure: the temporary file goes, an earlier result stays */
   for (int i = 0; w0 && i < np; i++) free(w0[i]);
   for (int i = 0; dir && i < np; i++) free(dir[i]);
   free(w0), free(dir), free(buf);

@@ -63,6 +63,31 @@ static int list_dir(const char *dir, int want_dirs, char ***out, size_t *n) {
   return GC_OK;
 }
 
+/* A validation folder ROOT/../val must have the class folders of ROOT/../train, by name: labels are
+ * positions in the sorted list, so another name in the same place would silently mean another class. */
+static int same_classes_as_train(const char *root, char **classes, size_t nc) {
+  int st = 0;
+  char tr[4096];
+  const char *slash = strrchr(root, '/');
+  if (!slash) return GC_OK;
+  snprintf(tr, sizeof tr, "%.*s/train", (int)(slash - root), root);
+  struct stat sb;
+  if (stat(tr, &sb) != 0 || !S_ISDIR(sb.st_mode) || !strcmp(tr, root)) return GC_OK;
+  char **tc = NULL;
+  size_t nt = 0;
+  GC_TRY(list_dir(tr, 1, &tc, &nt));
+  for (size_t i = 0; i < nc || i < nt; i++)
+    if (i >= nc || i >= nt || strcmp(classes[i], tc[i])) {
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "image folders %s and %s: the class folders differ (class %zu is '%s' in one, '%s' in "
+                   "the other); labels follow the sorted class names, so both need the same ones", tr, root, i,
+                   i < nt ? tc[i] : "(none)", i < nc ? classes[i] : "(none)");
+    }
+cleanup:
+  for (size_t i = 0; i < nt; i++) free(tc[i]);
+  free(tc);
+  return st;
+}
+
 int gc_data_folder(gc_dataset *d, const char *root, int size, int train) {
   int st = 0;
   char **classes = NULL, **files = NULL;
@@ -72,10 +97,13 @@ int gc_data_folder(gc_dataset *d, const char *root, int size, int train) {
   GC_TRY(list_dir(root, 1, &classes, &nc));
   if (nc < 2) GC_FAIL_GOTO(GC_ERR_FORMAT, "image folder %s: %zu class folders (at least 2 expected: ROOT/<class>/*.jpg)", root, nc);
   if (nc > 65535) GC_FAIL_GOTO(GC_ERR_FORMAT, "image folder %s: %zu classes", root, nc);
+  if (!train) GC_TRY(same_classes_as_train(root, classes, nc));
   for (size_t c = 0; c < nc; c++) {
     char cdir[4096];
     snprintf(cdir, sizeof cdir, "%s/%s", root, classes[c]);
     GC_TRY(list_dir(cdir, 0, &files, &nf));
+    if (nf == 0) /* as torchvision's ImageFolder: a class without images is an error, not a silent label */
+      GC_FAIL_GOTO(GC_ERR_FORMAT, "image folder %s: class folder '%s' holds no .jpg/.jpeg files", root, classes[c]);
     for (size_t i = 0; i < nf; i++) {
       if (d->n == cap) {
         cap = cap ? 2 * cap : 1024;

@@ -288,6 +288,37 @@ static void test_folder(void) {
   CHECK_STATUS(gc_data_folder(&d, root, 16, 1), GC_ERR_IO);
   CHECK(strstr(gc_last_error(), "pipe.jpg: a named pipe") != NULL);
   unlink(p);
+  /* ROOT/val must have ROOT/train's class folders by name (labels are positions in the sorted list), and
+   * a class folder without images is refused (as torchvision's ImageFolder) */
+  char split[400];
+  const char *tree[3][2] = {{"train", "ant"}, {"train", "bee"}, {"val", "ant"}};
+  for (int i = 0; i < 3; i++) {
+    snprintf(split, sizeof split, "%.300s/iv/%s/%s", dir, tree[i][0], tree[i][1]);
+    snprintf(p, sizeof p, "%s/iv", dir), mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/iv/%s", dir, tree[i][0]), mkdir(p, 0755);
+    mkdir(split, 0755);
+    snprintf(p, sizeof p, "%s/0.jpg", split);
+    write_jpeg(p, 20, 20, 50);
+  }
+  snprintf(p, sizeof p, "%s/iv/val/bzz", dir);
+  mkdir(p, 0755);
+  snprintf(p, sizeof p, "%s/iv/val/bzz/0.jpg", dir);
+  write_jpeg(p, 20, 20, 60);
+  snprintf(p, sizeof p, "%s/iv/val", dir);
+  CHECK_STATUS(gc_data_folder(&d, p, 16, 0), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "'bee'") != NULL && strstr(gc_last_error(), "'bzz'") != NULL);
+  snprintf(p, sizeof p, "%s/iv/val/bzz", dir);
+  char p2[512];
+  snprintf(p2, sizeof p2, "%s/iv/val/bee", dir);
+  CHECK(rename(p, p2) == 0);
+  snprintf(p, sizeof p, "%s/iv/val", dir);
+  CHECK_OK(gc_data_folder(&d, p, 16, 0));
+  gc_data_free(&d);
+  snprintf(p, sizeof p, "%s/iv/train/cow", dir); /* an empty class */
+  mkdir(p, 0755);
+  snprintf(p, sizeof p, "%s/iv/train", dir);
+  CHECK_STATUS(gc_data_folder(&d, p, 16, 1), GC_ERR_FORMAT);
+  CHECK(strstr(gc_last_error(), "'cow' holds no") != NULL);
 }
 
 /* int64 labels as numpy writes them */

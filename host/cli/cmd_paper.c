@@ -403,7 +403,7 @@ int cmd_gaf_curve(gafcl_cfg *c) {
   if (st) return cli_fail(st, "gaf-curve");
   /* what the optimizer applies to one gradient element: gafmath.cl's GAF (compiled as C), or the clamp */
   for (long i = 0; i < c->points; i++) {
-    double g = -c->range + 2.0 * c->range * (double)i / (double)(c->points - 1);
+    double g = c->range * (double)(2 * i - (c->points - 1)) / (double)(c->points - 1);
     float v = value_clip ? fmaxf(-(float)c->clip_threshold, fminf((float)c->clip_threshold, (float)g))
                          : gc_ref_gaf((int)t, (float)c->gaf_alpha, (float)c->gaf_beta, (float)g);
     if (fprintf(o.f, "{\"kind\":\"%s\",\"alpha\":%.9g,\"beta\":%.9g,\"threshold\":%.9g,\"g\":%.9g,\"value\":%.9g}\n",
@@ -513,7 +513,7 @@ int cmd_landscape(gafcl_cfg *c) {
   fprintf(stderr, "landscape of %s around %s: %zu images, %ld points in [-%g, %g], direction seed %llu\n", c->net,
           c->weights, d.n, c->points, c->range, c->range, (unsigned long long)c->seed);
   for (long k = 0; k < c->points; k++) {
-    double a = -c->range + 2.0 * c->range * (double)k / (double)(c->points - 1);
+    double a = c->range * (double)(2 * k - (c->points - 1)) / (double)(c->points - 1);
     for (int i = 0; i < np; i++) {
       const gc_param *p = gc_net_param(net, i);
       size_t n = gc_tensor_numel(&p->w);

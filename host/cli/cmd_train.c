@@ -519,8 +519,8 @@ int cmd_train(gafcl_cfg *c) {
     printf("best test %s %.2f%s, final %.2f%s (%s); ", t->def[t->primary].label, r.res.best,
            t->def[t->primary].percent ? "%" : "", t->v[t->primary], t->def[t->primary].percent ? "%" : "", more);
   }
-  printf("%.1f s per epoch, optimizer %.3f s per epoch; %.0f images/s\n", r.res.epoch_s, r.res.optimizer_s,
-         r.res.images_per_s);
+  printf("%.1f s per epoch, optimizer %.3f s per epoch; %.*f images/s\n", r.res.epoch_s, r.res.optimizer_s,
+         r.res.images_per_s < 10 ? 2 : 0, r.res.images_per_s); /* slow nets on CPUs: not "0 images/s" */
   return 0;
 }
 

@@ -49,21 +49,22 @@ def timer(dev):
 def shape_times(s, dev, iters, run):
     g = torch.Generator().manual_seed(1)
     x = (torch.rand(s["n"], s["c_in"], s["h"], s["w"], generator=g) * 2 - 1).to(dev)
-    w = (torch.rand(s["c_out"], s["c_in"], s["kh"], s["kw"], generator=g) * 2 - 1).to(dev)
+    groups = s.get("groups", 1)  # grouped convolutions (DPN, RegNetX): c_in / groups inputs per output
+    w = (torch.rand(s["c_out"], s["c_in"] // groups, s["kh"], s["kw"], generator=g) * 2 - 1).to(dev)
     b = (torch.rand(s["c_out"], generator=g) * 2 - 1).to(dev) if s["bias"] else None
     dy = (torch.rand(s["n"], s["c_out"], s["ho"], s["wo"], generator=g) * 2 - 1).to(dev)
     stride, pad, dil = (s["sh"], s["sw"]), (s["ph"], s["pw"]), (s["dh"], s["dw"])
     bias_sizes = [s["c_out"]] if s["bias"] else None
     out = {}
     with torch.no_grad():
-        y = F.conv2d(x, w, b, stride, pad, dil)
+        y = F.conv2d(x, w, b, stride, pad, dil, groups)
         if tuple(y.shape) != (s["n"], s["c_out"], s["ho"], s["wo"]):
             raise SystemExit(f"shape {s['first']}: PyTorch gives {tuple(y.shape)}, gafcl {s['ho']}x{s['wo']}")
-        out["forward"] = run(lambda: F.conv2d(x, w, b, stride, pad, dil), iters)
+        out["forward"] = run(lambda: F.conv2d(x, w, b, stride, pad, dil, groups), iters)
 
         def bwd(mask):
-            return lambda: torch.ops.aten.convolution_backward(dy, x, w, bias_sizes, stride, pad, dil, False, [0, 0], 1,
-                                                               mask)
+            return lambda: torch.ops.aten.convolution_backward(dy, x, w, bias_sizes, stride, pad, dil, False, [0, 0],
+                                                               groups, mask)
 
         out["dgrad"] = run(bwd([True, False, False]), iters)
         out["wgrad"] = run(bwd([False, True, bool(s["bias"])]), iters)
@@ -134,7 +135,8 @@ def main():
             t = shape_times(s, dev, a.iters, run)
             entry["shapes"].append({"first": s["first"], **{k: s[k] for k in ("n", "c_in", "h", "w", "c_out", "kh",
                                                                               "kw", "sh", "sw", "ph", "pw", "dh",
-                                                                              "dw", "bias")}, "ms": t})
+                                                                              "dw", "bias")},
+                                    "groups": s.get("groups", 1), "ms": t})
             print(f"{i + 1:3d}/{n:<3d} {s['first']:<44.44s} forward {t['forward']:9.3f}  dgrad {t['dgrad']:9.3f}  "
                   f"wgrad {t['wgrad']:9.3f} ms", flush=True)
         if g.get("form") == "cifar":

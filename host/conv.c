@@ -1103,6 +1103,7 @@ static int conv_grouped(gc_ctx *ctx, const gc_conv *c, const gc_tensor *x, const
   GC_TRY(gc_need_n(w, (size_t)G * wk, what, "w"));
   GC_TRY(gc_need4(y, n, (size_t)c->c_out, ho, wo, what, "y/dy"));
   if (c->bias && b) GC_TRY(gc_need_n(b, (size_t)c->c_out, what, "bias"));
+  if (c->bias && db) GC_TRY(gc_need_n(db, (size_t)c->c_out, what, "db"));
   if (backward && !dx && !dw) GC_FAIL(GC_ERR_ARG, "conv backward: neither dx nor dw given");
   if (dw) GC_TRY(gc_need_n(dw, (size_t)G * wk, what, "dw"));
   if (dx) GC_TRY(gc_need4(dx, n, (size_t)c->c_in, h, wd, what, "dx"));

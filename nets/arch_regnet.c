@@ -15,6 +15,7 @@ static int block(gc_net *net, const char *pre, int x, int w_out, int stride, int
 #define NM(buf, s) (snprintf((buf), sizeof(buf), "%s.%s", pre, (s)), (buf))
   int o = gc_net_conv(net, NM(a, "conv1"), x, w_b, 1, 1, 0, 0, -1);
   o = gc_net_bn(net, NM(a, "bn1"), o, 1, -1);
+  if (w_b % group_width) return gc_net_fail(net, GC_ERR_ARG, "%s: width %d is not a multiple of the group width %d", pre, w_b, group_width);
   o = gc_net_conv_grouped(net, NM(a, "conv2"), o, w_b, 3, stride, 1, w_b / group_width, 0);
   o = gc_net_bn(net, NM(a, "bn2"), o, 1, -1);
   o = gc_net_conv(net, NM(a, "conv3"), o, w_out, 1, 1, 0, 0, -1);

@@ -42,8 +42,8 @@ typedef struct gc_step_report {
   double forward_s, loss_s, backward_s, optimizer_s; /* device time; forward and backward with time_phases */
   /* the gradients of the step, before clipping and the GAF (the optimizer's guard pass computes them;
    * 0 and NULL when it did not run): global 2-norm, largest |g|, the parameter holding it, and per
-   * parameter (gc_net_param order) the largest |g| and the sum of squares at seg_max[2 i] and
-   * seg_max[2 i - 1] (valid until the next step) */
+   * parameter i (gc_net_param order) its largest |g| at seg_max[2 i] (the optimizer's per-segment pairs;
+   * valid until the next step) */
   double grad_norm, grad_max;
   int grad_max_param;     /* -1: none */
   const float *seg_max;

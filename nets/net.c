@@ -498,7 +498,7 @@ size_t gc_net_batch(const gc_net *net) { return net->batch; }
 size_t gc_net_active_batch(const gc_net *net) { return net->active ? net->active : net->batch; }
 
 int gc_net_set_batch(gc_net *net, size_t n) {
-  if (!net->allocated) GC_FAIL(GC_ERR_ARG, "network %s: set the batch of an allocated net", net->spec.name);
+  if (!net->allocated) GC_FAIL(GC_ERR_ARG, "network %s: only an allocated net's batch can be set", net->spec.name);
   if (n < 1 || n > net->batch)
     GC_FAIL(GC_ERR_ARG, "network %s: a batch of %zu images (planned for 1 to %zu)", net->spec.name, n, net->batch);
   /* every activation and its gradient is a tensor (or channel view) of its storage with the batch as its

@@ -176,7 +176,7 @@ static void cls_summary(void *state, char *buf, size_t cap) {
 static int cls_output(void *state, gc_net *net, int i, gc_tensor *view, const char **name) {
   classify *c = state;
   (void)i;
-  size_t d2[2] = {c->batch, c->classes};
+  size_t d2[2] = {gc_net_active_batch(net), c->classes};
   *name = "logits";
   return gc_tensor_reshape(gc_net_output(net), 2, d2, view);
 }

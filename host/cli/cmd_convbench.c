@@ -107,7 +107,8 @@ static int bufs_make(gc_ctx *ctx, const shape *s, bufs *b) {
   int st = 0;
   size_t ho, wo;
   GC_TRY(gc_conv_out(&s->c, s->dims[2], s->dims[3], &ho, &wo));
-  size_t n = s->dims[0], co = (size_t)s->c.c_out, k = (size_t)s->c.c_in * s->c.kh * s->c.kw;
+  size_t G = s->c.groups > 1 ? (size_t)s->c.groups : 1; /* grouped: c_in / G inputs per output */
+  size_t n = s->dims[0], co = (size_t)s->c.c_out, k = (size_t)s->c.c_in / G * s->c.kh * s->c.kw;
   size_t dy[4] = {n, co, ho, wo}, nw = co * k, nb = co, nws = gc_conv_workspace(ctx, &s->c, n, s->dims[2], s->dims[3]);
   gc_arena_init(ctx, &b->ar, "convolution benchmark");
   GC_TRY(gc_arena_reserve(&b->ar, &b->x, 4, s->dims));
@@ -163,7 +164,8 @@ cleanup:
 static double conv_flops(const shape *s) {
   size_t ho = 0, wo = 0;
   if (gc_conv_out(&s->c, s->dims[2], s->dims[3], &ho, &wo)) gc_clear_error();
-  return 2.0 * (double)s->dims[0] * (double)s->c.c_out * (double)(ho * wo) * (double)s->c.c_in * s->c.kh * s->c.kw;
+  double G = s->c.groups > 1 ? (double)s->c.groups : 1.0;
+  return 2.0 * (double)s->dims[0] * (double)s->c.c_out * (double)(ho * wo) * ((double)s->c.c_in / G) * s->c.kh * s->c.kw;
 }
 
 /* --nets as names */
@@ -213,8 +215,10 @@ static int bench_conv(gc_ctx *ctx, const gafcl_cfg *c) {
     cJSON_AddItemToArray(js, o);
     cJSON_AddStringToObject(o, "first", s->first);
     const int iv[] = {(int)s->dims[0], s->c.c_in, (int)s->dims[2], (int)s->dims[3], s->c.c_out, s->c.kh, s->c.kw,
-                      s->c.sh, s->c.sw, s->c.ph, s->c.pw, s->c.dh, s->c.dw, s->c.bias, (int)ho, (int)wo};
-    const char *ik[] = {"n", "c_in", "h", "w", "c_out", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw", "bias", "ho", "wo"};
+                      s->c.sh, s->c.sw, s->c.ph, s->c.pw, s->c.dh, s->c.dw, s->c.bias, (int)ho, (int)wo,
+                      s->c.groups > 1 ? s->c.groups : 1};
+    const char *ik[] = {"n",  "c_in", "h",  "w",  "c_out", "kh", "kw", "sh", "sw",
+                        "ph", "pw",   "dh", "dw", "bias",  "ho", "wo", "groups"};
     for (size_t q = 0; q < sizeof iv / sizeof iv[0]; q++) cJSON_AddNumberToObject(o, ik[q], iv[q]);
     cJSON_AddNumberToObject(o, "flops", conv_flops(s));
     cJSON *jc = cJSON_AddObjectToObject(o, "count"), *jd = cJSON_AddObjectToObject(o, "dgrad_count");
@@ -256,7 +260,9 @@ static int bench_conv(gc_ctx *ctx, const gafcl_cfg *c) {
       break;
     }
     char desc[96], algos[96];
-    snprintf(desc, sizeof desc, "%d->%d %dx%d/%d %zux%zu", s->c.c_in, s->c.c_out, s->c.kh, s->c.kw, s->c.sh,
+    char gs[16] = "";
+    if (s->c.groups > 1) snprintf(gs, sizeof gs, " g%d", s->c.groups);
+    snprintf(desc, sizeof desc, "%d->%d %dx%d/%d%s %zux%zu", s->c.c_in, s->c.c_out, s->c.kh, s->c.kw, s->c.sh, gs,
              s->dims[2], s->dims[3]);
     snprintf(algos, sizeof algos, "%.8s/%.8s/%.8s", chosen_name[1], chosen_name[2], chosen_name[3]);
     printf("%3d/%-3d %-22s %-36.36s %-26s %10.3f %10.3f %10.3f\n", i + 1, ns, desc, s->first, algos, chosen_ms[1],

@@ -128,7 +128,8 @@ static int read_grads(const char *dir, long epochs, grad_step **out, long *n, ch
     }
     cJSON_Delete(o);
   }
-  if (*n == 0) GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: no step with gradient statistics in the first %ld epoch(s)", path, epochs);
+  if (*n == 0 && g_skipped == 0)
+    GC_FAIL_GOTO(GC_ERR_FORMAT, "%s: no step with gradient statistics in the first %ld epoch(s)", path, epochs);
 cleanup:
   if (f) fclose(f);
   free(line);
@@ -140,6 +141,10 @@ cleanup:
 int cmd_gaf_suggest(gafcl_cfg *c) {
   if (!strcmp(c->gaf, "none")) {
     fprintf(stderr, "gafcl gaf-suggest: --gaf names the type to propose: arctan, tanh or log\n");
+    return 2;
+  }
+  if (!c->out[0]) {
+    fprintf(stderr, "gafcl gaf-suggest: --out DIR is needed (the recording's run folder)\n");
     return 2;
   }
   if (c->iterations > 0) {
@@ -195,8 +200,24 @@ int cmd_gaf_suggest(gafcl_cfg *c) {
   int np = 0;
   char *cfgjs = NULL, *outjs = NULL;
   cJSON *doc = NULL, *cfg = NULL;
+  g_skipped = 0;
   st = read_grads(c->out, c->suggest_epochs, &gs, &n, &names, &pmax, &np);
   if (st) goto done;
+  if (n == 0) { /* every recorded step went to NaN/Inf: no finite gradient to show */
+    printf("\nevery recorded step (%ld) had NaN/Inf gradients: the recording diverged from its first step;\n"
+           "proposed: the paper's first pair\n  --gaf %s --gaf-alpha 0.1 --gaf-beta 20\n", g_skipped, c->gaf);
+    gafcl_cfg full = *c;
+    full.gaf_alpha = 0.1, full.gaf_beta = 20;
+    full.out[0] = '\0';
+    cfgjs = cli_cfg_json(&full, CMD_TRAIN, 1);
+    char p2[1100];
+    snprintf(p2, sizeof p2, "%s/gaf-config.json", c->out);
+    if (!cfgjs) st = gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "the configuration");
+    else if (gc_write_file_atomic(p2, cfgjs, strlen(cfgjs)) != 0)
+      st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "cannot write %s: %s", p2, strerror(errno));
+    else printf("\nwritten: %s (train with: gafcl train --config %s)\n", p2, p2);
+    goto done;
+  }
   /* the largest gradient and where; when in the recorded steps it came */
   long at = 0;
   for (long i = 1; i < n; i++)

@@ -158,7 +158,8 @@ int cmd_reproduce(gafcl_cfg *base) {
       c.seed = base->seed + (unsigned long long)s;
       snprintf(c.gaf, sizeof c.gaf, "%s", vs[v].gaf);
       if (vs[v].alpha > 0) c.gaf_alpha = vs[v].alpha, c.gaf_beta = vs[v].beta;
-      snprintf(c.clip, sizeof c.clip, "%s", vs[v].clip ? vs[v].clip : "none");
+      if (table == 1) /* Table I's rows set the clipping; the other tables keep --clip as given */
+        snprintf(c.clip, sizeof c.clip, "%s", vs[v].clip ? vs[v].clip : "none");
       double pv = paper(table, base->net, base->data, v);
       c.paper_top1 = isnan(pv) ? 0.0 : pv;
       char tag[64], vname[48];

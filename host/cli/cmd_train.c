@@ -199,16 +199,24 @@ static int write_params_json(const char *dir, const gc_net *net) {
   cJSON *a = cJSON_CreateArray();
   for (int i = 0; a && i < gc_net_nparams(net); i++) {
     const gc_param *p = gc_net_param(net, i);
-    cJSON *o = cJSON_CreateObject(), *sh = cJSON_CreateArray();
-    if (!o || !sh || !cJSON_AddItemToArray(a, o) || !cJSON_AddStringToObject(o, "name", p->name) ||
-        !cJSON_AddItemToObject(o, "shape", sh)) {
+    /* each object built whole before the array takes it (then the array owns it) */
+    cJSON *o = cJSON_CreateObject(), *sh = cJSON_CreateIntArray((const int[4]){(int)p->dims[0], (int)p->dims[1],
+                                                                              (int)p->dims[2], (int)p->dims[3]},
+                                                                p->ndim);
+    int named = o && sh && cJSON_AddStringToObject(o, "name", p->name) != NULL;
+    if (!named || !cJSON_AddItemToObject(o, "shape", sh)) { /* sh not attached: both go */
       cJSON_Delete(o);
       cJSON_Delete(sh);
       cJSON_Delete(a);
       a = NULL;
       break;
     }
-    for (int d = 0; d < p->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)p->dims[d]));
+    if (!cJSON_AddItemToArray(a, o)) { /* o owns sh */
+      cJSON_Delete(o);
+      cJSON_Delete(a);
+      a = NULL;
+      break;
+    }
   }
   char *js = a ? cJSON_PrintUnformatted(a) : NULL;
   cJSON_Delete(a);
@@ -393,8 +401,11 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   spec.classes = tr.det ? tr.classes + 1 : tr.classes; /* detection: the background too */
   const gc_task_kind *kind = gc_task_for(&spec);
   gafcl_cfg cc = *c; /* --iterations: whole epochs of this training set */
+  /* the last partial training batch: dropped (the default), or kept and trained on its images alone
+   * (the trainer runs the net on a smaller batch: batch statistics over those images only) */
+  int keep_last = !strcmp(c->last_batch, "keep") && tr.n % (size_t)c->batch != 0;
   if (c->iterations > 0) {
-    long nb = (long)(tr.n / (size_t)c->batch);
+    long nb = (long)(tr.n / (size_t)c->batch) + keep_last;
     cc.epochs = (c->iterations + nb - 1) / nb;
     if (cc.epochs > 1000000)
       GC_FAIL_GOTO(GC_ERR_ARG, "--iterations %ld: %ld epochs of %ld batches; at most 1000000 epochs", c->iterations,
@@ -412,9 +423,6 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   gc_augment aug_tr = {cifar && c->augment ? 4 : 0, cifar && c->augment, 1}, aug_te = {0, 0, 1};
   GC_TRY(gc_loader_create(&tr, (size_t)c->batch, 1, &aug_tr, c->seed, 4, &ltr));
   GC_TRY(gc_loader_create(&te, (size_t)c->batch, 0, &aug_te, c->seed, 4, &lte));
-  /* the last partial training batch: dropped (the default), or kept and trained on its images alone
-   * (the trainer runs the net on a smaller batch: batch statistics over those images only) */
-  int keep_last = !strcmp(c->last_batch, "keep") && tr.n % (size_t)c->batch != 0;
   if (keep_last && tr.det)
     GC_FAIL_GOTO(GC_ERR_ARG, "--last-batch keep: detection trains on whole batches only (--last-batch drop)");
   if (keep_last && tr.n % (size_t)c->batch == 1)

@@ -19,6 +19,12 @@ done
 n=$(grep -c '"first"' "$tmp/c.json")
 [ "$n" -ge 7 ] || bad "bench-conv found $n shapes, expected at least 7"
 
+# grouped convolutions (RegNetX): weights of c_in / groups per output, the groups in the JSON
+"$g" bench-conv --nets regnetx_200mf --batch 2 --size 16 --iters 1 --out "$tmp/g.json" > "$tmp/gout" 2>&1 ||
+  bad "bench-conv on a grouped net exit $?: $(tail -2 "$tmp/gout")"
+grep -q '"groups":[[:space:]]*46' "$tmp/g.json" || bad "bench-conv JSON lacks RegNetX's 46 groups"
+grep -q "368->368 3x3/2 g46" "$tmp/gout" || bad "bench-conv does not show the groups"
+
 # a forced algorithm is what every supported pass reports as chosen
 "$g" bench-conv --nets resnet10_w16 --batch 2 --iters 1 --conv-algo im2col_vgemm --out "$tmp/f.json" > /dev/null 2>&1 ||
   bad "bench-conv --conv-algo exit $?"

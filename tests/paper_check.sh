@@ -145,7 +145,9 @@ echo "  landscape: deterministic, alpha 0 independent of the direction, wrong we
 # the figures from these files (bench/figures: Fig. 1 from gaf-curve, Fig. 3 from landscape, Fig. 5 from
 # steps.jsonl)
 src=$(cd "$(dirname "$0")/.." && pwd)
-python3 "$src/bench/figures" --gafcl "$gafcl" --out "$work/figures" --fig1 --fig3 "a=$work/l1.jsonl" "$work/l3.jsonl" \
+py=python3 # the python with matplotlib (Debian's, where python3 on the PATH is another one)
+python3 -c 'import matplotlib' 2> /dev/null || py=/usr/bin/python3
+"$py" "$src/bench/figures" --gafcl "$gafcl" --out "$work/figures" --fig1 --fig3 "a=$work/l1.jsonl" "$work/l3.jsonl" \
   --fig5 "$work/fsugg" > "$work/figures.log" 2>&1 || { cat "$work/figures.log" >&2; fail "bench/figures failed"; }
 for f in fig1_surfaces fig3_landscape fig5_grad_max; do
   [ "$(head -c 8 "$work/figures/$f.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "$f.png is not a PNG"

@@ -457,7 +457,10 @@ int main(int argc, char **argv) {
      * 1e-7), which moves that tensor's norm by a few percent, as for ResNet-50 */
     whole_net(ctx, "googlenet", 0, 16, 0, 6e-2);
     whole_net(ctx, "dpn26", 0, 16, 0, 1e-3);
-    whole_net(ctx, "regnetx_200mf", 0, 16, 1, 1e-3);
+    /* RegNetX's last stage runs on 2x2 maps: batch norm over 8 values per channel, where a ReLU decision
+     * within rounding of zero can flip between float and double (seen on rusticl, whose convolutions sum
+     * in another order: 1-2.5% in norm from layer4.1 down, the logits within 3e-6); as ResNet-50 */
+    whole_net(ctx, "regnetx_200mf", 0, 16, 1, 6e-2);
   }
   whole_net(ctx, "densenet_cifar", 0, 16, !small, 1e-3);
   gc_ctx_free(ctx);

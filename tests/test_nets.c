@@ -319,6 +319,17 @@ static void whole_net(gc_ctx *ctx, const char *name, int imagenet, int hw, int f
   free(xf), free(lab), free(x), free(lref), free(dl), free(lg), free(dlf);
 }
 
+/* two device tensors of the same size hold the same bits (else says which) */
+static int same_bits(gc_ctx *ctx, const gc_tensor *a, const gc_tensor *b, const char *net, const char *what) {
+  size_t n = gc_tensor_numel(a);
+  float *va = malloc(n * sizeof *va), *vb = malloc(n * sizeof *vb);
+  int same = va && vb && gc_tensor_read(ctx, a, va, n) == GC_OK && gc_tensor_read(ctx, b, vb, n) == GC_OK &&
+             !memcmp(va, vb, n * sizeof *va);
+  if (!same) fprintf(stderr, "  %s: %s differs on a smaller batch\n", net, what);
+  free(va), free(vb);
+  return same;
+}
+
 /* A net planned for 5 images run on 3 (gc_net_set_batch: a last partial batch) computes exactly what a
  * net planned for 3 does: the logits, every parameter gradient and the running statistics, bit for bit;
  * then it runs on 5 again. */
@@ -366,22 +377,10 @@ static void test_active_batch(gc_ctx *ctx) {
     CHECK_OK(gc_tensor_read(ctx, gc_net_output(b), ob, 21));
     CHECK(!memcmp(oa, ob, sizeof oa));
     int same = 1;
-    for (int i = 0; i < gc_net_nparams(a) && same; i++) {
-      size_t n = gc_tensor_numel(&gc_net_param(a, i)->g);
-      float *ga = malloc(n * sizeof *ga), *gb = malloc(n * sizeof *gb);
-      CHECK_OK(gc_tensor_read(ctx, &gc_net_param(a, i)->g, ga, n));
-      CHECK_OK(gc_tensor_read(ctx, &gc_net_param(b, i)->g, gb, n));
-      if (memcmp(ga, gb, n * sizeof *ga)) fprintf(stderr, "  %s: %s's gradient differs on a smaller batch\n", names[k], gc_net_param(a, i)->name), same = 0;
-      free(ga), free(gb);
-    }
-    for (int i = 0; i < gc_net_nbuffers(a) && same; i++) {
-      size_t n = gc_tensor_numel(&gc_net_buffer(a, i)->t);
-      float *ga = malloc(n * sizeof *ga), *gb = malloc(n * sizeof *gb);
-      CHECK_OK(gc_tensor_read(ctx, &gc_net_buffer(a, i)->t, ga, n));
-      CHECK_OK(gc_tensor_read(ctx, &gc_net_buffer(b, i)->t, gb, n));
-      if (memcmp(ga, gb, n * sizeof *ga)) fprintf(stderr, "  %s: %s differs on a smaller batch\n", names[k], gc_net_buffer(a, i)->name), same = 0;
-      free(ga), free(gb);
-    }
+    for (int i = 0; i < gc_net_nparams(a) && same; i++)
+      same = same_bits(ctx, &gc_net_param(a, i)->g, &gc_net_param(b, i)->g, names[k], gc_net_param(a, i)->name);
+    for (int i = 0; i < gc_net_nbuffers(a) && same; i++)
+      same = same_bits(ctx, &gc_net_buffer(a, i)->t, &gc_net_buffer(b, i)->t, names[k], gc_net_buffer(a, i)->name);
     CHECK(same);
     /* the whole batch again */
     CHECK_OK(gc_net_set_batch(a, 5));

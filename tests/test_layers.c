@@ -722,6 +722,54 @@ static void test_conv_choice(void) {
   CHECK(system(cmd) == 0);
 }
 
+/* The add and ReLU of DPN's dual path on channel views (each with its own image stride): y = relu(a + b)
+ * and relu(a) against the same float arithmetic on the host, bit for bit, the channels around the output
+ * view untouched; the backward dx (+)= y > 0 ? dy : 0 likewise (ReLU's gradient, whose finite-difference
+ * test is test_elementwise's); a view of another shape refused. */
+static void test_view_add(gc_ctx *ctx) {
+  const size_t N = 3, H = 5, W = 4, P = H * W, C = 3;
+  tset s;
+  ts_init(ctx, &s);
+  float *a = rand_f(N * 5 * P, 71, 1.0f), *b = rand_f(N * 4 * P, 72, 1.0f), *dy = rand_f(N * 6 * P, 73, 1.0f);
+  float *dx0 = rand_f(N * 5 * P, 74, 1.0f);
+  gc_tensor *A = TS4(&s, N, 5, H, W, a), *B = TS4(&s, N, 4, H, W, b), *Y = TS4(&s, N, 6, H, W, NULL);
+  gc_tensor *DY = TS4(&s, N, 6, H, W, dy), *DX = TS4(&s, N, 5, H, W, dx0), *Bad = TS4(&s, N, 3, H, 3, NULL);
+  ts_commit(ctx, &s);
+  gc_tensor av, bv, yv, dyv, dxv;
+  CHECK_OK(gc_tensor_channels(A, 1, C, &av));  /* a's channels 1..3 */
+  CHECK_OK(gc_tensor_channels(B, 0, C, &bv));  /* b's channels 0..2 */
+  CHECK_OK(gc_tensor_channels(Y, 2, C, &yv));  /* into y's channels 2..4 */
+  CHECK_OK(gc_tensor_channels(DY, 2, C, &dyv));
+  CHECK_OK(gc_tensor_channels(DX, 1, C, &dxv));
+  for (int pass = 0; pass < 2; pass++) { /* relu(a + b), then relu(a) alone */
+    CHECK_OK(gc_view_add_forward(ctx, &av, pass ? NULL : &bv, &yv, 1));
+    CHECK_OK(gc_view_add_backward(ctx, &yv, &dyv, &dxv, 1, pass)); /* the second pass accumulates */
+    float *y = ts_read(ctx, Y), *dx = ts_read(ctx, DX);
+    int ok = 1;
+    for (size_t n = 0; n < N; n++)
+      for (size_t c = 0; c < 6; c++)
+        for (size_t p = 0; p < P; p++) {
+          float got = y[(n * 6 + c) * P + p], want = 0.0f;
+          if (c >= 2 && c < 2 + C) {
+            float v = a[(n * 5 + c - 1) * P + p] + (pass ? 0.0f : b[(n * 4 + c - 2) * P + p]);
+            want = v < 0.0f ? 0.0f : v;
+            float g = want > 0.0f ? dy[(n * 6 + c) * P + p] : 0.0f;
+            size_t xi = (n * 5 + c - 1) * P + p;
+            dx0[xi] = pass ? dx0[xi] + g : g; /* the host's dx, as the device should have it */
+          }
+          ok &= got == want;
+        }
+    for (size_t i = 0; i < N * 5 * P; i++) ok &= dx[i] == dx0[i];
+    if (!ok) fprintf(stderr, "  view add (pass %d): device and host differ\n", pass);
+    CHECK(ok);
+    free(y), free(dx);
+  }
+  CHECK_STATUS(gc_view_add_forward(ctx, &av, Bad, &yv, 1), GC_ERR_ARG);
+  CHECK_STATUS(gc_view_add_backward(ctx, &yv, Bad, &dxv, 1, 0), GC_ERR_ARG);
+  ts_free(&s);
+  free(a), free(b), free(dy), free(dx0);
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--small")) small = 1;
@@ -732,6 +780,7 @@ int main(int argc, char **argv) {
   test_bn(ctx);
   test_pool(ctx);
   test_elementwise(ctx);
+  test_view_add(ctx);
   test_linear(ctx);
   xent_case(ctx, 5, 10);
   if (!small) {

@@ -128,6 +128,15 @@ typedef struct gc_loader gc_loader;
  * keeps the set's order (evaluation). */
 int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_augment *aug, uint64_t seed,
                      int depth, gc_loader **out);
+/* A data-parallel run's loader: `gbatch` is the global batch; this process (rank of nranks) gets its share
+ * of each global batch of the epoch's order (gc_shard of the batch's real images: the first ranks take one
+ * more when it does not divide), padded by wrapping around to gc_shard(gbatch)'s count. Augmentation is
+ * keyed by the global position, so any number of processes sees the images a single one would. */
+int gc_loader_create_shard(const gc_dataset *d, size_t gbatch, int rank, int nranks, int shuffle,
+                           const gc_augment *aug, uint64_t seed, int depth, gc_loader **out);
+/* Rank `rank`'s share of n items split over nranks: [*offset, *offset + *count), the first n % nranks
+ * ranks one more. */
+void gc_shard(size_t n, int rank, int nranks, size_t *offset, size_t *count);
 /* Batches per epoch (the last one padded); floats of targets per image. */
 size_t gc_loader_batches(const gc_loader *l);
 size_t gc_loader_target_dim(const gc_loader *l);

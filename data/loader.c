@@ -17,6 +17,8 @@ typedef struct slot {
 struct gc_loader {
   const gc_dataset *d;
   size_t batch, nbatches;
+  size_t gbatch;      /* the global batch of a data-parallel run (== batch for one process) */
+  int rank, nranks;   /* this process's share of every global batch */
   int shuffle;
   gc_augment aug;
   size_t tdim;        /* target floats per image */
@@ -133,10 +135,15 @@ static void *producer(void *arg) {
     int gen = l->generation;
     slot *s = &l->slots[b % l->depth];
     pthread_mutex_unlock(&l->mu);
-    size_t real = 0;
+    size_t real = 0, first = (size_t)b * l->gbatch, T = l->d->n - first;
+    if (T > l->gbatch) T = l->gbatch; /* the global batch's real images */
+    size_t off, cnt;
+    gc_shard(T, l->rank, l->nranks, &off, &cnt);
     for (size_t k = 0; k < l->batch; k++) {
-      size_t pos = (size_t)b * l->batch + k;
-      if (pos < l->d->n) real++;
+      /* this rank's images of the global batch, then padding (not counted real; positions past the set wrap
+       * around) */
+      size_t pos = first + off + k;
+      if (k < cnt) real++;
       assemble(l, epoch, pos, s->images + k * per, s->targets + k * l->tdim);
     }
     pthread_mutex_lock(&l->mu);
@@ -150,10 +157,26 @@ static void *producer(void *arg) {
   return NULL;
 }
 
+void gc_shard(size_t n, int rank, int nranks, size_t *offset, size_t *count) {
+  size_t r = (size_t)rank, q = n / (size_t)nranks, m = n % (size_t)nranks;
+  *offset = r * q + (r < m ? r : m);
+  *count = q + (r < m ? 1 : 0);
+}
+
 int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_augment *aug, uint64_t seed,
                      int depth, gc_loader **out) {
+  return gc_loader_create_shard(d, batch, 0, 1, shuffle, aug, seed, depth, out);
+}
+
+int gc_loader_create_shard(const gc_dataset *d, size_t gbatch, int rank, int nranks, int shuffle,
+                           const gc_augment *aug, uint64_t seed, int depth, gc_loader **out) {
   *out = NULL;
-  if (d->n == 0 || batch == 0) GC_FAIL(GC_ERR_ARG, "loader: %zu images, batch %zu", d->n, batch);
+  if (nranks < 1 || rank < 0 || rank >= nranks) GC_FAIL(GC_ERR_ARG, "loader: rank %d of %d", rank, nranks);
+  if (d->n == 0 || gbatch < (size_t)nranks)
+    GC_FAIL(GC_ERR_ARG, "loader: %zu images, a global batch of %zu for %d processes (at least one image each)", d->n,
+            gbatch, nranks);
+  size_t off, batch;
+  gc_shard(gbatch, rank, nranks, &off, &batch);
   if (!d->targets && !d->labels && !d->det) GC_FAIL(GC_ERR_ARG, "loader: %s has neither labels nor targets", d->name);
   if (d->targets && (d->paths || (aug && (aug->crop_pad > 0 || aug->flip))))
     GC_FAIL(GC_ERR_ARG, "loader: %s: crops and flips would not transform its task's targets", d->name);
@@ -161,7 +184,10 @@ int gc_loader_create(const gc_dataset *d, size_t batch, int shuffle, const gc_au
   if (!l) GC_FAIL(GC_ERR_HOST_MEM, "loader");
   l->d = d;
   l->batch = batch;
-  l->nbatches = (d->n + batch - 1) / batch;
+  l->gbatch = gbatch;
+  l->rank = rank;
+  l->nranks = nranks;
+  l->nbatches = (d->n + gbatch - 1) / gbatch;
   l->shuffle = shuffle;
   if (aug) l->aug = *aug;
   l->tdim = d->det ? GC_DET_TARGET_DIM : d->targets ? (d->target_dim ? d->target_dim : 1) : 1;

@@ -214,6 +214,7 @@ const char *gc_status_name(int status) {
     N(GC_ERR_BUILD, "GC_ERR_BUILD");
     N(GC_ERR_FORMAT, "GC_ERR_FORMAT");
     N(GC_ERR_NUMERIC, "GC_ERR_NUMERIC");
+    N(GC_ERR_COMM, "GC_ERR_COMM");
 #undef N
   default:
     return "UNKNOWN_STATUS";

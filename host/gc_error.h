@@ -25,6 +25,7 @@ enum {
   GC_ERR_BUILD = -3007,       /* a kernel program failed to build (the message holds the log) */
   GC_ERR_FORMAT = -3008,      /* malformed input data */
   GC_ERR_NUMERIC = -3009,     /* a check of numeric results failed */
+  GC_ERR_COMM = -3010,        /* a collective across processes failed or timed out (MPI runs) */
 };
 
 /* The symbolic name of a status code: "CL_OUT_OF_RESOURCES", "CLBlastInvalidLeadDimA", "GC_ERR_ARG". */

@@ -69,6 +69,15 @@ int gc_tensor_dense(const gc_tensor *t);
 int gc_tensor_write(gc_ctx *ctx, const gc_tensor *t, const float *host, size_t count);
 int gc_tensor_read(gc_ctx *ctx, const gc_tensor *t, float *host, size_t count);
 
+/* Non-blocking transfers between elements [offset, offset + count) of a committed arena and host memory,
+ * enqueued behind the queue's work and flushed: the host goes on while the device works. host must stay
+ * valid (and, for a write, unchanged) until *ev completes; ev may be NULL (then no event is kept). */
+int gc_arena_read_async(gc_ctx *ctx, gc_arena *a, size_t offset, size_t count, float *host, cl_event *ev);
+int gc_arena_write_async(gc_ctx *ctx, gc_arena *a, size_t offset, size_t count, const float *host, cl_event *ev);
+/* Wait until ev has completed (polling with short sleeps: no core kept spinning while kernels run on
+ * it), then release it. A failed command gives its status with `what` in the message. */
+int gc_event_wait(cl_event ev, const char *what);
+
 #ifdef __cplusplus
 }
 #endif

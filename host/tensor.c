@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 int gc_arena_init(gc_ctx *ctx, gc_arena *a, const char *name) {
   memset(a, 0, sizeof *a);
@@ -223,5 +224,56 @@ int gc_tensor_read(gc_ctx *ctx, const gc_tensor *t, float *host, size_t count) {
                             host, 0, NULL, NULL),
         "arena '%s', offset %zu, %zu elements", t->arena->name, t->offset, count);
 cleanup:
+  return st;
+}
+
+static int check_range(const gc_arena *a, size_t offset, size_t count, const char *what) {
+  if (!a || !a->buf) GC_FAIL(GC_ERR_ARG, "%s of an arena that is not allocated", what);
+  if (offset > a->capacity || count > a->capacity - offset)
+    GC_FAIL(GC_ERR_ARG, "%s at offset %zu +%zu beyond arena '%s' (%zu elements)", what, offset, count, a->name,
+            a->capacity);
+  return GC_OK;
+}
+
+int gc_arena_read_async(gc_ctx *ctx, gc_arena *a, size_t offset, size_t count, float *host, cl_event *ev) {
+  int st = check_range(a, offset, count, "asynchronous read");
+  if (ev) *ev = NULL;
+  if (st) return st;
+  if (count == 0) return GC_OK; /* no event: nothing to wait for */
+  GC_CL(clEnqueueReadBuffer(ctx->queue, a->buf, CL_FALSE, offset * sizeof(float), count * sizeof(float), host, 0, NULL,
+                            ev),
+        "arena '%s', offset %zu, %zu elements", a->name, offset, count);
+  GC_CL(clFlush(ctx->queue), "after a read from arena '%s'", a->name);
+cleanup:
+  return st;
+}
+
+int gc_arena_write_async(gc_ctx *ctx, gc_arena *a, size_t offset, size_t count, const float *host, cl_event *ev) {
+  int st = check_range(a, offset, count, "asynchronous write");
+  if (ev) *ev = NULL;
+  if (st) return st;
+  if (count == 0) return GC_OK;
+  GC_CL(clEnqueueWriteBuffer(ctx->queue, a->buf, CL_FALSE, offset * sizeof(float), count * sizeof(float), host, 0,
+                             NULL, ev),
+        "arena '%s', offset %zu, %zu elements", a->name, offset, count);
+  GC_CL(clFlush(ctx->queue), "after a write to arena '%s'", a->name);
+cleanup:
+  return st;
+}
+
+int gc_event_wait(cl_event ev, const char *what) {
+  int st = 0;
+  if (!ev) return GC_OK;
+  for (long polls = 0;; polls++) {
+    cl_int status = 0;
+    GC_CL(clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL), "%s", what);
+    if (status < 0) GC_CL(status, "%s", what);
+    if (status == CL_COMPLETE) break;
+    /* 20 us at first, then 200 us: short enough for the transfers of a step, no spinning core */
+    struct timespec ts = {0, polls < 50 ? 20000L : 200000L};
+    nanosleep(&ts, NULL);
+  }
+cleanup:
+  clReleaseEvent(ev);
   return st;
 }

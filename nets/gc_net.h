@@ -144,6 +144,16 @@ int gc_net_init(gc_ctx *ctx, gc_net *net, uint64_t seed);
 int gc_net_forward(gc_ctx *ctx, gc_net *net, int training);
 /* Backward from the output's gradient: parameter gradients are ADDED to (zero them with gc_net_zero_grad). */
 int gc_net_backward(gc_ctx *ctx, gc_net *net);
+/* gc_net_backward calling hook(user, i) after the backward of layer i has been enqueued (layers go in
+ * reverse order; the device may still be running them). A nonzero return ends the pass with it. */
+int gc_net_backward_hooked(gc_ctx *ctx, gc_net *net, int (*hook)(void *user, int layer), void *user);
+/* The layer whose backward writes parameter i's gradient. */
+int gc_net_param_layer(const gc_net *net, int i);
+/* Batch norm in training passes: 0 (the default) normalises with the batch's statistics and updates the
+ * running ones; 1 (frozen) normalises with the running statistics, as in evaluation, and changes neither
+ * them nor the counters (the backward pass then treats mean and variance as constants). */
+void gc_net_set_bn_frozen(gc_net *net, int frozen);
+int gc_net_bn_frozen(const gc_net *net);
 int gc_net_zero_grad(gc_ctx *ctx, gc_net *net);
 
 /* Per-layer device time. gc_net_profile(net, 1) starts (and zeroes) a profile: from then on every layer of

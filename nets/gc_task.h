@@ -59,6 +59,12 @@ typedef struct gc_task_kind {
   int (*output)(void *state, gc_net *net, int i, gc_tensor *view, const char **name);
   /* more members of an evaluation's metrics line (each with a leading comma: per-class AP), or NULL */
   void (*detail_json)(void *state, char *buf, size_t cap);
+  /* the pass's accumulators as nsums numbers that add up across processes (data-parallel runs: each
+   * evaluates its share, the sums are added in rank order and set back before gc_task_metrics); 0/NULL
+   * for a task whose accumulators do not combine that way (its runs stay on one process) */
+  int nsums;
+  void (*sums_get)(void *state, double *out);
+  void (*sums_set)(void *state, const double *in);
 } gc_task_kind;
 
 /* Image classification: the target is the class index (as a float); mean softmax cross-entropy;
@@ -86,6 +92,10 @@ gc_net *gc_task_net(const gc_task *t);
 int gc_task_set_targets(gc_ctx *ctx, gc_task *t, const float *targets);
 int gc_task_loss(gc_ctx *ctx, gc_task *t, int grad, size_t valid, double *loss);
 void gc_task_reset(gc_task *t);
+/* The kind's accumulators as sums (nsums numbers; 0 when it has none: see gc_task_kind) */
+int gc_task_nsums(const gc_task *t);
+void gc_task_sums_get(gc_task *t, double *out);
+void gc_task_sums_set(gc_task *t, const double *in);
 void gc_task_metrics(gc_task *t, int train, gc_metrics *out);
 void gc_task_summary(gc_task *t, char *buf, size_t cap);
 int gc_task_output(gc_task *t, int i, gc_tensor *view, const char **name);

@@ -28,6 +28,21 @@ typedef struct gc_batch_source {
   int (*next)(void *impl, const float **images, const float **targets, size_t *real);
 } gc_batch_source;
 
+/* The processes of a data-parallel run, as the trainer sees them: collectives over bytes that a program
+ * implements on its transport (the gafcl program: MPI). Every rank calls them in the same order; each
+ * returns 0 or a status with the message recorded (gc_error_set: a failure, a time-out). The trainer
+ * does the arithmetic itself, in a fixed order, so a run's bits depend on N and the seed only.
+ *   allgather: every rank's n bytes `in`, in rank order, into out (size * n bytes);
+ *   bcast:     root's n bytes of buf to every rank;
+ *   alltoall:  block j (n bytes) of in to rank j; block i of out comes from rank i. */
+typedef struct gc_comm {
+  void *impl;
+  int rank, size;
+  int (*allgather)(void *impl, const void *in, void *out, size_t n);
+  int (*bcast)(void *impl, void *buf, size_t n, int root);
+  int (*alltoall)(void *impl, const void *in, void *out, size_t n);
+} gc_comm;
+
 typedef enum gc_log_level { GC_LOG_INFO = 0, GC_LOG_WARNING = 1 } gc_log_level;
 
 typedef struct gc_step_report {
@@ -40,6 +55,10 @@ typedef struct gc_step_report {
   const char *bad_tensor; /* skipped: the first parameter whose gradient held NaN/Inf */
   char origin[256];       /* skipped, the trainer's first time: where NaN/Inf began ("" otherwise) */
   double forward_s, loss_s, backward_s, optimizer_s; /* device time; forward and backward with time_phases */
+  size_t images;          /* the step's images over all ranks (one process: the batch's real ones) */
+  /* data-parallel runs: wall time of the gradient reduction (the copies to and from host memory waited
+   * for, the collectives, the sums) and the part of it after the backward pass had ended (not hidden) */
+  double comm_s, comm_exposed_s;
   /* the gradients of the step, before clipping and the GAF (the optimizer's guard pass computes them;
    * 0 and NULL when it did not run): global 2-norm, largest |g|, the parameter holding it, and per
    * parameter i (gc_net_param order) its largest |g| at seg_max[2 i] (the optimizer's per-segment pairs;
@@ -97,6 +116,16 @@ typedef struct gc_train_config {
   uint64_t seed;             /* in the JSON lines */
   const char *metrics_extra; /* more members of each metrics line, e.g. "\"paper_top1\":76.22" (NULL: none) */
   int time_phases;           /* time forward and backward of every step (a wait after each) */
+  /* Data parallel (NULL or size 1: one process). Each rank trains on its share of every global batch
+   * (its net is planned for that share); the gradients are averaged, weighted by the ranks' images, in
+   * buckets of bucket_bytes (0: 25 MiB) that are reduced through host memory while the backward pass
+   * still runs (no_overlap: after it), so every rank applies the same update. Rank 0 alone reads
+   * init_path and resume_dir and writes out_dir (give the others NULL); the state is broadcast from it,
+   * the running statistics before each evaluation (each rank's own during training, as PyTorch's DDP),
+   * and a hash of the state is compared across ranks after every epoch and at the end. */
+  const gc_comm *comm;
+  size_t bucket_bytes;
+  int no_overlap;
 } gc_train_config;
 
 typedef struct gc_train_result {

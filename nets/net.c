@@ -774,7 +774,18 @@ static int grad_target(gc_ctx *ctx, gc_net *net, int a, int *acc) {
   return gc_fill(ctx, &net->st[s].g, 0.0f);
 }
 
-int gc_net_backward(gc_ctx *ctx, gc_net *net) {
+int gc_net_backward(gc_ctx *ctx, gc_net *net) { return gc_net_backward_hooked(ctx, net, NULL, NULL); }
+
+int gc_net_param_layer(const gc_net *net, int i) {
+  for (int k = 0; k < net->nnodes; k++)
+    if (net->nodes[k].p0 == i || net->nodes[k].p1 == i) return k;
+  return -1;
+}
+
+void gc_net_set_bn_frozen(gc_net *net, int frozen) { net->bn_frozen = frozen != 0; }
+int gc_net_bn_frozen(const gc_net *net) { return net->bn_frozen; }
+
+int gc_net_backward_hooked(gc_ctx *ctx, gc_net *net, int (*hook)(void *user, int layer), void *user) {
   memset(net->written, 0, (size_t)net->nst);
   net->written[net->acts[net->output].st] = 1;
   for (int i = net->nnodes - 1; i >= 0; i--) {
@@ -790,6 +801,7 @@ int gc_net_backward(gc_ctx *ctx, gc_net *net) {
       if (!st) st = pst;
     }
     if (st) return layer_failed(net, i, st, "backward");
+    if (hook && (st = hook(user, i)) != 0) return st;
   }
   return GC_OK;
 }

@@ -49,6 +49,7 @@ static int bn_reserve(gc_net *net, node *n) {
   return st ? st : gc_arena_reserve(&net->ba, &net->bufs[n->b0 + 1].t, 1, &c);
 }
 static int bn_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
+  training = training && !net->bn_frozen; /* frozen: the running statistics, as in evaluation */
   int st = gc_bn_forward(ctx, &n->bnd, training, T(n->in), T(n->out), PW(n->p0), PW(n->p1), &net->bufs[n->b0].t,
                          &net->bufs[n->b0 + 1].t, &n->save[0], &n->save[1]);
   if (!st && training) net->bn_count[n->bn]++;
@@ -56,7 +57,7 @@ static int bn_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
 }
 static int bn_bwd(gc_ctx *ctx, gc_net *net, node *n, int acc, int acc2) {
   (void)acc2;
-  return gc_bn_backward(ctx, &n->bnd, 1, T(n->in), T(n->out), G(n->out), G(n->in), acc, PW(n->p0), PG(n->p0),
+  return gc_bn_backward(ctx, &n->bnd, !net->bn_frozen, T(n->in), T(n->out), G(n->out), G(n->in), acc, PW(n->p0), PG(n->p0),
                         PG(n->p1), &n->save[0], &n->save[1], &net->ws);
 }
 static int bn_ref_init(gc_ctx *ctx, gc_net_ref *r, int i) {

@@ -40,6 +40,9 @@ int gc_task_set_targets(gc_ctx *ctx, gc_task *t, const float *targets) { return 
 int gc_task_loss(gc_ctx *ctx, gc_task *t, int grad, size_t valid, double *loss) {
   return t->kind->loss(ctx, t->state, t->net, grad, valid, loss);
 }
+int gc_task_nsums(const gc_task *t) { return t->kind->sums_get && t->kind->sums_set ? t->kind->nsums : 0; }
+void gc_task_sums_get(gc_task *t, double *out) { t->kind->sums_get(t->state, out); }
+void gc_task_sums_set(gc_task *t, const double *in) { t->kind->sums_set(t->state, in); }
 void gc_task_reset(gc_task *t) { t->kind->reset(t->state); }
 void gc_task_metrics(gc_task *t, int train, gc_metrics *out) { t->kind->metrics(t->state, train, out); }
 void gc_task_summary(gc_task *t, char *buf, size_t cap) { t->kind->summary(t->state, buf, cap); }
@@ -181,5 +184,18 @@ static int cls_output(void *state, gc_net *net, int i, gc_tensor *view, const ch
   return gc_tensor_reshape(gc_net_output(net), 2, d2, view);
 }
 
+/* the accumulators as sums, for combining the passes of several processes */
+static void cls_sums_get(void *state, double *out) {
+  const classify *c = state;
+  out[0] = (double)c->batches, out[1] = (double)c->valid, out[2] = (double)c->top1, out[3] = (double)c->top5;
+  out[4] = c->loss_sum, out[5] = c->loss_wsum;
+}
+static void cls_sums_set(void *state, const double *in) {
+  classify *c = state;
+  c->batches = (long)in[0], c->valid = (long)in[1], c->top1 = (long)in[2], c->top5 = (long)in[3];
+  c->loss_sum = in[4], c->loss_wsum = in[5];
+}
+
 const gc_task_kind gc_task_classify = {"classification", 1,         cls_create,  cls_destroy, cls_set_targets,
-                                       cls_loss,         cls_reset, cls_metrics, cls_summary, 1, cls_output, NULL};
+                                       cls_loss,         cls_reset, cls_metrics, cls_summary, 1, cls_output, NULL,
+                                       6,                cls_sums_get, cls_sums_set};

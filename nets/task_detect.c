@@ -287,7 +287,7 @@ static int det_output(void *state, gc_net *net, int i, gc_tensor *view, const ch
 
 const gc_task_kind gc_task_detect = {"detection", GC_DET_TARGET_DIM, det_create, det_destroy, det_set_targets,
                                      det_loss,    det_reset,         det_metrics, det_summary, 1,
-                                     det_output,  det_detail};
+                                     det_output,  det_detail, 0, NULL, NULL};
 
 const gc_task_kind *gc_task_for(const gc_net_spec *spec) {
   for (int i = 0; gc_net_arch(i); i++)

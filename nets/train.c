@@ -4,6 +4,8 @@
 #include "gc_checkpoint.h"
 #include "gc_io.h"
 
+#include "dist.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +39,8 @@ struct gc_trainer {
   size_t nlines, caplines;
   char *js;          /* one steps.jsonl line (its gradient statistics grow with the parameters) */
   size_t capjs;
+  gc_dist *dist;     /* a data-parallel run (NULL: one process) */
+  double *wts, *pairs; /* per rank: its weight in the gradient average; (images, loss) of the step */
 };
 
 static double now_s(void) {
@@ -107,6 +111,23 @@ int gc_trainer_create(gc_ctx *ctx, gc_net *net, gc_task *task, gc_optim *opt, co
     gc_trainer_free(tr);
     GC_FAIL(GC_ERR_HOST_MEM, "trainer");
   }
+  if (cfg->comm && cfg->comm->size > 1) {
+    int size = cfg->comm->size;
+    if (gc_task_nsums(task) <= 0) {
+      gc_trainer_free(tr);
+      GC_FAIL(GC_ERR_ARG, "the %s task runs on one process only (its evaluation does not combine across ranks)",
+              gc_task_get_kind(task)->name);
+    }
+    tr->wts = calloc((size_t)size, sizeof *tr->wts);
+    tr->pairs = calloc((size_t)size * 2, sizeof *tr->pairs);
+    int st = tr->wts && tr->pairs ? gc_dist_create(ctx, net, opt, cfg->comm, cfg->bucket_bytes, !cfg->no_overlap, &tr->dist)
+                                  : gc_error_set(GC_ERR_HOST_MEM, __FILE__, __LINE__, "trainer");
+    if (st) {
+      gc_trainer_free(tr);
+      return st;
+    }
+  }
+  tr->cfg.comm = NULL; /* not kept: the dist state holds its copy */
   const gc_net_spec *sp = gc_net_get_spec(net);
   snprintf(tr->net_label, sizeof tr->net_label, "%s%s", sp->name, sp->imagenet ? "_imagenet" : "");
   *out = tr;
@@ -121,6 +142,8 @@ void gc_trainer_free(gc_trainer *tr) {
   gc_ckpt_meta_free(tr->rmeta, tr->nrmeta);
   free(tr->saved_steps), free(tr->saved_metrics);
   free(tr->lines);
+  gc_dist_free(tr->dist);
+  free(tr->wts), free(tr->pairs);
   free(tr);
 }
 
@@ -153,8 +176,21 @@ int gc_train_step(gc_trainer *tr, const float *images, const float *targets, flo
     if (!st) st = t;
   }
   if (st) goto cleanup;
+  rep->images = gc_net_active_batch(net);
+  if (tr->dist) { /* every rank's images and loss: the weights of the average, the step's loss */
+    double mine[2] = {(double)gc_net_active_batch(net), rep->loss}, total = 0, lsum = 0;
+    GC_TRY(gc_dist_allgather(tr->dist, mine, tr->pairs, sizeof mine));
+    const int size = gc_dist_size(tr->dist);
+    for (int r = 0; r < size; r++) total += tr->pairs[2 * r];
+    for (int r = 0; r < size; r++) {
+      tr->wts[r] = tr->pairs[2 * r] / total;
+      lsum += tr->wts[r] * tr->pairs[2 * r + 1];
+    }
+    rep->loss = lsum;
+    rep->images = (size_t)total;
+  }
   if (timed) gc_timing_begin(ctx);
-  st = gc_net_backward(ctx, net);
+  st = tr->dist ? gc_dist_backward(tr->dist, tr->wts, &rep->comm_s, &rep->comm_exposed_s) : gc_net_backward(ctx, net);
   if (timed) {
     int t = gc_timing_end(ctx, &rep->backward_s);
     if (!st) st = t;
@@ -237,6 +273,18 @@ static int grad_json(char *out, size_t cap, const gc_net *net, const gc_step_rep
   return (int)len;
 }
 
+/* a data-parallel pass: every rank's accumulators added up (rank order), so each holds the whole pass's */
+static int combine_sums(gc_trainer *tr) {
+  if (!tr->dist) return GC_OK;
+  double v[32];
+  int n = gc_task_nsums(tr->task);
+  if (n > 32) GC_FAIL(GC_ERR_ARG, "a task with %d sums (at most 32)", n);
+  gc_task_sums_get(tr->task, v);
+  int st = gc_dist_allsum(tr->dist, v, n);
+  if (!st) gc_task_sums_set(tr->task, v);
+  return st;
+}
+
 int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *train, double *train_s,
                    double *optimizer_s) {
   int st = 0;
@@ -310,6 +358,9 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
                        json_esc(tr->ctx->dev.platform, e5, sizeof e5));
     if (len > 0 && rep.seg_max && (size_t)len < capjs) /* the gradient statistics: NaN/Inf written as null */
       len += grad_json(js + len, capjs - (size_t)len, tr->net, &rep);
+    if (len > 0 && tr->dist && (size_t)len < capjs) /* data parallel: the ranks, the reduction's time */
+      len += snprintf(js + len, capjs - (size_t)len, ",\"ranks\":%d,\"images\":%zu,\"comm_s\":%.6f,\"comm_exposed_s\":%.6f",
+                      gc_dist_size(tr->dist), rep.images, rep.comm_s, rep.comm_exposed_s);
     if (len > 0 && (size_t)len + 2 < capjs) js[len++] = '}', js[len] = '\0';
     rep.json = js;
     size_t jl = strlen(js);
@@ -326,7 +377,7 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
     tr->lines[tr->nlines] = '\0';
     if (tr->cb.step) tr->cb.step(tr->cb.user, &rep);
     loss_sum += rep.loss;
-    seen += (long)real;
+    seen += (long)rep.images; /* all ranks' */
     if (tr->cb.progress) {
       double el = now_s() - t0;
       gc_train_progress p = {e + 1, c->epochs, b + 1, nb, (double)seen / el, loss_sum / (double)(b + 1),
@@ -334,6 +385,7 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
       tr->cb.progress(tr->cb.user, &p);
     }
   }
+  GC_TRY(combine_sums(tr));
   gc_task_metrics(tr->task, 1, train);
 cleanup:
   *train_s = now_s() - t0;
@@ -357,7 +409,7 @@ int gc_train_evaluate(gc_trainer *tr, gc_batch_source *src, gc_metrics *test) {
     GC_TRY(gc_task_loss(ctx, tr->task, 0, real, &loss));
   }
   if (got < 0) st = GC_ERR_FORMAT; /* the source recorded the message */
-  else gc_task_metrics(tr->task, 0, test);
+  else if ((st = combine_sums(tr)) == 0) gc_task_metrics(tr->task, 0, test);
 cleanup:
   return st;
 }
@@ -465,6 +517,10 @@ int gc_train_restore(gc_trainer *tr, long *start) {
     say(tr, GC_LOG_INFO, "%s: resuming %s after epoch %ld (step %ld)", run_name(tr), tr->resume_dir, *start,
         gc_optim_steps(tr->opt));
   }
+  if (tr->dist) { /* rank 0's state (what it initialised, loaded or resumed) on every rank */
+    uint64_t h = gc_dist_hash_bytes(GC_DIST_HASH0, tr->config_json ? tr->config_json : "", tr->config_json ? strlen(tr->config_json) : 0);
+    GC_TRY(gc_dist_share_state(tr->dist, start, h));
+  }
   tr->restored = 1;
   tr->start = *start;
 cleanup:
@@ -526,8 +582,15 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
     res->skipped_steps += tr->skipped - skipped0;
     imgs += (double)(nb * gc_net_batch(tr->net));
     double t1 = now_s();
+    if (tr->dist) GC_TRY(gc_dist_share_buffers(tr->dist)); /* rank 0's running statistics, as DDP's */
     GC_TRY(gc_train_evaluate(tr, test, &er.test));
     er.eval_s = now_s() - t1;
+    if (tr->dist) {
+      char when[64];
+      uint64_t h;
+      snprintf(when, sizeof when, "after epoch %ld", e + 1);
+      GC_TRY(gc_dist_check_same(tr->dist, when, &h));
+    }
     er.epoch = e + 1;
     er.epochs = c->epochs;
     er.lr = gc_schedule_lr(&c->schedule, e, 0, (long)nb);
@@ -571,6 +634,12 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
     if (tr->cb.epoch && (st = tr->cb.epoch(tr->cb.user, &er)) != 0) goto cleanup;
   }
   res->epochs_run = ran;
+  if (tr->dist) {
+    uint64_t h;
+    GC_TRY(gc_dist_check_same(tr->dist, "at the end of the run", &h));
+    say(tr, GC_LOG_INFO, "%s: the weights agree on all %d ranks (state hash %016llx)", run_name(tr),
+        gc_dist_size(tr->dist), (unsigned long long)h);
+  }
   long done = ran > 0 ? ran : 1;
   res->epoch_s = sum_train / (double)done;
   res->optimizer_s = sum_opt / (double)done;

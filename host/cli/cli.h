@@ -69,6 +69,10 @@ typedef struct gafcl_cfg {
   char resume[512];
   char init[512];
   long stop_after;
+  /* batch norm in training steps; data-parallel runs (mpirun) */
+  char bn_mode[8];        /* batch | frozen */
+  double bucket_mb;
+  long overlap, comm_timeout;
   /* reproduce */
   long table, seeds;
   /* eval / steps */
@@ -137,6 +141,24 @@ int cli_open(const gafcl_cfg *c, gc_ctx **ctx);
 int cli_start_run(const gafcl_cfg *c, unsigned cmd, const char *what, gc_ctx **ctx);
 /* The optimizer configuration the flags describe. */
 int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc);
+
+/* ---- data-parallel runs (mpi.c): one process per device, started by mpirun ---- */
+/* Join the run's processes when started by mpirun (MPI_Init); 0 when alone. Ranks other than 0 print
+ * only their errors (prefixed "rank R"). A status != 0 with a message recorded when MPI cannot start. */
+int cli_mpi_init(int *argc, char ***argv, int *size);
+/* The run's collectives with --comm-timeout applied (NULL when alone). */
+const gc_comm *cli_comm(const gafcl_cfg *c);
+int cli_rank(void);
+int cli_ranks(void);
+int cli_local_rank(void);
+/* "rank 1: " on ranks other than 0 of a run of several ("" otherwise) */
+const char *cli_rank_prefix(void);
+/* The end of the process: MPI_Finalize after success; after a failure MPI_Abort, which ends every rank
+ * (none is left waiting in a collective). Returns rc. */
+int cli_mpi_end(int rc);
+/* --device for this rank: item (local rank mod count) of a comma-separated list; with no --device and
+ * several processes on a machine with GPUs, the local rank's GPU. Empty: the default rule. */
+void cli_rank_device(const char *devices, char *out, size_t cap);
 
 /* ---- training runs (cmd_train.c) ---- */
 /* The run folder (--out) of a command: config.json and the logs, written once the first run's inputs

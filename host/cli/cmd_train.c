@@ -404,6 +404,23 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   /* the last partial training batch: dropped (the default), or kept and trained on its images alone
    * (the trainer runs the net on a smaller batch: batch statistics over those images only) */
   int keep_last = !strcmp(c->last_batch, "keep") && tr.n % (size_t)c->batch != 0;
+  /* several processes (mpirun): --batch is the global batch; each rank trains on its share of every batch
+   * (gc_shard: when it does not divide, the first ranks take one image more and the gradients are
+   * weighted by the images) with a net planned for that share */
+  const gc_comm *comm = cli_comm(c);
+  const int rank = cli_rank(), ranks = comm ? comm->size : 1;
+  size_t off, lbatch = (size_t)c->batch;
+  if (ranks > 1) {
+    if ((size_t)c->batch < (size_t)ranks)
+      GC_FAIL_GOTO(GC_ERR_ARG, "--batch %ld is the global batch: with %d processes it must be at least %d (one image "
+                   "each)", c->batch, ranks, ranks);
+    gc_shard((size_t)c->batch, rank, ranks, &off, &lbatch);
+    size_t last = tr.n % (size_t)c->batch;
+    if (keep_last && last / (size_t)ranks < 2)
+      GC_FAIL_GOTO(GC_ERR_ARG, "--last-batch keep: the last batch of %zu images leaves %zu for a process of %d, whose "
+                   "batch statistics would be degenerate; choose another --batch or --last-batch drop", last,
+                   last / (size_t)ranks, ranks);
+  }
   if (c->iterations > 0) {
     long nb = (long)(tr.n / (size_t)c->batch) + keep_last;
     cc.epochs = (c->iterations + nb - 1) / nb;
@@ -412,8 +429,9 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
                    cc.epochs, nb);
     c = &cc;
   }
-  if (nwarm > 0) GC_TRY(gc_train_warmup(ctx, &spec, (size_t)c->batch, kind, warm, nwarm));
-  GC_TRY(gc_net_create(ctx, &spec, (size_t)c->batch, &net));
+  if (nwarm > 0) GC_TRY(gc_train_warmup(ctx, &spec, lbatch, kind, warm, nwarm));
+  GC_TRY(gc_net_create(ctx, &spec, lbatch, &net));
+  gc_net_set_bn_frozen(net, !strcmp(c->bn_mode, "frozen"));
   GC_TRY(gc_net_init(ctx, net, c->seed));
   GC_TRY(gc_task_create(ctx, kind, net, &task));
   gc_optim_config oc;
@@ -421,8 +439,8 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   GC_TRY(gc_net_optim_create(ctx, net, &oc, (float)c->weight_decay, c->no_wd_bn_bias, &opt));
   int cifar = !strncmp(c->data, "cifar", 5);
   gc_augment aug_tr = {cifar && c->augment ? 4 : 0, cifar && c->augment, 1}, aug_te = {0, 0, 1};
-  GC_TRY(gc_loader_create(&tr, (size_t)c->batch, 1, &aug_tr, c->seed, 4, &ltr));
-  GC_TRY(gc_loader_create(&te, (size_t)c->batch, 0, &aug_te, c->seed, 4, &lte));
+  GC_TRY(gc_loader_create_shard(&tr, (size_t)c->batch, rank, ranks, 1, &aug_tr, c->seed, 4, &ltr));
+  GC_TRY(gc_loader_create_shard(&te, (size_t)c->batch, rank, ranks, 0, &aug_te, c->seed, 4, &lte));
   if (keep_last && tr.det)
     GC_FAIL_GOTO(GC_ERR_ARG, "--last-batch keep: detection trains on whole batches only (--last-batch drop)");
   if (keep_last && tr.n % (size_t)c->batch == 1)
@@ -445,9 +463,12 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
             "learning rate never reaches --lr %g\n", tc.schedule.warmup_iters, c->epochs, src_tr.batches, c->lr);
   tc.stop_on_nonfinite = !strcmp(c->on_nonfinite, "stop");
   tc.stop_after = c->stop_after;
-  tc.out_dir = c->out;
-  tc.resume_dir = c->resume;
-  tc.init_path = c->init;
+  tc.out_dir = rank == 0 ? c->out : NULL; /* rank 0 reads and writes files; the others get its state */
+  tc.resume_dir = rank == 0 ? c->resume : NULL;
+  tc.init_path = rank == 0 ? c->init : NULL;
+  tc.comm = comm;
+  tc.bucket_bytes = (size_t)(c->bucket_mb * 1048576.0);
+  tc.no_overlap = !c->overlap;
   tc.config_json = recipe;
   tc.run = tag;
   tc.data_name = c->data;
@@ -455,12 +476,14 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   tc.metrics_extra = extra[0] ? extra : NULL;
   reporter rep = {tag, logs, out};
   gc_train_callbacks cb = {&rep, on_log, on_progress, NULL, on_epoch};
+  if (rank != 0) memset(&cb, 0, sizeof cb); /* metrics and progress come from rank 0 */
+  if (rank != 0) logs = NULL;
   GC_TRY(gc_trainer_create(ctx, net, task, opt, &tc, &cb, &trainer));
   /* everything is validated before the run folder is touched: the data, the network, the checkpoint to
    * resume and its recipe */
   long start = 0;
   GC_TRY(gc_train_restore(trainer, &start));
-  if (c->resume[0]) GC_TRY(check_resume(c->resume, gc_train_resumed(trainer, "config"), recipe));
+  if (c->resume[0] && rank == 0) GC_TRY(check_resume(c->resume, gc_train_resumed(trainer, "config"), recipe));
   if (logs) {
     GC_TRY(logs_begin(logs));
     /* a resumed command's logs: this run's unfinished tail goes (also for a run of it that starts afresh,
@@ -474,9 +497,9 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
     }
   }
   /* the run's checkpoint folder (compare and reproduce: one inside the command's) */
-  if (c->out[0] && mkdir(c->out, 0755) != 0 && errno != EEXIST)
+  if (rank == 0 && c->out[0] && mkdir(c->out, 0755) != 0 && errno != EEXIST)
     GC_FAIL_GOTO(GC_ERR_IO, "cannot create %s: %s", c->out, strerror(errno));
-  GC_TRY(write_params_json(c->out, net)); /* the order of steps.jsonl's grad_max_per_param */
+  if (rank == 0) GC_TRY(write_params_json(c->out, net)); /* the order of steps.jsonl's grad_max_per_param */
   st = gc_train_run(trainer, &src_tr, &src_te, &out->res);
   out->final_test = out->res.final_test;
   const double *a07, *aa;
@@ -590,7 +613,9 @@ int cmd_compare(gafcl_cfg *c) {
         char sp[sizeof r + 32];
         snprintf(sp, sizeof sp, "%s/state.safetensors", r);
         struct stat sb;
-        if (stat(c->resume, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        if (cli_rank() != 0) /* only rank 0 reads the folder */
+          run[k]->resume[0] = '\0';
+        else if (stat(c->resume, &sb) != 0 || !S_ISDIR(sb.st_mode))
           st = gc_error_set(GC_ERR_IO, __FILE__, __LINE__, "--resume %s: not a folder", c->resume);
         else if (stat(sp, &sb) == 0)
           snprintf(run[k]->resume, sizeof run[k]->resume, "%s", r);

@@ -147,6 +147,16 @@ static const flag_def flags[] = {
      "(model.safetensors with PyTorch names, state.safetensors; reproduce: a folder per run inside)"},
     {"resume", FT_STR, F(resume), "", 0, 0, 0, NULL, "DIR", CMD_TRAIN | CMD_COMPARE, 0, NULL,
      "continue a run from the last checkpoint in its folder"},
+    {"bn-mode", FT_CHOICE, F(bn_mode), "batch", 0, 0, 0, "batch|frozen", "MODE", CMD_RUNS, R, NULL,
+     "batch norm in training steps: the batch's statistics (each process its own share's, as PyTorch's DDP), or "
+     "frozen: the running statistics, as in evaluation, left unchanged"},
+    {"bucket-mb", FT_DOUBLE, F(bucket_mb), "25", 0, 4096, 1, NULL, "MB", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
+     "several processes (mpirun): gradients are averaged in buckets of this many MiB, each as soon as the backward "
+     "pass has written it"},
+    {"overlap", FT_INT, F(overlap), "1", 0, 1, 0, NULL, "0|1", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
+     "several processes: reduce the gradient buckets while the backward pass runs (0: after it; the same bits)"},
+    {"comm-timeout", FT_INT, F(comm_timeout), "600", 1, 86400, 0, NULL, "S", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
+     "several processes: a collective that has not completed after S seconds ends the run (a rank died or hangs)"},
     {"stop-after", FT_INT, F(stop_after), "0", 0, 1000000, 0, NULL, "N", CMD_TRAIN | CMD_COMPARE, 0, NULL,
      "end this invocation after N epochs (0: run to the end)"},
     {"table", FT_INT, F(table), "2", 1, 4, 0, NULL, "1|2|3|4", CMD_REPRODUCE, 0, NULL,

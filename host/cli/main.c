@@ -89,12 +89,14 @@ static void command_usage(FILE *f, const command *cm, const gafcl_cfg *c) {
 }
 
 int cli_fail(int st, const char *what) {
-  fprintf(stderr, "gafcl: %s: %s\n", what, gc_last_error());
+  fprintf(stderr, "gafcl: %s%s: %s\n", cli_rank_prefix(), what, gc_last_error());
   return (st == GC_ERR_NO_PLATFORM || st == GC_ERR_NO_DEVICE || st == GC_ERR_ARG) ? 2 : 1;
 }
 
 int cli_open(const gafcl_cfg *c, gc_ctx **ctx) {
-  int st = gc_ctx_create(ctx, c->device[0] ? c->device : NULL);
+  char sel[sizeof c->device];
+  cli_rank_device(c->device, sel, sizeof sel); /* several processes: this rank's device */
+  int st = gc_ctx_create(ctx, sel[0] ? sel : NULL);
   if (st) return st;
   if (c->conv_algo[0] && (st = gc_conv_algo_set(*ctx, c->conv_algo)) != 0) {
     gc_ctx_free(*ctx);
@@ -108,10 +110,13 @@ int cli_start_run(const gafcl_cfg *c, unsigned cmd, const char *what, gc_ctx **c
   printf("configuration:\n%s\n", js ? js : "(out of memory)");
   free(js);
   *ctx = NULL;
-  int st = c->out[0] ? cli_lock_folder(c->out) : GC_OK;
+  int st = c->out[0] && cli_rank() == 0 ? cli_lock_folder(c->out) : GC_OK; /* rank 0 writes the folder */
   if (st) return cli_fail(st, what);
   if ((st = cli_open(c, ctx)) != 0) return cli_fail(st, "cannot open the device");
   printf("device: %s (%s)\n", (*ctx)->dev.name, (*ctx)->dev.platform);
+  if (cli_ranks() > 1 && cli_rank() != 0) { /* the other ranks' devices (their standard output is silent) */
+    fprintf(stderr, "gafcl: %sdevice %s (%s)\n", cli_rank_prefix(), (*ctx)->dev.name, (*ctx)->dev.platform);
+  }
   return 0;
 }
 
@@ -132,7 +137,15 @@ int cli_optim_config(const gafcl_cfg *c, gc_optim_config *oc) {
   return GC_OK;
 }
 
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv) {
+  int size = 1;
+  if (cli_mpi_init(&argc, &argv, &size) != 0) return cli_fail(GC_ERR_COMM, "cannot join the other processes");
+  return cli_mpi_end(run_main(argc, argv));
+}
+
+static int run_main(int argc, char **argv) {
   /* a file-size limit (ulimit -f) must give a write error that keeps the previous checkpoint and names
    * the cause, not kill the run */
   signal(SIGXFSZ, SIG_IGN);
@@ -197,6 +210,9 @@ int main(int argc, char **argv) {
     st = cli_cfg_parse(&c, cm->bit, argc - first, argv + first);
   }
   if (!st) st = cli_cfg_validate(&c, cm->bit);
+  if (!st && cli_ranks() > 1 && !(cm->bit & (CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE)))
+    st = gc_error_set(GC_ERR_ARG, __FILE__, __LINE__, "%s runs on one process; of the commands only train, compare "
+                      "and reproduce run on several (mpirun)", cm->name ? cm->name : "gafcl without a command");
   if (st) {
     int rc = cli_fail(st, cm->name ? cm->name : "gafcl");
     if (st == GC_ERR_ARG && !cm->name) usage(stderr);

@@ -91,6 +91,7 @@ struct gc_net {
   double *prof;           /* per node: forward seconds [2i], backward seconds [2i+1]; NULL: not profiling */
   const gc_ctx *ctx;      /* during planning: workspace sizes depend on the device's settings */
   int is_ssd;             /* a detection net: ssd holds its prior layout */
+  int bn_frozen;          /* training passes normalise with the running statistics (gc_net_set_bn_frozen) */
   gc_ssd_layout ssd;
 };
 

@@ -23,7 +23,8 @@ esac
 packages=(build-essential cmake git pkg-config
   ocl-icd-opencl-dev pocl-opencl-icd clinfo
   libclblast-dev libcjson-dev zlib1g-dev libjpeg62-turbo-dev libexpat1-dev libbenchmark-dev
-  oclgrind clang libclang-rt-14-dev dataset-fashion-mnist python3 python3-matplotlib)
+  oclgrind clang libclang-rt-14-dev dataset-fashion-mnist python3 python3-matplotlib
+  libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

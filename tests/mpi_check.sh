@@ -1,0 +1,140 @@
+#!/bin/bash
+# Data-parallel training with two processes (mpirun --oversubscribe -np 2, both on this machine's device):
+#   - with batch norm frozen (evaluation mode), two ranks reproduce a one-process run of the same global
+#     batch within float tolerance (weights and per-step losses);
+#   - the same N and seed give the same bits twice; every run ends with the ranks' weights compared;
+#   - a global batch that does not divide by N trains (the first rank takes one image more);
+#   - a run stopped after an epoch and resumed ends with the bits of the uninterrupted run;
+#   - a rank killed with SIGKILL ends the whole job promptly with a message naming it, and the run resumes
+#     from its last checkpoint to the same bits; a rank that hangs (SIGSTOP) ends the job at --comm-timeout;
+#   - ranks started with different settings are refused, naming the rank; a command that runs on one
+#     process only is refused.
+#   mpi_check.sh GAFCL WORKDIR
+set -u
+gafcl=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+fail() {
+  echo "mpi_check: $*" >&2
+  for f in "$work"/*.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
+  exit 1
+}
+command -v mpirun > /dev/null || fail "mpirun not found (Debian: openmpi-bin)"
+py=python3
+python3 -c 'import numpy' 2> /dev/null || py=/usr/bin/python3
+# CI runs as root; shared-memory transfers without ptrace rights (containers)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_rmaps_base_oversubscribe=1
+mpi="mpirun --oversubscribe --bind-to none -np 2"
+
+sub="--subset 192 --test-subset 64"
+[ "${GAFCL_TEST_SCALE:-}" = small ] && sub="--subset 96 --test-subset 32"
+base="--data synthetic --net resnet10_w16 --batch 32 $sub --gaf arctan --lr 0.02 --seed 3"
+
+# 1. stop after an epoch and resume: the bits of the uninterrupted run
+$mpi "$gafcl" train $base --epochs 3 --out "$work/straight" > "$work/straight.log" 2>&1 || fail "3 epochs failed"
+$mpi "$gafcl" train $base --epochs 3 --out "$work/res" --stop-after 1 > "$work/res1.log" 2>&1 || fail "stop-after failed"
+$mpi "$gafcl" train $base --epochs 3 --out "$work/res" --resume "$work/res" > "$work/res2.log" 2>&1 || fail "resume failed"
+grep -q "resuming .* after epoch 1" "$work/res2.log" || fail "no resume message"
+cmp -s "$work/straight/model.safetensors" "$work/res/model.safetensors" || fail "the resumed run differs"
+strip() { sed -E 's/,"comm_s":[^,]*,"comm_exposed_s":[^,}]*//' "$1"; } # the timings differ
+cmp -s <(strip "$work/straight/steps.jsonl") <(strip "$work/res/steps.jsonl") || fail "the resumed run's steps differ"
+
+# 2. the same N and seed: the same bits; per-rank batch norm (the default) on a batch that does not divide
+$mpi "$gafcl" train $base --epochs 2 --batch 31 --out "$work/odd1" > "$work/odd1.log" 2>&1 || fail "batch 31 failed"
+$mpi "$gafcl" train $base --epochs 2 --batch 31 --out "$work/odd2" --bucket-mb 0.05 --overlap 0 > "$work/odd2.log" 2>&1 ||
+  fail "batch 31 with small buckets failed"
+cmp -s "$work/odd1/model.safetensors" "$work/odd2/model.safetensors" ||
+  fail "two runs of the same N and seed differ (bucket size and overlap must not change the bits)"
+grep -q '"images":31' "$work/odd1/steps.jsonl" || fail "the steps do not count the global batch"
+
+# 3. frozen batch norm (evaluation mode), fine-tuning the trained weights: one process and two give the same
+#    training within float tolerance. Four steps with one convolution algorithm for both (batch 32 and 16):
+#    float rounding differs only in the order of the sums; later steps of this fast-moving fine-tuning can
+#    flip a ReLU (any two algorithms differ there too, on one process)
+frozen="--data synthetic --net resnet10_w16 --batch 32 --subset 128 --test-subset 32 --gaf arctan --lr 0.02 --seed 3
+  --epochs 1 --bn-mode frozen --conv-algo im2col_gemm --init $work/straight/model.safetensors"
+"$gafcl" train $frozen --out "$work/one" > "$work/one.log" 2>&1 || fail "one process failed"
+$mpi "$gafcl" train $frozen --out "$work/two" > "$work/two.log" 2>&1 || fail "two ranks failed"
+grep -q "the weights agree on all 2 ranks" "$work/two.log" || fail "no weight check at the end"
+[ ! -e "$work/two/two" ] || fail "a second writer"
+$py - "$work/one" "$work/two" "$work/straight/model.safetensors" << 'PY' || fail "two ranks do not reproduce one process"
+import json, struct, sys
+import numpy as np
+def load(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        s, e = v["data_offsets"]
+        dt = {"F32": np.float32, "I64": np.int64}[v["dtype"]]
+        out[k] = np.frombuffer(b[8 + n + s:8 + n + e], dtype=dt)
+    return out
+a, b = load(sys.argv[1] + "/model.safetensors"), load(sys.argv[2] + "/model.safetensors")
+w0 = load(sys.argv[3])
+assert a.keys() == b.keys()
+worst = 0.0 # the difference of the two runs against the training's change of each weight tensor
+for k in a:
+    if "running" in k: assert np.array_equal(a[k], w0[k]) and np.array_equal(b[k], w0[k]), k + " changed (frozen)"
+    if a[k].dtype != np.float32 or "running" in k: continue
+    upd = float(np.max(np.abs(a[k] - w0[k])))
+    assert upd > 0, k + " did not change"
+    worst = max(worst, float(np.max(np.abs(a[k] - b[k]))) / upd)
+assert worst < 1e-3, f"largest difference of a tensor, relative to its change: {worst:.3g}"
+la = [json.loads(l)["loss"] for l in open(sys.argv[1] + "/steps.jsonl")]
+lb = [json.loads(l)["loss"] for l in open(sys.argv[2] + "/steps.jsonl")]
+assert len(la) == len(lb) and len(la) > 0
+dl = max(abs(x - y) / max(abs(x), 1e-3) for x, y in zip(la, lb))
+assert dl < 1e-4, f"step losses differ by {dl:.3g}"
+assert la[-1] < 0.9 * la[0], f"the fine-tuning does not train: loss {la[0]} -> {la[-1]}"
+r = json.loads(open(sys.argv[2] + "/steps.jsonl").readline())
+assert r["ranks"] == 2 and r["images"] == 32 and r["comm_s"] >= 0 and 0 <= r["comm_exposed_s"] <= r["comm_s"] + 1e-3, r
+print(f"two ranks vs one process: weights within {worst:.2g} of their change, step losses within {dl:.2g}")
+PY
+
+# 4. SIGKILL one rank after the first checkpoint: the job ends, naming the rank; the run resumes exactly
+rank_pid() { # the pid of rank $1 among the gafcl processes writing to $2
+  for p in $(pgrep -f "gafcl train .*--out $2"); do
+    if tr '\0' '\n' < /proc/$p/environ 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then echo $p; return; fi
+  done
+}
+$mpi "$gafcl" train $base --epochs 3 --out "$work/kill" > "$work/kill.log" 2>&1 &
+job=$!
+for i in $(seq 600); do [ -e "$work/kill/state.safetensors" ] && break; sleep 0.1; done
+[ -e "$work/kill/state.safetensors" ] || fail "no checkpoint appeared"
+victim=$(rank_pid 1 "$work/kill")
+[ -n "$victim" ] || fail "rank 1 not found"
+kill -KILL "$victim"
+t0=$(date +%s)
+for i in $(seq 600); do kill -0 $job 2> /dev/null || break; sleep 0.1; done
+if kill -0 $job 2> /dev/null; then kill -KILL $job; fail "the job still runs 60 s after a rank was killed"; fi
+wait $job && fail "the job ended with status 0 after a rank was killed"
+grep -qiE "rank 1|process rank 1" "$work/kill.log" || fail "the message does not name rank 1"
+echo "killed rank 1: the job ended after $(($(date +%s) - t0)) s"
+$mpi "$gafcl" train $base --epochs 3 --out "$work/kill" --resume "$work/kill" > "$work/kill2.log" 2>&1 ||
+  fail "resume after the kill failed"
+cmp -s "$work/straight/model.safetensors" "$work/kill/model.safetensors" || fail "the run resumed after the kill differs"
+
+# 5. a rank that hangs: the others give up at --comm-timeout with a message
+$mpi "$gafcl" train $base --epochs 3 --comm-timeout 3 --out "$work/hang" > "$work/hang.log" 2>&1 &
+job=$!
+for i in $(seq 600); do [ -e "$work/hang/state.safetensors" ] && break; sleep 0.1; done
+victim=$(rank_pid 1 "$work/hang")
+[ -n "$victim" ] || fail "rank 1 not found (hang)"
+kill -STOP "$victim"
+for i in $(seq 600); do kill -0 $job 2> /dev/null || break; sleep 0.1; done
+if kill -0 $job 2> /dev/null; then kill -CONT "$victim"; kill -KILL $job; fail "a stopped rank hangs the job"; fi
+kill -CONT "$victim" 2> /dev/null
+wait $job && fail "the job ended with status 0 with a rank stopped"
+grep -q "has not completed after" "$work/hang.log" || fail "no time-out message"
+
+# 6. different settings on the ranks are refused; a one-process command under mpirun too
+mpirun --oversubscribe --bind-to none -np 1 "$gafcl" train $base --epochs 1 : -np 1 "$gafcl" train $base --epochs 1 --lr 0.05 \
+  > "$work/mismatch.log" 2>&1 && fail "ranks with different settings were accepted"
+grep -q "rank(s) 1 (its settings) differ from rank 0" "$work/mismatch.log" || fail "the mismatch is not named"
+$mpi "$gafcl" nets > "$work/nets.log" 2>&1 && fail "gafcl nets ran on two processes"
+grep -q "runs on one process" "$work/nets.log" || fail "no message for a one-process command"
+echo "mpi: all checks passed"

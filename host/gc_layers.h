@@ -100,6 +100,28 @@ int gc_bn_backward(gc_ctx *ctx, const gc_bn *bn, int training, const gc_tensor *
                    const gc_tensor *dgamma, const gc_tensor *dbeta, const gc_tensor *save_mean,
                    const gc_tensor *save_invstd, const gc_tensor *ws);
 
+/* Synchronised batch norm: the batch statistics of a batch split over several processes (each holds its
+ * share in x). `gather` gives every rank's n doubles, in rank order, to every rank (out: ranks * n); the
+ * statistics are combined in rank order in double (Chan's pairwise formula), so every rank normalises with
+ * the same bits. Backward: `weights` (per rank, summing to 1: its images over all) weigh each rank's
+ * per-channel sums, as the gradient average weighs its gradients. Each call waits for the device (the
+ * sums go through host memory). */
+typedef struct gc_bn_sync {
+  void *user;
+  int ranks;
+  int (*gather)(void *user, const double *in, double *out, int n);
+  const double *weights;
+} gc_bn_sync;
+/* Training statistics only (the forward with inference statistics needs no sync); ws: 2*c elements. */
+int gc_bn_forward_sync(gc_ctx *ctx, const gc_bn *bn, const gc_tensor *x, const gc_tensor *y, const gc_tensor *gamma,
+                       const gc_tensor *beta, const gc_tensor *run_mean, const gc_tensor *run_var,
+                       const gc_tensor *save_mean, const gc_tensor *save_invstd, const gc_tensor *ws,
+                       const gc_bn_sync *sync);
+int gc_bn_backward_sync(gc_ctx *ctx, const gc_bn *bn, const gc_tensor *x, const gc_tensor *y, const gc_tensor *dy,
+                        const gc_tensor *dx, int accumulate_dx, const gc_tensor *gamma, const gc_tensor *dgamma,
+                        const gc_tensor *dbeta, const gc_tensor *save_mean, const gc_tensor *save_invstd,
+                        const gc_tensor *ws, const gc_bn_sync *sync);
+
 /* ---- pooling ---- */
 typedef struct gc_pool {
   int max;        /* 1: max pooling; 0: average (padding counted, as PyTorch's default) */

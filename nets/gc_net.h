@@ -153,6 +153,9 @@ int gc_net_param_layer(const gc_net *net, int i);
  * running ones; 1 (frozen) normalises with the running statistics, as in evaluation, and changes neither
  * them nor the counters (the backward pass then treats mean and variance as constants). */
 void gc_net_set_bn_frozen(gc_net *net, int frozen);
+/* Batch norm in training passes with the statistics of a batch split over several processes (borrowed:
+ * it must outlive the net's passes; NULL: each its own). Frozen batch norm takes precedence. */
+void gc_net_set_bn_sync(gc_net *net, const gc_bn_sync *sync);
 int gc_net_bn_frozen(const gc_net *net);
 int gc_net_zero_grad(gc_ctx *ctx, gc_net *net);
 

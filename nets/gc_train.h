@@ -126,6 +126,7 @@ typedef struct gc_train_config {
   const gc_comm *comm;
   size_t bucket_bytes;
   int no_overlap;
+  int sync_bn;               /* batch norm with the statistics of the global batch (gc_net_set_bn_sync) */
 } gc_train_config;
 
 typedef struct gc_train_result {

@@ -784,6 +784,7 @@ int gc_net_param_layer(const gc_net *net, int i) {
 
 void gc_net_set_bn_frozen(gc_net *net, int frozen) { net->bn_frozen = frozen != 0; }
 int gc_net_bn_frozen(const gc_net *net) { return net->bn_frozen; }
+void gc_net_set_bn_sync(gc_net *net, const gc_bn_sync *sync) { net->bn_sync = sync; }
 
 int gc_net_backward_hooked(gc_ctx *ctx, gc_net *net, int (*hook)(void *user, int layer), void *user) {
   memset(net->written, 0, (size_t)net->nst);

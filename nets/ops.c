@@ -50,6 +50,12 @@ static int bn_reserve(gc_net *net, node *n) {
 }
 static int bn_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
   training = training && !net->bn_frozen; /* frozen: the running statistics, as in evaluation */
+  if (training && net->bn_sync) { /* the statistics of the batch all processes share */
+    int st = gc_bn_forward_sync(ctx, &n->bnd, T(n->in), T(n->out), PW(n->p0), PW(n->p1), &net->bufs[n->b0].t,
+                                &net->bufs[n->b0 + 1].t, &n->save[0], &n->save[1], &net->ws, net->bn_sync);
+    if (!st) net->bn_count[n->bn]++;
+    return st;
+  }
   int st = gc_bn_forward(ctx, &n->bnd, training, T(n->in), T(n->out), PW(n->p0), PW(n->p1), &net->bufs[n->b0].t,
                          &net->bufs[n->b0 + 1].t, &n->save[0], &n->save[1]);
   if (!st && training) net->bn_count[n->bn]++;
@@ -57,6 +63,9 @@ static int bn_fwd(gc_ctx *ctx, gc_net *net, node *n, int training) {
 }
 static int bn_bwd(gc_ctx *ctx, gc_net *net, node *n, int acc, int acc2) {
   (void)acc2;
+  if (!net->bn_frozen && net->bn_sync)
+    return gc_bn_backward_sync(ctx, &n->bnd, T(n->in), T(n->out), G(n->out), G(n->in), acc, PW(n->p0), PG(n->p0),
+                               PG(n->p1), &n->save[0], &n->save[1], &net->ws, net->bn_sync);
   return gc_bn_backward(ctx, &n->bnd, !net->bn_frozen, T(n->in), T(n->out), G(n->out), G(n->in), acc, PW(n->p0), PG(n->p0),
                         PG(n->p1), &n->save[0], &n->save[1], &net->ws);
 }

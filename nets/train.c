@@ -41,7 +41,12 @@ struct gc_trainer {
   size_t capjs;
   gc_dist *dist;     /* a data-parallel run (NULL: one process) */
   double *wts, *pairs; /* per rank: its weight in the gradient average; (images, loss) of the step */
+  gc_bn_sync bn_sync;  /* synchronised batch norm over the ranks (sync_bn) */
 };
+
+static int gather_doubles(void *user, const double *in, double *out, int n) {
+  return gc_dist_allgather(user, in, out, (size_t)n * sizeof *in);
+}
 
 static double now_s(void) {
   struct timespec ts;
@@ -126,6 +131,10 @@ int gc_trainer_create(gc_ctx *ctx, gc_net *net, gc_task *task, gc_optim *opt, co
       gc_trainer_free(tr);
       return st;
     }
+    if (cfg->sync_bn) {
+      tr->bn_sync = (gc_bn_sync){tr->dist, size, gather_doubles, tr->wts};
+      gc_net_set_bn_sync(net, &tr->bn_sync);
+    }
   }
   tr->cfg.comm = NULL; /* not kept: the dist state holds its copy */
   const gc_net_spec *sp = gc_net_get_spec(net);
@@ -142,6 +151,7 @@ void gc_trainer_free(gc_trainer *tr) {
   gc_ckpt_meta_free(tr->rmeta, tr->nrmeta);
   free(tr->saved_steps), free(tr->saved_metrics);
   free(tr->lines);
+  if (tr->bn_sync.gather) gc_net_set_bn_sync(tr->net, NULL);
   gc_dist_free(tr->dist);
   free(tr->wts), free(tr->pairs);
   free(tr);

@@ -469,6 +469,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   tc.comm = comm;
   tc.bucket_bytes = (size_t)(c->bucket_mb * 1048576.0);
   tc.no_overlap = !c->overlap;
+  tc.sync_bn = !strcmp(c->bn_mode, "sync");
   tc.config_json = recipe;
   tc.run = tag;
   tc.data_name = c->data;

@@ -147,8 +147,9 @@ static const flag_def flags[] = {
      "(model.safetensors with PyTorch names, state.safetensors; reproduce: a folder per run inside)"},
     {"resume", FT_STR, F(resume), "", 0, 0, 0, NULL, "DIR", CMD_TRAIN | CMD_COMPARE, 0, NULL,
      "continue a run from the last checkpoint in its folder"},
-    {"bn-mode", FT_CHOICE, F(bn_mode), "batch", 0, 0, 0, "batch|frozen", "MODE", CMD_RUNS, R, NULL,
-     "batch norm in training steps: the batch's statistics (each process its own share's, as PyTorch's DDP), or "
+    {"bn-mode", FT_CHOICE, F(bn_mode), "batch", 0, 0, 0, "batch|sync|frozen", "MODE", CMD_RUNS, R, NULL,
+     "batch norm in training steps: the batch's statistics (with several processes each its own share's, as "
+     "PyTorch's DDP), sync: the whole global batch's (synchronised across the processes; one process: as batch), or "
      "frozen: the running statistics, as in evaluation, left unchanged"},
     {"bucket-mb", FT_DOUBLE, F(bucket_mb), "25", 0, 4096, 1, NULL, "MB", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
      "several processes (mpirun): gradients are averaged in buckets of this many MiB, each as soon as the backward "

@@ -92,6 +92,7 @@ struct gc_net {
   const gc_ctx *ctx;      /* during planning: workspace sizes depend on the device's settings */
   int is_ssd;             /* a detection net: ssd holds its prior layout */
   int bn_frozen;          /* training passes normalise with the running statistics (gc_net_set_bn_frozen) */
+  const gc_bn_sync *bn_sync; /* training statistics over several processes (gc_net_set_bn_sync), NULL: local */
   gc_ssd_layout ssd;
 };
 

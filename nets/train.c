@@ -42,6 +42,7 @@ struct gc_trainer {
   gc_dist *dist;     /* a data-parallel run (NULL: one process) */
   double *wts, *pairs; /* per rank: its weight in the gradient average; (images, loss) of the step */
   gc_bn_sync bn_sync;  /* synchronised batch norm over the ranks (sync_bn) */
+  char bad_ranks[96];  /* the step's ranks whose loss was NaN/Inf ("" none) */
 };
 
 static int gather_doubles(void *user, const double *in, double *out, int n) {
@@ -192,9 +193,13 @@ int gc_train_step(gc_trainer *tr, const float *images, const float *targets, flo
     GC_TRY(gc_dist_allgather(tr->dist, mine, tr->pairs, sizeof mine));
     const int size = gc_dist_size(tr->dist);
     for (int r = 0; r < size; r++) total += tr->pairs[2 * r];
+    tr->bad_ranks[0] = '\0';
     for (int r = 0; r < size; r++) {
       tr->wts[r] = tr->pairs[2 * r] / total;
       lsum += tr->wts[r] * tr->pairs[2 * r + 1];
+      size_t l = strlen(tr->bad_ranks);
+      if (!isfinite(tr->pairs[2 * r + 1]) && l + 16 < sizeof tr->bad_ranks)
+        snprintf(tr->bad_ranks + l, sizeof tr->bad_ranks - l, "%s%d", l ? ", " : "", r);
     }
     rep->loss = lsum;
     rep->images = (size_t)total;
@@ -232,7 +237,9 @@ int gc_train_step(gc_trainer *tr, const float *images, const float *targets, flo
     tr->skipped++;
     GC_TRY(gc_net_buffers_restore(ctx, net));
     rep->bad_tensor = orep.first_bad_segment >= 0 ? gc_net_param(net, orep.first_bad_segment)->name : "?";
-    if (tr->skipped == 1) { /* where it began: diagnosed once per trainer (it reads everything back) */
+    /* a data-parallel step whose NaN/Inf came in with another rank's gradients: nothing to find here */
+    int elsewhere = tr->dist && tr->bad_ranks[0] && isfinite(tr->pairs[2 * gc_dist_rank(tr->dist) + 1]);
+    if (tr->skipped == 1 && !elsewhere) { /* where it began: diagnosed once per trainer (it reads everything back) */
       gc_nonfinite_origin o;
       char d[200];
       if (gc_net_find_nonfinite(ctx, net, &o) == GC_OK)
@@ -353,8 +360,13 @@ int gc_train_epoch(gc_trainer *tr, gc_batch_source *src, long e, gc_metrics *tra
         GC_FAIL_GOTO(GC_ERR_NUMERIC, "epoch %ld, step %ld (batch %zu): non-finite gradients (first in %s)%s; stopped, "
                      "weights unchanged by that step and the last checkpoint kept", e + 1, rep.step, b + 1,
                      rep.bad_tensor, rep.origin);
-      say(tr, GC_LOG_WARNING, "%s epoch %ld, step %ld (batch %zu): non-finite gradients (first in %s)%s: step skipped",
-          run_name(tr), e + 1, rep.step, b + 1, rep.bad_tensor, rep.origin);
+      if (tr->dist && tr->bad_ranks[0]) /* one rank's NaN/Inf skips the step on every rank */
+        say(tr, GC_LOG_WARNING, "%s epoch %ld, step %ld (batch %zu): non-finite gradients (first in %s; the loss of "
+            "rank(s) %s was NaN/Inf)%s: step skipped on every rank", run_name(tr), e + 1, rep.step, b + 1,
+            rep.bad_tensor, tr->bad_ranks, rep.origin);
+      else
+        say(tr, GC_LOG_WARNING, "%s epoch %ld, step %ld (batch %zu): non-finite gradients (first in %s)%s: step skipped",
+            run_name(tr), e + 1, rep.step, b + 1, rep.bad_tensor, rep.origin);
     }
     char lossv[40];
     if (isfinite(rep.loss)) snprintf(lossv, sizeof lossv, "%.9g", rep.loss);

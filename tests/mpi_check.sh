@@ -111,7 +111,27 @@ $mpi "$gafcl" train $sync --bn-mode sync --out "$work/two-sync" > "$work/two-syn
 $py "$work/compare.py" "$work/one-bn" "$work/two-sync" "$work/straight/model.safetensors" sync 5e-3 ||
   fail "two ranks with synchronised batch norm do not reproduce one process"
 
-# 5. SIGKILL one rank after the first checkpoint: the job ends, naming the rank; the run resumes exactly
+# 5. a NaN in one image (one rank's share): the step is skipped on every rank, which keep the same weights
+$py - "$work" << 'PY'
+import random, struct
+random.seed(5)
+n, c, h, w = 64, 3, 16, 16
+x = [random.uniform(-1, 1) for _ in range(n * c * h * w)]
+x[37 * c * h * w + 100] = float("nan")  # image 37
+def npy(path, descr, shape, fmt, values):
+    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, "".join(f"{d}, " for d in shape))
+    hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
+    open(path, "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + struct.pack("<%d%s" % (len(values), fmt), *values))
+npy(__import__("sys").argv[1] + "/x.npy", "<f4", (n, c, h, w), "f", x)
+npy(__import__("sys").argv[1] + "/y.npy", "<i8", (n,), "q", [i % 10 for i in range(n)])
+PY
+$mpi "$gafcl" train --data npy --images "$work/x.npy" --labels "$work/y.npy" --net resnet10_w16 --epochs 2 --batch 16 \
+  --gaf arctan --lr 0.05 --out "$work/nan" > "$work/nan.log" 2>&1 || fail "the run with a NaN image failed"
+grep -q "was NaN/Inf).*: step skipped on every rank" "$work/nan.log" || fail "the skipped step does not name the rank"
+grep -q '"skipped_steps":2' "$work/nan/metrics.jsonl" || fail "the skipped steps are not counted"
+grep -q "the weights agree on all 2 ranks" "$work/nan.log" || fail "the ranks disagree after a skipped step"
+
+# 6. SIGKILL one rank after the first checkpoint: the job ends, naming the rank; the run resumes exactly
 rank_pid() { # the pid of rank $1 among the gafcl processes writing to $2
   for p in $(pgrep -f "gafcl train .*--out $2"); do
     if tr '\0' '\n' < /proc/$p/environ 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then echo $p; return; fi
@@ -134,7 +154,7 @@ $mpi "$gafcl" train $base --epochs 3 --out "$work/kill" --resume "$work/kill" > 
   fail "resume after the kill failed"
 cmp -s "$work/straight/model.safetensors" "$work/kill/model.safetensors" || fail "the run resumed after the kill differs"
 
-# 6. a rank that hangs: the others give up at --comm-timeout with a message
+# 7. a rank that hangs: the others give up at --comm-timeout with a message
 $mpi "$gafcl" train $base --epochs 3 --comm-timeout 3 --out "$work/hang" > "$work/hang.log" 2>&1 &
 job=$!
 for i in $(seq 600); do [ -e "$work/hang/state.safetensors" ] && break; sleep 0.1; done
@@ -147,7 +167,7 @@ kill -CONT "$victim" 2> /dev/null
 wait $job && fail "the job ended with status 0 with a rank stopped"
 grep -q "has not completed after" "$work/hang.log" || fail "no time-out message"
 
-# 7. different settings on the ranks are refused; a one-process command under mpirun too
+# 8. different settings on the ranks are refused; a one-process command under mpirun too
 mpirun --oversubscribe --bind-to none -np 1 "$gafcl" train $base --epochs 1 : -np 1 "$gafcl" train $base --epochs 1 --lr 0.05 \
   > "$work/mismatch.log" 2>&1 && fail "ranks with different settings were accepted"
 grep -q "rank(s) 1 (its settings) differ from rank 0" "$work/mismatch.log" || fail "the mismatch is not named"

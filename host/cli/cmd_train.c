@@ -459,7 +459,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   GC_TRY(schedule_of(c, (long)src_tr.batches, &tc.schedule));
   if (tc.schedule.warmup_iters > 0 && src_tr.batches > 0 &&
       tc.schedule.warmup_iters >= (long)src_tr.batches * c->epochs) /* allowed, but rarely meant */
-    fprintf(stderr, "gafcl: warning: the warm-up (%ld iterations) is as long as the whole run (%ld epochs of %zu): the "
+    if (rank == 0) fprintf(stderr, "gafcl: warning: the warm-up (%ld iterations) is as long as the whole run (%ld epochs of %zu): the "
             "learning rate never reaches --lr %g\n", tc.schedule.warmup_iters, c->epochs, src_tr.batches, c->lr);
   tc.stop_on_nonfinite = !strcmp(c->on_nonfinite, "stop");
   tc.stop_after = c->stop_after;

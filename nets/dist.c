@@ -233,26 +233,36 @@ int gc_dist_backward(gc_dist *d, const double *w, double *comm_s, double *expose
   GC_TRY(gc_net_backward_hooked(d->ctx, d->net, d->overlap ? after_layer : NULL, d));
   if (!d->overlap) GC_TRY(gc_finish(d->ctx));
   while (d->next < d->nb) GC_TRY(enqueue_reads(d, &d->b[d->next++])); /* layers that own no parameters last */
-  double t0 = now_s();
-  for (int i = 0; i < d->nb; i++) {
+  /* each bucket's reduction from the moment its copy is in host memory: [ts, te]; the backward pass ends
+   * when the last copy completes (the runtime's callback) */
+  double comm = 0, *ts = calloc((size_t)d->nb * 2, sizeof *ts);
+  if (!ts) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "reduction timings");
+  for (int i = 0; i < d->nb && !st; i++) {
     bucket *b = &d->b[i];
     cl_event ev = b->read_ev;
     b->read_ev = NULL;
-    GC_TRY(gc_event_wait(ev, "a gradient bucket's copy to host memory"));
-    GC_TRY(reduce_bucket(d, b));
+    st = gc_event_wait(ev, "a gradient bucket's copy to host memory");
+    ts[2 * i] = now_s();
+    if (!st) st = reduce_bucket(d, b);
+    ts[2 * i + 1] = now_s();
+    comm += ts[2 * i + 1] - ts[2 * i];
   }
-  double t1 = now_s();
-  *comm_s = t1 - t0;
-  if (!d->overlap) {
-    *exposed_s = *comm_s;
-  } else if (d->nb > 0) {
-    for (int k = 0; k < 10000 && !atomic_load(&d->done_flag); k++) { /* the callback runs at completion */
-      struct timespec ts = {0, 10000L};
-      nanosleep(&ts, NULL);
+  if (!st) {
+    *comm_s = comm;
+    double end = 0;
+    if (d->overlap && d->nb > 0) {
+      for (int k = 0; k < 10000 && !atomic_load(&d->done_flag); k++) { /* the callback runs at completion */
+        struct timespec tw = {0, 10000L};
+        nanosleep(&tw, NULL);
+      }
+      end = atomic_load(&d->done_flag) ? d->done_at : ts[2 * (d->nb - 1)];
     }
-    double end = atomic_load(&d->done_flag) ? d->done_at : t0;
-    *exposed_s = t1 - (end > t0 ? end : t0);
+    for (int i = 0; i < d->nb; i++) { /* the parts after the backward pass ended (all, without overlap) */
+      double from = ts[2 * i] > end ? ts[2 * i] : end;
+      if (ts[2 * i + 1] > from) *exposed_s += ts[2 * i + 1] - from;
+    }
   }
+  free(ts);
 cleanup:
   for (int i = 0; i < d->nb; i++)
     if (d->b[i].read_ev) {

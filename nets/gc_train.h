@@ -56,8 +56,9 @@ typedef struct gc_step_report {
   char origin[256];       /* skipped, the trainer's first time: where NaN/Inf began ("" otherwise) */
   double forward_s, loss_s, backward_s, optimizer_s; /* device time; forward and backward with time_phases */
   size_t images;          /* the step's images over all ranks (one process: the batch's real ones) */
-  /* data-parallel runs: wall time of the gradient reduction (the copies to and from host memory waited
-   * for, the collectives, the sums) and the part of it after the backward pass had ended (not hidden) */
+  /* data-parallel runs: wall time of the gradient reduction (for each bucket from its copy in host memory
+   * to its write-back enqueued: the collectives and the sums) and the part of it after the backward pass
+   * had ended (not hidden behind it) */
   double comm_s, comm_exposed_s;
   /* the gradients of the step, before clipping and the GAF (the optimizer's guard pass computes them;
    * 0 and NULL when it did not run): global 2-norm, largest |g|, the parameter holding it, and per

@@ -21,8 +21,9 @@ int gc_dist_rank(const gc_dist *d);
 /* The backward pass with every gradient replaced by sum_r w[r] g_r (rank order, in double): each bucket's
  * gradients are copied to host memory as soon as the backward has written them, reduced (an all-to-all
  * of its N chunks, each rank adding up the chunk it owns, an all-gather of the sums) and written back
- * before the optimizer runs. *comm_s: wall time from the first bucket's wait to the last write enqueued;
- * *exposed_s: the part after the backward pass had ended. */
+ * before the optimizer runs. *comm_s: wall time of the reductions (each from the moment its bucket is
+ * in host memory to its write-back enqueued); *exposed_s: the part of it after the backward pass had
+ * ended (without overlap: all of it). */
 int gc_dist_backward(gc_dist *d, const double *w, double *comm_s, double *exposed_s);
 /* Every rank's n values added up in rank order, into v on every rank. */
 int gc_dist_allsum(gc_dist *d, double *v, int n);

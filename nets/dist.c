@@ -231,7 +231,11 @@ int gc_dist_backward(gc_dist *d, const double *w, double *comm_s, double *expose
   *comm_s = *exposed_s = 0;
   /* without overlap every read waits for the whole pass */
   GC_TRY(gc_net_backward_hooked(d->ctx, d->net, d->overlap ? after_layer : NULL, d));
-  if (!d->overlap) GC_TRY(gc_finish(d->ctx));
+  if (!d->overlap) { /* the whole pass first; then the ranks meet, so the timing below is the reduction's */
+    GC_TRY(gc_finish(d->ctx));
+    unsigned char one = 1;
+    GC_TRY(d->comm.allgather(d->comm.impl, &one, d->recv, 1));
+  }
   while (d->next < d->nb) GC_TRY(enqueue_reads(d, &d->b[d->next++])); /* layers that own no parameters last */
   /* each bucket's reduction from the moment its copy is in host memory: [ts, te]; the backward pass ends
    * when the last copy completes (the runtime's callback) */

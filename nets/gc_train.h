@@ -117,7 +117,7 @@ typedef struct gc_train_config {
   uint64_t seed;             /* in the JSON lines */
   const char *metrics_extra; /* more members of each metrics line, e.g. "\"paper_top1\":76.22" (NULL: none) */
   int time_phases;           /* time forward and backward of every step (a wait after each) */
-  /* Data parallel (NULL or size 1: one process). Each rank trains on its share of every global batch
+  /* Data parallel (NULL: one process; a comm of size 1 runs the same path against itself). Each rank trains on its share of every global batch
    * (its net is planned for that share); the gradients are averaged, weighted by the ranks' images, in
    * buckets of bucket_bytes (0: 25 MiB) that are reduced through host memory while the backward pass
    * still runs (no_overlap: after it), so every rank applies the same update. Rank 0 alone reads

@@ -117,7 +117,7 @@ int gc_trainer_create(gc_ctx *ctx, gc_net *net, gc_task *task, gc_optim *opt, co
     gc_trainer_free(tr);
     GC_FAIL(GC_ERR_HOST_MEM, "trainer");
   }
-  if (cfg->comm && cfg->comm->size > 1) {
+  if (cfg->comm) { /* one rank too: a loopback transport measures the path's own cost */
     int size = cfg->comm->size;
     if (gc_task_nsums(task) <= 0) {
       gc_trainer_free(tr);
@@ -659,8 +659,9 @@ int gc_train_run(gc_trainer *tr, gc_batch_source *train, gc_batch_source *test, 
   if (tr->dist) {
     uint64_t h;
     GC_TRY(gc_dist_check_same(tr->dist, "at the end of the run", &h));
-    say(tr, GC_LOG_INFO, "%s: the weights agree on all %d ranks (state hash %016llx)", run_name(tr),
-        gc_dist_size(tr->dist), (unsigned long long)h);
+    if (gc_dist_size(tr->dist) > 1)
+      say(tr, GC_LOG_INFO, "%s: the weights agree on all %d ranks (state hash %016llx)", run_name(tr),
+          gc_dist_size(tr->dist), (unsigned long long)h);
   }
   long done = ran > 0 ? ran : 1;
   res->epoch_s = sum_train / (double)done;

@@ -88,6 +88,10 @@ $mpi "$gafcl" train $base --epochs 2 --batch 31 --out "$work/odd2" --bucket-mb 0
 cmp -s "$work/odd1/model.safetensors" "$work/odd2/model.safetensors" ||
   fail "two runs of the same N and seed differ (bucket size and overlap must not change the bits)"
 grep -q '"images":31' "$work/odd1/steps.jsonl" || fail "the steps do not count the global batch"
+# one process through the same path against itself (--comm-loopback): the bits of a plain run
+"$gafcl" train $base --epochs 2 --out "$work/plain" > "$work/plain.log" 2>&1 || fail "plain run failed"
+"$gafcl" train $base --epochs 2 --comm-loopback --out "$work/loop" > "$work/loop.log" 2>&1 || fail "loopback run failed"
+cmp -s "$work/plain/model.safetensors" "$work/loop/model.safetensors" || fail "the loopback path changes the bits"
 
 # 3. frozen batch norm (evaluation mode), fine-tuning the trained weights: one process and two give the same
 #    training within float tolerance. Four steps with one convolution algorithm for both (batch 32 and 16):

@@ -73,6 +73,7 @@ typedef struct gafcl_cfg {
   char bn_mode[8];        /* batch | frozen */
   double bucket_mb;
   long overlap, comm_timeout;
+  int comm_loopback;
   /* reproduce */
   long table, seeds;
   /* eval / steps */

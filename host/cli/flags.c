@@ -158,6 +158,9 @@ static const flag_def flags[] = {
      "several processes: reduce the gradient buckets while the backward pass runs (0: after it; the same bits)"},
     {"comm-timeout", FT_INT, F(comm_timeout), "600", 1, 86400, 0, NULL, "S", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
      "several processes: a collective that has not completed after S seconds ends the run (a rank died or hangs)"},
+    {"comm-loopback", FT_BOOL, F(comm_loopback), "0", 0, 0, 0, NULL, NULL, CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
+     "one process: run the data-parallel path against itself (gradients copied to host memory in buckets, summed, "
+     "copied back; the same bits): measures its cost on one device"},
     {"stop-after", FT_INT, F(stop_after), "0", 0, 1000000, 0, NULL, "N", CMD_TRAIN | CMD_COMPARE, 0, NULL,
      "end this invocation after N epochs (0: run to the end)"},
     {"table", FT_INT, F(table), "2", 1, 4, 0, NULL, "1|2|3|4", CMD_REPRODUCE, 0, NULL,

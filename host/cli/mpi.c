@@ -15,6 +15,18 @@
 static int g_rank = 0, g_size = 1, g_local = 0, g_on = 0;
 static char g_prefix[32] = "";
 
+/* --comm-loopback: one process running the data-parallel path against itself (a size-1 transport) */
+static int lb_gather(void *impl, const void *in, void *out, size_t n) {
+  (void)impl;
+  memmove(out, in, n);
+  return GC_OK;
+}
+static int lb_bcast(void *impl, void *buf, size_t n, int root) {
+  (void)impl, (void)buf, (void)n, (void)root;
+  return GC_OK;
+}
+static const gc_comm loopback = {NULL, 0, 1, lb_gather, lb_bcast, lb_gather};
+
 int cli_rank(void) { return g_rank; }
 int cli_ranks(void) { return g_size; }
 int cli_local_rank(void) { return g_local; }
@@ -151,6 +163,7 @@ int cli_mpi_init(int *argc, char ***argv, int *size) {
 }
 
 const gc_comm *cli_comm(const gafcl_cfg *c) {
+  if (g_size < 2 && c->comm_loopback) return &loopback;
   if (!g_on || g_size < 2) return NULL;
   g_comm.c = (gc_comm){&g_comm, g_rank, g_size, c_allgather, c_bcast, c_alltoall};
   g_comm.timeout_s = c->comm_timeout > 0 ? (double)c->comm_timeout : 600.0;
@@ -177,10 +190,7 @@ int cli_mpi_init(int *argc, char ***argv, int *size) {
                         "built without MPI (Debian: libopenmpi-dev; then rebuild)", n);
   return GC_OK;
 }
-const gc_comm *cli_comm(const gafcl_cfg *c) {
-  (void)c;
-  return NULL;
-}
+const gc_comm *cli_comm(const gafcl_cfg *c) { return c->comm_loopback ? &loopback : NULL; }
 int cli_mpi_end(int rc) { return rc; }
 
 #endif

@@ -38,7 +38,7 @@ def main():
     ap.add_argument("--gbps", type=float, default=100.0, help="network bandwidth, Gbit/s")
     ap.add_argument("--pcie-gbs", type=float, default=20.0, help="device <-> host copies, GB/s")
     ap.add_argument("--latency-us", type=float, default=20.0, help="per message")
-    ap.add_argument("--bucket-mb", type=float, default=25.0)
+    ap.add_argument("--bucket-mb", type=float, default=5.0)
     ap.add_argument("--png", default=None)
     a = ap.parse_args()
     r = json.load(open(a.results))

@@ -5,7 +5,7 @@
 # runtime), with the overlap on and off. Into bench/results/<TAG>-mpi-scaling.json; bench/mpi_model.py
 # turns it into the README's table and the model of 8 GPUs.
 #   bench/run_mpi.sh TAG            e.g.  epyc-2core
-# Settings (environment): NET (resnet18), BATCH (16: the global batch), BUCKET_MB (25), STEPS (4 per epoch; the second of
+# Settings (environment): NET (resnet18), BATCH (16: the global batch), BUCKET_MB (5), STEPS (4 per epoch; the second of
 # two epochs is timed), IMPLS ("pocl intel"), PYTHON (/usr/bin/python3). Run it on a quiet machine: the
 # configurations run one after another on the same cores.
 set -u
@@ -23,7 +23,7 @@ mkdir -p "$res"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 flags=(--data synthetic --net "$net" --batch "$batch" --subset $((batch * steps)) --test-subset "$batch" --epochs 2
-  --gaf arctan --lr 0.01 --bucket-mb "${BUCKET_MB:-25}")
+  --gaf arctan --lr 0.01 --bucket-mb "${BUCKET_MB:-5}")
 runs=()
 one() { # NAME NPROC DEVICES OVERLAP
   local name=$1 np=$2 dev=$3 ov=$4

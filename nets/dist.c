@@ -99,7 +99,7 @@ int gc_dist_create(gc_ctx *ctx, gc_net *net, gc_optim *opt, const gc_comm *comm,
   d->comm = *comm;
   d->overlap = overlap;
   const int np = net->nparams, size = comm->size;
-  if (bucket_bytes == 0) bucket_bytes = (size_t)25 << 20;
+  if (bucket_bytes == 0) bucket_bytes = (size_t)5 << 20;
   d->order = malloc((size_t)(np ? np : 1) * sizeof *d->order);
   d->packed = malloc((size_t)(np ? np : 1) * sizeof *d->packed);
   d->b = calloc((size_t)(np ? np : 1), sizeof *d->b);

@@ -119,7 +119,7 @@ typedef struct gc_train_config {
   int time_phases;           /* time forward and backward of every step (a wait after each) */
   /* Data parallel (NULL: one process; a comm of size 1 runs the same path against itself). Each rank trains on its share of every global batch
    * (its net is planned for that share); the gradients are averaged, weighted by the ranks' images, in
-   * buckets of bucket_bytes (0: 25 MiB) that are reduced through host memory while the backward pass
+   * buckets of bucket_bytes (0: 5 MiB) that are reduced through host memory while the backward pass
    * still runs (no_overlap: after it), so every rank applies the same update. Rank 0 alone reads
    * init_path and resume_dir and writes out_dir (give the others NULL); the state is broadcast from it,
    * the running statistics before each evaluation (each rank's own during training, as PyTorch's DDP),

@@ -151,7 +151,7 @@ static const flag_def flags[] = {
      "batch norm in training steps: the batch's statistics (with several processes each its own share's, as "
      "PyTorch's DDP), sync: the whole global batch's (synchronised across the processes; one process: as batch), or "
      "frozen: the running statistics, as in evaluation, left unchanged"},
-    {"bucket-mb", FT_DOUBLE, F(bucket_mb), "25", 0, 4096, 1, NULL, "MB", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
+    {"bucket-mb", FT_DOUBLE, F(bucket_mb), "5", 0, 4096, 1, NULL, "MB", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,
      "several processes (mpirun): gradients are averaged in buckets of this many MiB, each as soon as the backward "
      "pass has written it"},
     {"overlap", FT_INT, F(overlap), "1", 0, 1, 0, NULL, "0|1", CMD_TRAIN | CMD_COMPARE | CMD_REPRODUCE, 0, NULL,

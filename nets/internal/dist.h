@@ -10,7 +10,7 @@
 
 typedef struct gc_dist gc_dist;
 
-/* bucket_bytes 0: 25 MiB. The parameters go into buckets in the order the backward pass finishes them. */
+/* bucket_bytes 0: 5 MiB. The parameters go into buckets in the order the backward pass finishes them. */
 int gc_dist_create(gc_ctx *ctx, gc_net *net, gc_optim *opt, const gc_comm *comm, size_t bucket_bytes, int overlap,
                    gc_dist **out);
 void gc_dist_free(gc_dist *d);

@@ -425,6 +425,7 @@ int gc_train_evaluate(gc_trainer *tr, gc_batch_source *src, gc_metrics *test) {
   GC_TRY(src->start_epoch(src->impl, 0));
   while ((got = src->next(src->impl, &img, &tgt, &real)) > 0) {
     double loss;
+    if (real == 0) continue; /* a data-parallel rank with no image of the last batch */
     GC_TRY(gc_tensor_write(ctx, gc_net_input(net), img, gc_tensor_numel(gc_net_input(net))));
     GC_TRY(gc_task_set_targets(ctx, tr->task, tgt));
     GC_TRY(gc_net_forward(ctx, net, 0));

@@ -42,6 +42,7 @@ struct gc_dist {
   /* when the last bucket's read completed (the backward pass is over), from the runtime's callback */
   atomic_int done_flag;
   double done_at;
+  cl_event cb_ev;     /* the last bucket's read, held until its callback has run */
 };
 
 static double now_s(void) {
@@ -62,9 +63,21 @@ int gc_dist_buckets(const gc_dist *d) { return d->nb; }
 int gc_dist_size(const gc_dist *d) { return d->comm.size; }
 int gc_dist_rank(const gc_dist *d) { return d->comm.rank; }
 
+/* the last step's callback has run (or a second has passed): its event can go */
+static void release_cb_event(gc_dist *d) {
+  if (!d->cb_ev) return;
+  for (int k = 0; k < 100000 && !atomic_load(&d->done_flag); k++) {
+    struct timespec ts = {0, 10000L};
+    nanosleep(&ts, NULL);
+  }
+  clReleaseEvent(d->cb_ev);
+  d->cb_ev = NULL;
+}
+
 void gc_dist_free(gc_dist *d) {
   if (!d) return;
   if (d->ctx) gc_finish(d->ctx); /* no transfer may still use the host buffers */
+  release_cb_event(d);
   for (int i = 0; i < d->nb; i++) {
     if (d->b[i].read_ev) clReleaseEvent(d->b[i].read_ev);
     free(d->b[i].host);
@@ -188,7 +201,10 @@ static int enqueue_reads(gc_dist *d, bucket *b) {
                                last ? &b->read_ev : NULL));
   }
   if (b == &d->b[d->nb - 1] && b->read_ev) { /* the last one: the end of the backward pass */
+    release_cb_event(d);
     atomic_store(&d->done_flag, 0);
+    GC_CL(clRetainEvent(b->read_ev), "the end of the backward pass");
+    d->cb_ev = b->read_ev;
     GC_CL(clSetEventCallback(b->read_ev, CL_COMPLETE, on_read_done, d), "the end of the backward pass");
   }
 cleanup:

@@ -7,6 +7,8 @@
 #   - a run stopped after an epoch and resumed ends with the bits of the uninterrupted run;
 #   - a rank killed with SIGKILL ends the whole job promptly with a message naming it, and the run resumes
 #     from its last checkpoint to the same bits; a rank that hangs (SIGSTOP) ends the job at --comm-timeout;
+#   - PoCL and Intel's runtime side by side keep the same weights (when both are installed);
+#   - a NaN in one rank's image skips the step on every rank, which keep the same weights;
 #   - ranks started with different settings are refused, naming the rank; a command that runs on one
 #     process only is refused.
 #   mpi_check.sh GAFCL WORKDIR
@@ -171,7 +173,16 @@ kill -CONT "$victim" 2> /dev/null
 wait $job && fail "the job ended with status 0 with a rank stopped"
 grep -q "has not completed after" "$work/hang.log" || fail "no time-out message"
 
-# 8. different settings on the ranks are refused; a one-process command under mpirun too
+# 8. two implementations side by side (PoCL and Intel's runtime, when both are here): every rank applies
+#    the same update to the same weights, so they agree after every epoch
+if "$gafcl" devices 2> /dev/null | grep -q "Intel(R) OpenCL" && "$gafcl" devices 2> /dev/null | grep -q "Portable"; then
+  $mpi "$gafcl" train $base --epochs 2 --device pocl,intel --out "$work/mixed" > "$work/mixed.log" 2>&1 ||
+    fail "PoCL + Intel's runtime failed"
+  grep -q "rank 1: device .*Intel(R) OpenCL" "$work/mixed.log" || fail "rank 1 did not take Intel's runtime"
+  grep -q "the weights agree on all 2 ranks" "$work/mixed.log" || fail "no agreement across implementations"
+fi
+
+# 9. different settings on the ranks are refused; a one-process command under mpirun too
 mpirun --oversubscribe --bind-to none -np 1 "$gafcl" train $base --epochs 1 : -np 1 "$gafcl" train $base --epochs 1 --lr 0.05 \
   > "$work/mismatch.log" 2>&1 && fail "ranks with different settings were accepted"
 grep -q "rank(s) 1 (its settings) differ from rank 0" "$work/mismatch.log" || fail "the mismatch is not named"

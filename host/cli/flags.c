@@ -69,7 +69,8 @@ static const flag_def flags[] = {
     /* name, type, field, default, lo, hi, lo_open, choices, metavar, commands, properties, check, help */
     {"device", FT_STR, F(device), "", 0, 0, 0, NULL, "SEL", ALL, 0, NULL,
      "device by index (P:D or N) or by a case-insensitive substring of the platform, vendor or device name "
-     "(default: $GAFCL_DEVICE, else the first GPU, else the first device)"},
+     "(default: $GAFCL_DEVICE, else the first GPU, else the first device); several processes (mpirun): a "
+     "comma-separated list, item (local rank mod count) for each, and without one each local rank its own GPU"},
     {"conv-algo", FT_STR, F(conv_algo), "", 0, 0, 0, NULL, "MODE", DEV, 0, check_conv_algo,
      "convolution algorithm: measure (the fastest per shape, remembered in the cache), heuristic, or an "
      "algorithm's name (default: $GAFCL_CONV_ALGO, else measure)"},

@@ -23,19 +23,50 @@ cleanup:
   return st;
 }
 
-int gc_bn_forward(gc_ctx *ctx, const gc_bn *bn, int training, const gc_tensor *x, const gc_tensor *y,
-                  const gc_tensor *gamma, const gc_tensor *beta, const gc_tensor *run_mean, const gc_tensor *run_var,
-                  const gc_tensor *save_mean, const gc_tensor *save_invstd) {
+/* the arguments of a forward and of a backward pass */
+static int bn_fwd_check(const gc_bn *bn, const gc_tensor *x, const gc_tensor *y, const gc_tensor *gamma,
+                        const gc_tensor *beta, const gc_tensor *run_mean, const gc_tensor *run_var,
+                        const gc_tensor *save_mean, const gc_tensor *save_invstd, const char *what) {
   int st = 0;
-  const char *what = "batch norm forward";
   GC_TRY(bn_check(bn, x, y, what));
-  size_t C = (size_t)bn->c, N = x->dim[0], P = x->dim[2] * x->dim[3];
+  size_t C = (size_t)bn->c;
   GC_TRY(gc_need_n(gamma, C, what, "gamma"));
   GC_TRY(gc_need_n(beta, C, what, "beta"));
   GC_TRY(gc_need_n(run_mean, C, what, "running_mean"));
   GC_TRY(gc_need_n(run_var, C, what, "running_var"));
   GC_TRY(gc_need_n(save_mean, C, what, "save_mean"));
   GC_TRY(gc_need_n(save_invstd, C, what, "save_invstd"));
+cleanup:
+  return st;
+}
+
+static int bn_bwd_check(const gc_bn *bn, const gc_tensor *x, const gc_tensor *y, const gc_tensor *dy,
+                        const gc_tensor *dx, const gc_tensor *gamma, const gc_tensor *dgamma, const gc_tensor *dbeta,
+                        const gc_tensor *save_mean, const gc_tensor *save_invstd, const gc_tensor *ws,
+                        const char *what) {
+  int st = 0;
+  GC_TRY(bn_check(bn, x, y, what));
+  size_t C = (size_t)bn->c, N = x->dim[0];
+  GC_TRY(gc_need4(dy, N, C, x->dim[2], x->dim[3], what, "dy"));
+  GC_TRY(gc_need4(dx, N, C, x->dim[2], x->dim[3], what, "dx"));
+  GC_TRY(gc_need_n(gamma, C, what, "gamma"));
+  GC_TRY(gc_need_n(dgamma, C, what, "dgamma"));
+  GC_TRY(gc_need_n(dbeta, C, what, "dbeta"));
+  GC_TRY(gc_need_n(save_mean, C, what, "save_mean"));
+  GC_TRY(gc_need_n(save_invstd, C, what, "save_invstd"));
+  GC_TRY(gc_need(ws, what, "workspace"));
+  if (gc_tensor_numel(ws) < 2 * C) GC_FAIL_GOTO(GC_ERR_ARG, "%s: workspace needs %zu elements", what, 2 * C);
+cleanup:
+  return st;
+}
+
+int gc_bn_forward(gc_ctx *ctx, const gc_bn *bn, int training, const gc_tensor *x, const gc_tensor *y,
+                  const gc_tensor *gamma, const gc_tensor *beta, const gc_tensor *run_mean, const gc_tensor *run_var,
+                  const gc_tensor *save_mean, const gc_tensor *save_invstd) {
+  int st = 0;
+  const char *what = "batch norm forward";
+  GC_TRY(bn_fwd_check(bn, x, y, gamma, beta, run_mean, run_var, save_mean, save_invstd, what));
+  size_t C = (size_t)bn->c, N = x->dim[0], P = x->dim[2] * x->dim[3];
   if (training) {
     if (N * P < 2) GC_FAIL_GOTO(GC_ERR_ARG, "%s: training statistics need more than one value per channel", what);
     GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_BN_STATS, C, GC_KT(x), GC_KU32(GC_NS(x)), GC_KU32(N), GC_KU32(P), GC_KT(save_mean),
@@ -57,17 +88,8 @@ int gc_bn_backward(gc_ctx *ctx, const gc_bn *bn, int training, const gc_tensor *
                    const gc_tensor *save_invstd, const gc_tensor *ws) {
   int st = 0;
   const char *what = "batch norm backward";
-  GC_TRY(bn_check(bn, x, y, what));
+  GC_TRY(bn_bwd_check(bn, x, y, dy, dx, gamma, dgamma, dbeta, save_mean, save_invstd, ws, what));
   size_t C = (size_t)bn->c, N = x->dim[0], P = x->dim[2] * x->dim[3];
-  GC_TRY(gc_need4(dy, N, C, x->dim[2], x->dim[3], what, "dy"));
-  GC_TRY(gc_need4(dx, N, C, x->dim[2], x->dim[3], what, "dx"));
-  GC_TRY(gc_need_n(gamma, C, what, "gamma"));
-  GC_TRY(gc_need_n(dgamma, C, what, "dgamma"));
-  GC_TRY(gc_need_n(dbeta, C, what, "dbeta"));
-  GC_TRY(gc_need_n(save_mean, C, what, "save_mean"));
-  GC_TRY(gc_need_n(save_invstd, C, what, "save_invstd"));
-  GC_TRY(gc_need(ws, what, "workspace"));
-  if (gc_tensor_numel(ws) < 2 * C) GC_FAIL_GOTO(GC_ERR_ARG, "%s: workspace needs %zu elements", what, 2 * C);
   GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_BN_BWD_REDUCE, C, GC_KT(x), GC_KU32(GC_NS(x)), GC_KT(y), GC_KU32(GC_NS(y)), GC_KT(dy),
                        GC_KU32(GC_NS(dy)), GC_KT(save_mean), GC_KT(save_invstd), GC_KU32(N), GC_KU32(C), GC_KU32(P),
                        GC_KU32(bn->relu ? 1 : 0), GC_KT(ws), GC_KT(dgamma), GC_KT(dbeta)));
@@ -102,15 +124,9 @@ int gc_bn_forward_sync(gc_ctx *ctx, const gc_bn *bn, const gc_tensor *x, const g
   double *in = NULL, *all = NULL;
   float *f = NULL, *f2 = NULL;
   gc_tensor d0, d1;
-  GC_TRY(bn_check(bn, x, y, what));
   if (!sync || sync->ranks < 1 || !sync->gather) GC_FAIL_GOTO(GC_ERR_ARG, "%s: no processes to synchronise with", what);
+  GC_TRY(bn_fwd_check(bn, x, y, gamma, beta, run_mean, run_var, save_mean, save_invstd, what));
   size_t C = (size_t)bn->c, N = x->dim[0], P = x->dim[2] * x->dim[3];
-  GC_TRY(gc_need_n(gamma, C, what, "gamma"));
-  GC_TRY(gc_need_n(beta, C, what, "beta"));
-  GC_TRY(gc_need_n(run_mean, C, what, "running_mean"));
-  GC_TRY(gc_need_n(run_var, C, what, "running_var"));
-  GC_TRY(gc_need_n(save_mean, C, what, "save_mean"));
-  GC_TRY(gc_need_n(save_invstd, C, what, "save_invstd"));
   GC_TRY(gc_need(ws, what, "workspace"));
   if (gc_tensor_numel(ws) < 2 * C) GC_FAIL_GOTO(GC_ERR_ARG, "%s: workspace needs %zu elements", what, 2 * C);
   /* this rank's mean and variance (momentum 0 on scratch running statistics: the real ones are updated
@@ -176,19 +192,10 @@ int gc_bn_backward_sync(gc_ctx *ctx, const gc_bn *bn, const gc_tensor *x, const 
   double *in = NULL, *all = NULL;
   float *f = NULL;
   gc_tensor sums;
-  GC_TRY(bn_check(bn, x, y, what));
   if (!sync || sync->ranks < 1 || !sync->gather || !sync->weights)
     GC_FAIL_GOTO(GC_ERR_ARG, "%s: no processes or weights to synchronise with", what);
+  GC_TRY(bn_bwd_check(bn, x, y, dy, dx, gamma, dgamma, dbeta, save_mean, save_invstd, ws, what));
   size_t C = (size_t)bn->c, N = x->dim[0], P = x->dim[2] * x->dim[3];
-  GC_TRY(gc_need4(dy, N, C, x->dim[2], x->dim[3], what, "dy"));
-  GC_TRY(gc_need4(dx, N, C, x->dim[2], x->dim[3], what, "dx"));
-  GC_TRY(gc_need_n(gamma, C, what, "gamma"));
-  GC_TRY(gc_need_n(dgamma, C, what, "dgamma"));
-  GC_TRY(gc_need_n(dbeta, C, what, "dbeta"));
-  GC_TRY(gc_need_n(save_mean, C, what, "save_mean"));
-  GC_TRY(gc_need_n(save_invstd, C, what, "save_invstd"));
-  GC_TRY(gc_need(ws, what, "workspace"));
-  if (gc_tensor_numel(ws) < 2 * C) GC_FAIL_GOTO(GC_ERR_ARG, "%s: workspace needs %zu elements", what, 2 * C);
   GC_TRY(GC_LAUNCH_GROUPS(ctx, &fam, K_BN_BWD_REDUCE, C, GC_KT(x), GC_KU32(GC_NS(x)), GC_KT(y), GC_KU32(GC_NS(y)), GC_KT(dy),
                        GC_KU32(GC_NS(dy)), GC_KT(save_mean), GC_KT(save_invstd), GC_KU32(N), GC_KU32(C), GC_KU32(P),
                        GC_KU32(bn->relu ? 1 : 0), GC_KT(ws), GC_KT(dgamma), GC_KT(dbeta)));

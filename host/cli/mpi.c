@@ -102,40 +102,32 @@ static int as_count(size_t n, MPI_Datatype *type, int *count, MPI_Datatype *owne
   return GC_OK;
 }
 
+/* start one non-blocking collective and wait for it under the time-out */
+enum { C_ALLGATHER, C_BCAST, C_ALLTOALL };
+static int collective(int kind, const void *in, void *out, size_t n, int root) {
+  static const char *const names[] = {"an all-gather", "a broadcast", "an all-to-all"};
+  MPI_Datatype t = MPI_BYTE, own = MPI_DATATYPE_NULL;
+  int cnt = 0, st = as_count(n, &t, &cnt, &own);
+  if (st) return st;
+  MPI_Request rq;
+  int rc = kind == C_ALLGATHER ? MPI_Iallgather(in, cnt, t, out, cnt, t, MPI_COMM_WORLD, &rq)
+           : kind == C_BCAST   ? MPI_Ibcast(out, cnt, t, root, MPI_COMM_WORLD, &rq)
+                               : MPI_Ialltoall(in, cnt, t, out, cnt, t, MPI_COMM_WORLD, &rq);
+  st = rc != MPI_SUCCESS ? mpi_failed(rc, names[kind]) : finish(&rq, names[kind], n);
+  if (own != MPI_DATATYPE_NULL) MPI_Type_free(&own);
+  return st;
+}
 static int c_allgather(void *impl, const void *in, void *out, size_t n) {
   (void)impl;
-  MPI_Datatype t = MPI_BYTE, own = MPI_DATATYPE_NULL;
-  int cnt = 0, st = as_count(n, &t, &cnt, &own);
-  if (st) return st;
-  MPI_Request rq;
-  int rc = MPI_Iallgather(in, cnt, t, out, cnt, t, MPI_COMM_WORLD, &rq);
-  st = rc != MPI_SUCCESS ? mpi_failed(rc, "an all-gather") : finish(&rq, "an all-gather", n);
-  if (own != MPI_DATATYPE_NULL) MPI_Type_free(&own);
-  return st;
+  return collective(C_ALLGATHER, in, out, n, 0);
 }
-
 static int c_bcast(void *impl, void *buf, size_t n, int root) {
   (void)impl;
-  MPI_Datatype t = MPI_BYTE, own = MPI_DATATYPE_NULL;
-  int cnt = 0, st = as_count(n, &t, &cnt, &own);
-  if (st) return st;
-  MPI_Request rq;
-  int rc = MPI_Ibcast(buf, cnt, t, root, MPI_COMM_WORLD, &rq);
-  st = rc != MPI_SUCCESS ? mpi_failed(rc, "a broadcast") : finish(&rq, "a broadcast", n);
-  if (own != MPI_DATATYPE_NULL) MPI_Type_free(&own);
-  return st;
+  return collective(C_BCAST, NULL, buf, n, root);
 }
-
 static int c_alltoall(void *impl, const void *in, void *out, size_t n) {
   (void)impl;
-  MPI_Datatype t = MPI_BYTE, own = MPI_DATATYPE_NULL;
-  int cnt = 0, st = as_count(n, &t, &cnt, &own);
-  if (st) return st;
-  MPI_Request rq;
-  int rc = MPI_Ialltoall(in, cnt, t, out, cnt, t, MPI_COMM_WORLD, &rq);
-  st = rc != MPI_SUCCESS ? mpi_failed(rc, "an all-to-all") : finish(&rq, "an all-to-all", n);
-  if (own != MPI_DATATYPE_NULL) MPI_Type_free(&own);
-  return st;
+  return collective(C_ALLTOALL, in, out, n, 0);
 }
 
 int cli_mpi_init(int *argc, char ***argv, int *size) {

@@ -314,22 +314,12 @@ int gc_dist_allsum(gc_dist *d, double *v, int n) {
 
 /* ---- the shared state ---- */
 
-static int read_segs(gc_dist *d, int from, int to, float *host) {
+/* segments [from, to) to host memory (packed, in order), or back from it (write) */
+static int move_segs(gc_dist *d, int from, int to, float *host, int write) {
   int st = 0;
   for (int i = from; i < to; i++) {
     gc_tensor t = {d->segs[i].arena, d->segs[i].offset, 1, {d->segs[i].n}, 0};
-    GC_TRY(gc_tensor_read(d->ctx, &t, host, d->segs[i].n));
-    host += d->segs[i].n;
-  }
-cleanup:
-  return st;
-}
-
-static int write_segs(gc_dist *d, int from, int to, const float *host) {
-  int st = 0;
-  for (int i = from; i < to; i++) {
-    gc_tensor t = {d->segs[i].arena, d->segs[i].offset, 1, {d->segs[i].n}, 0};
-    GC_TRY(gc_tensor_write(d->ctx, &t, host, d->segs[i].n));
+    GC_TRY(write ? gc_tensor_write(d->ctx, &t, host, d->segs[i].n) : gc_tensor_read(d->ctx, &t, host, d->segs[i].n));
     host += d->segs[i].n;
   }
 cleanup:
@@ -383,13 +373,13 @@ int gc_dist_share_state(gc_dist *d, long *start, uint64_t config_hash) {
     GC_FAIL_GOTO(GC_ERR_HOST_MEM, "the state to share (%zu floats)", d->state_floats);
   }
   if (rank == 0) {
-    st = read_segs(d, 0, d->nsegs, host);
+    st = move_segs(d, 0, d->nsegs, host, 0);
     for (int i = 0; i < net->nbn; i++) counts[i] = net->bn_count[i];
   }
   if (!st) st = d->comm.bcast(d->comm.impl, host, d->state_floats * sizeof *host, 0);
   if (!st) st = d->comm.bcast(d->comm.impl, counts, (size_t)(net->nbn + 1) * sizeof *counts, 0);
   if (!st && rank != 0) {
-    st = write_segs(d, 0, d->nsegs, host);
+    st = move_segs(d, 0, d->nsegs, host, 1);
     for (int i = 0; i < net->nbn; i++) net->bn_count[i] = counts[i];
     gc_optim_set_steps(d->opt, (long)all[0].steps);
     *start = (long)all[0].start;
@@ -409,13 +399,13 @@ int gc_dist_share_buffers(gc_dist *d) {
   if (!host || !counts) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "the buffers to share");
   int b0 = d->nparam_segs, b1 = d->nparam_segs + d->nbuf_segs;
   if (d->comm.rank == 0) {
-    GC_TRY(read_segs(d, b0, b1, host));
+    GC_TRY(move_segs(d, b0, b1, host, 0));
     for (int i = 0; i < net->nbn; i++) counts[i] = net->bn_count[i];
   }
   GC_TRY(d->comm.bcast(d->comm.impl, host, d->buf_floats * sizeof *host, 0));
   GC_TRY(d->comm.bcast(d->comm.impl, counts, (size_t)(net->nbn + 1) * sizeof *counts, 0));
   if (d->comm.rank != 0) {
-    GC_TRY(write_segs(d, b0, b1, host));
+    GC_TRY(move_segs(d, b0, b1, host, 1));
     for (int i = 0; i < net->nbn; i++) net->bn_count[i] = counts[i];
   }
 cleanup:
@@ -431,7 +421,7 @@ int gc_dist_check_same(gc_dist *d, const char *when, uint64_t *hash) {
   uint64_t *all = calloc((size_t)size, sizeof *all);
   float *host = malloc((d->state_floats ? d->state_floats : 1) * sizeof *host);
   if (!all || !host) GC_FAIL_GOTO(GC_ERR_HOST_MEM, "the state hash");
-  GC_TRY(read_segs(d, 0, d->nsegs, host));
+  GC_TRY(move_segs(d, 0, d->nsegs, host, 0));
   uint64_t h = gc_dist_hash_bytes(GC_DIST_HASH0, host, d->state_floats * sizeof *host);
   h = gc_dist_hash_bytes(h, net->bn_count, (size_t)net->nbn * sizeof *net->bn_count);
   long steps = gc_optim_steps(d->opt);

@@ -10,7 +10,7 @@
 #   - PoCL and Intel's runtime side by side keep the same weights (when both are installed);
 #   - a NaN in one rank's image skips the step on every rank, which keep the same weights;
 #   - ranks started with different settings are refused, naming the rank; a command that runs on one
-#     process only is refused.
+#     process only, a batch smaller than N and a kept last batch leaving a rank one image are refused.
 #   mpi_check.sh GAFCL WORKDIR
 set -u
 gafcl=$1
@@ -193,6 +193,12 @@ fi
 ${mpi% -np 2} -np 1 "$gafcl" train $base --epochs 1 : -np 1 "$gafcl" train $base --epochs 1 --lr 0.05 \
   > "$work/mismatch.log" 2>&1 && fail "ranks with different settings were accepted"
 grep -q "rank(s) 1 (its settings) differ from rank 0" "$work/mismatch.log" || fail "the mismatch is not named"
+# a global batch smaller than N, and a kept last batch leaving a rank one image, are refused with the reason
+$mpi "$gafcl" train $base --epochs 1 --batch 1 > "$work/batch1.log" 2>&1 && fail "a batch of 1 ran on two processes"
+grep -q "with 2 processes it must be at least 2" "$work/batch1.log" || fail "no message for a batch of 1"
+$mpi "$gafcl" train --data synthetic --net resnet10_w16 --subset 99 --test-subset 32 --batch 32 --last-batch keep \
+  --epochs 1 > "$work/keep.log" 2>&1 && fail "a last batch of 3 images was split over two processes"
+grep -q "last batch of 3 images leaves 1 for a process of 2" "$work/keep.log" || fail "no message for the last batch"
 $mpi "$gafcl" nets > "$work/nets.log" 2>&1 && fail "gafcl nets ran on two processes"
 grep -q "runs on one process" "$work/nets.log" || fail "no message for a one-process command"
 echo "mpi: all checks passed"

@@ -417,9 +417,9 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
     gc_shard((size_t)c->batch, rank, ranks, &off, &lbatch);
     size_t last = tr.n % (size_t)c->batch;
     if (keep_last && last / (size_t)ranks < 2)
-      GC_FAIL_GOTO(GC_ERR_ARG, "--last-batch keep: the last batch of %zu images leaves %zu for a process of %d, whose "
-                   "batch statistics would be degenerate; choose another --batch or --last-batch drop", last,
-                   last / (size_t)ranks, ranks);
+      GC_FAIL_GOTO(GC_ERR_ARG, "--last-batch keep: the last batch of %zu images split over %d processes leaves %zu "
+                   "image(s) to some, whose batch statistics would be degenerate; choose another --batch or --last-batch "
+                   "drop", last, ranks, last / (size_t)ranks);
   }
   if (c->iterations > 0) {
     long nb = (long)(tr.n / (size_t)c->batch) + keep_last;
@@ -457,9 +457,9 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   memset(&tc, 0, sizeof tc);
   tc.epochs = c->epochs;
   GC_TRY(schedule_of(c, (long)src_tr.batches, &tc.schedule));
-  if (tc.schedule.warmup_iters > 0 && src_tr.batches > 0 &&
+  if (rank == 0 && tc.schedule.warmup_iters > 0 && src_tr.batches > 0 &&
       tc.schedule.warmup_iters >= (long)src_tr.batches * c->epochs) /* allowed, but rarely meant */
-    if (rank == 0) fprintf(stderr, "gafcl: warning: the warm-up (%ld iterations) is as long as the whole run (%ld epochs of %zu): the "
+    fprintf(stderr, "gafcl: warning: the warm-up (%ld iterations) is as long as the whole run (%ld epochs of %zu): the "
             "learning rate never reaches --lr %g\n", tc.schedule.warmup_iters, c->epochs, src_tr.batches, c->lr);
   tc.stop_on_nonfinite = !strcmp(c->on_nonfinite, "stop");
   tc.stop_after = c->stop_after;
@@ -468,6 +468,7 @@ int cli_run_training(gc_ctx *ctx, const gafcl_cfg *c, const char *tag, cli_logs 
   tc.init_path = rank == 0 ? c->init : NULL;
   tc.comm = comm;
   tc.bucket_bytes = (size_t)(c->bucket_mb * 1048576.0);
+  if (tc.bucket_bytes == 0) tc.bucket_bytes = 1; /* the smallest: a bucket per parameter (0 would be the default) */
   tc.no_overlap = !c->overlap;
   tc.sync_bn = !strcmp(c->bn_mode, "sync");
   tc.config_json = recipe;

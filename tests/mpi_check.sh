@@ -30,12 +30,11 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_va
 export OMPI_MCA_rmaps_base_oversubscribe=1
 mpi="mpirun --oversubscribe --bind-to none -np 2"
 # Under the sanitizers (scripts/sanitize.sh) LeakSanitizer's exit-time tracer crashes now and then with many
-# threads on a loaded machine ("Tracer caught signal 11", nothing about the program). The MPI jobs below
-# start some 40 processes, so their leak check is left to the one-process runs, of which --comm-loopback
-# runs the same data-parallel code; AddressSanitizer and UBSan stay on in every process.
-if [ -n "${ASAN_OPTIONS:-}" ]; then
-  mpi="env ASAN_OPTIONS=${ASAN_OPTIONS//detect_leaks=1/detect_leaks=0} $mpi"
-fi
+# threads on a loaded machine ("Tracer caught signal 11", nothing about the program); the --comm-loopback run
+# below did so twice in a row on a CI machine. The processes of this test are therefore not leak-checked:
+# the same data-parallel code (buckets, host copies, reduction, shared state) is, in-process, by test_train
+# (a caller's transport of one process). AddressSanitizer and UBSan stay on in every process.
+[ -n "${ASAN_OPTIONS:-}" ] && export ASAN_OPTIONS=${ASAN_OPTIONS//detect_leaks=1/detect_leaks=0}
 
 cat > "$work/compare.py" << 'PY'
 # compare.py ONE TWO INITIAL.safetensors frozen|sync TOLERANCE: two runs' weights, relative to their change

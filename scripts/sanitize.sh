@@ -21,7 +21,8 @@ export OCL_ICD_VENDORS=$PWD/build-asan/icd-pocl
 # with PoCL's worker threads on a loaded machine that tracer sometimes crashes itself ("Tracer caught
 # signal 11 ... LeakSanitizer has encountered a fatal error"), which reports nothing about the program.
 # A test that failed only that way is run once more on its own; any other failure, and a second one,
-# fail the run.
+# fail the run. The test scripts keep their programs' output in log files in the work folders they are
+# given (an argument under build-asan/), so those files are read too, not only what ctest shows.
 rc=0
 ctest --test-dir build-asan -j "$(nproc)" --output-on-failure --timeout 1500 "$@" || rc=$?
 failed=build-asan/Testing/Temporary/LastTestsFailed.log
@@ -30,6 +31,10 @@ if [ $rc -ne 0 ] && [ -f "$failed" ]; then
   retry=()
   while IFS=: read -r _ name; do
     section=$(awk -v t="$name" '$0 ~ "Test: " t "$" {on = 1} on {print} on && /end time:/ {exit}' "$log")
+    # the logs in the folders the test's command names under build-asan/ (its work folders)
+    for d in $(sed -n 's/^Command: //p' <<<"$section" | grep -o '"[^"]*"' | tr -d '"'); do
+      case $d in "$PWD"/build-asan/?*) [ -d "$d" ] && section+=$'\n'$(find "$d" -name '*.log' -type f -exec cat {} + 2>/dev/null) ;; esac
+    done
     if grep -q "LeakSanitizer has encountered a fatal error" <<<"$section" &&
        ! grep -qE "ERROR: (LeakSanitizer: detected|AddressSanitizer)|runtime error:" <<<"$section"; then
       retry+=("$name")

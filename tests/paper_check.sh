@@ -125,8 +125,8 @@ echo "  --last-batch keep: the partial batch trained on its own images; one imag
 w="$work/fsugg/model.safetensors"
 lflags="--data fashion --net resnet10_w16 --batch 16 --subset 64 --weights $w --points 5 --range 0.5"
 "$gafcl" landscape $lflags --seed 3 --out "$work/l1.jsonl" 2> "$work/l1.log" || { cat "$work/l1.log" >&2; fail "landscape failed"; }
-"$gafcl" landscape $lflags --seed 3 --out "$work/l2.jsonl" 2> /dev/null || fail "landscape failed again"
-"$gafcl" landscape $lflags --seed 4 --out "$work/l3.jsonl" 2> /dev/null || fail "landscape with another seed failed"
+"$gafcl" landscape $lflags --seed 3 --out "$work/l2.jsonl" 2> "$work/l2.log" || { cat "$work/l2.log" >&2; fail "landscape failed again"; }
+"$gafcl" landscape $lflags --seed 4 --out "$work/l3.jsonl" 2> "$work/l3.log" || { cat "$work/l3.log" >&2; fail "landscape with another seed failed"; }
 cmp -s "$work/l1.jsonl" "$work/l2.jsonl" || fail "landscape: the same seed gave different results"
 python3 - "$work" <<'PY' || fail "landscape results are wrong"
 import json, sys
